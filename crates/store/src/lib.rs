@@ -1,0 +1,244 @@
+//! Persistent state for xmcp's authorization server.
+//!
+//! One set of capability-sized traits ([`ClientStore`], [`FlowStore`],
+//! [`GrantStore`], [`UserStore`], [`UpstreamTokenStore`], [`Maintenance`]),
+//! gathered in [`Store`], with two native implementations: [`SqliteStore`]
+//! (the embedded default) and [`PostgresStore`] (scale-out). Both run the same
+//! SQL text, generated once by a macro, and the same conformance suite
+//! (`tests/conformance.rs`).
+//!
+//! Contracts that matter for security are enforced *inside* the store, in one
+//! transaction, so that two instances sharing a database cannot race:
+//! codes are redeemed at most once ([`GrantStore::issue_from_code`]), refresh
+//! tokens rotate at most once ([`GrantStore::rotate_refresh`]), pending
+//! authorizations are consumed at most once ([`FlowStore::take_pending`]).
+//!
+//! Time is always a parameter (`now`, Unix seconds); the store never reads the
+//! clock. Secrets never reach the store: tokens arrive as [`TokenHash`]es and
+//! upstream credentials arrive already sealed.
+
+mod model;
+mod postgres;
+mod sql;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use model::*;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+pub use xmcp_crypto::token::TokenHash;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Errors from the store. The text of driver errors goes to logs only; callers
+/// map every variant to a generic `server_error` / 503 for clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("a record with this key already exists")]
+    Conflict,
+}
+
+/// How long the sealed successor of a rotated refresh token is kept. Any
+/// refresh grace window must be shorter than this.
+pub const SUCCESSOR_RETENTION_SECONDS: i64 = 300;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Registered OAuth clients (dynamic registrations; static clients live in
+/// configuration and CIMD clients in a cache, neither in this table).
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Insert a new client. Fails with [`StoreError::Conflict`] if the id exists.
+    async fn insert_client(&self, client: &ClientRecord) -> Result<()>;
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>>;
+    /// Count registrations created at or after `since` (for abuse limits).
+    async fn count_clients_since(&self, since: i64) -> Result<i64>;
+}
+
+/// Short-lived flow state: pending authorizations between `/authorize` and
+/// the end of consent/upstream login, and consents users gave.
+#[async_trait]
+pub trait FlowStore: Send + Sync {
+    async fn insert_pending(&self, pending: &PendingAuthorization) -> Result<()>;
+    /// Read a pending authorization that has not expired or been consumed.
+    async fn get_pending(&self, id: &TokenHash, now: i64) -> Result<Option<PendingAuthorization>>;
+    /// Attach upstream-login state (issue of the upstream redirect) to a
+    /// pending authorization. Returns false if it is gone or consumed.
+    async fn set_pending_upstream(
+        &self,
+        id: &TokenHash,
+        upstream_state: &TokenHash,
+        upstream_verifier_sealed: &str,
+        now: i64,
+    ) -> Result<bool>;
+    /// Find an unconsumed pending authorization by its upstream `state`
+    /// digest, even if it expired: its redirect URI was validated, so the
+    /// caller can still tell the client that the sign-in took too long.
+    async fn find_pending_by_upstream_state(
+        &self,
+        upstream_state: &TokenHash,
+    ) -> Result<Option<PendingAuthorization>>;
+    /// Consume a pending authorization: succeeds for exactly one caller.
+    async fn take_pending(&self, id: &TokenHash, now: i64) -> Result<Option<PendingAuthorization>>;
+    async fn record_consent(&self, consent: &Consent) -> Result<()>;
+    async fn get_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        redirect_uri: &str,
+    ) -> Result<Option<Consent>>;
+}
+
+/// Codes, grants (token families), access and refresh tokens.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<()>;
+    /// Read a code that has not expired, whether or not it was used.
+    async fn get_code(&self, hash: &TokenHash, now: i64) -> Result<Option<AuthorizationCode>>;
+    /// In one transaction: mark the code used, create the grant and its first
+    /// tokens. If the code was already used, nothing is written and
+    /// [`CodeRedemption::AlreadyUsed`] names the grant issued from it.
+    async fn issue_from_code(
+        &self,
+        code: &TokenHash,
+        now: i64,
+        grant: &Grant,
+        tokens: &TokenPair,
+    ) -> Result<CodeRedemption>;
+    /// Rotate a refresh token in one transaction; see [`RefreshRotation`].
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        now: i64,
+        grace_seconds: i64,
+        successor: &TokenPair,
+        successor_sealed: &str,
+    ) -> Result<RefreshRotation>;
+    /// Look up a live (unexpired, unrevoked) access token with its principal.
+    async fn find_access_token(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+    ) -> Result<Option<AccessTokenInfo>>;
+    /// Look up a live refresh token (not rotated, not revoked, not expired).
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+    ) -> Result<Option<RefreshTokenInfo>>;
+    /// Revoke a grant and every token issued under it.
+    async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<()>;
+    /// Delete one access token (RFC 7009 revocation of an access token).
+    async fn delete_access_token(&self, hash: &TokenHash) -> Result<()>;
+    async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>>;
+}
+
+/// Users known to the server, keyed by their identity provider subject.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Create the user for `subject` or update its profile; returns the row.
+    async fn upsert_user(&self, identity: &UserIdentity, now: i64) -> Result<User>;
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>>;
+}
+
+/// Upstream (X / OIDC) credentials, sealed by the caller before they get here.
+///
+/// Refreshing them is serialised across every process sharing the database
+/// by a lease on the row: [`try_lease_upstream_refresh`] succeeds for one
+/// holder at a time (or after the lease expired, if its holder died), and
+/// [`finish_upstream_refresh`] writes the new tokens and ends the lease in one
+/// statement, so the new refresh token is committed before anyone uses it.
+///
+/// [`try_lease_upstream_refresh`]: UpstreamTokenStore::try_lease_upstream_refresh
+/// [`finish_upstream_refresh`]: UpstreamTokenStore::finish_upstream_refresh
+#[async_trait]
+pub trait UpstreamTokenStore: Send + Sync {
+    /// Insert or replace a user's credentials (a new sign-in); clears
+    /// `reauth_required_at`. Leaves a running refresh lease alone.
+    async fn put_upstream_tokens(&self, tokens: &UpstreamTokens) -> Result<()>;
+    async fn get_upstream_tokens(&self, user_id: &str) -> Result<Option<UpstreamTokens>>;
+    /// Every sealed row, for re-encryption under a new key.
+    async fn list_upstream_tokens(&self) -> Result<Vec<UpstreamTokens>>;
+    /// Take the refresh lease of `user_id` until `until`, if nobody holds a
+    /// live one. True when `holder` now holds it.
+    async fn try_lease_upstream_refresh(
+        &self,
+        user_id: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool>;
+    /// Store refreshed credentials and release the lease, only if `holder`
+    /// still holds it. False when the lease was lost (nothing written).
+    async fn finish_upstream_refresh(&self, tokens: &UpstreamTokens, holder: &str) -> Result<bool>;
+    /// Release `holder`'s lease without new tokens; with `reauth_required_at`,
+    /// also record that the provider refused the refresh token.
+    async fn release_upstream_lease(
+        &self,
+        user_id: &str,
+        holder: &str,
+        reauth_required_at: Option<i64>,
+    ) -> Result<()>;
+}
+
+/// Signing keys for JWT access tokens; private keys arrive sealed.
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<()>;
+    /// Every key, newest first.
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
+    /// Mark every key but `keep` retired at `now`; returns how many.
+    async fn retire_signing_keys(&self, keep: &str, now: i64) -> Result<u64>;
+}
+
+/// Housekeeping.
+#[async_trait]
+pub trait Maintenance: Send + Sync {
+    /// A trivial query proving the database answers.
+    async fn ping(&self) -> Result<()>;
+    /// Delete expired rows; returns how many were deleted.
+    async fn sweep(&self, now: i64) -> Result<SweepReport>;
+}
+
+/// Everything the server needs from storage.
+pub trait Store:
+    ClientStore
+    + FlowStore
+    + GrantStore
+    + UserStore
+    + UpstreamTokenStore
+    + SigningKeyStore
+    + Maintenance
+{
+}
+
+impl<T> Store for T where
+    T: ClientStore
+        + FlowStore
+        + GrantStore
+        + UserStore
+        + UpstreamTokenStore
+        + SigningKeyStore
+        + Maintenance
+{
+}
+
+/// Open the store named by a database URL: `sqlite://path`, `sqlite::memory:`,
+/// or `postgres://...`. Migrations run before this returns.
+pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            PostgresStore::connect(url, max_connections).await?,
+        ))
+    } else {
+        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+    }
+}

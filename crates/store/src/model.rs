@@ -1,0 +1,228 @@
+//! Rows the store reads and writes. Plain data: no secrets in the clear.
+
+use serde::{Deserialize, Serialize};
+use xmcp_crypto::token::TokenHash;
+
+/// A dynamically registered client. `metadata` is the RFC 7591 client metadata
+/// as registered (validated by the auth layer), stored as JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientRecord {
+    pub client_id: String,
+    /// SHA-256 of the client secret, for confidential clients.
+    pub secret_hash: Option<TokenHash>,
+    pub metadata: serde_json::Value,
+    pub created_at: i64,
+    /// Registrations that are never used expire; set to `None` once a grant
+    /// has been issued to the client.
+    pub expires_at: Option<i64>,
+}
+
+/// State kept between `/authorize` and the redirect back to the client.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingAuthorization {
+    /// Digest of the opaque handle that the consent page carries.
+    pub id: TokenHash,
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Whether the client sent `redirect_uri` (then it must be repeated at /token).
+    pub redirect_uri_explicit: bool,
+    pub scope: String,
+    pub state: Option<String>,
+    pub code_challenge: String,
+    pub resource: String,
+    /// Digest of the CSRF token embedded in the consent form.
+    pub csrf: TokenHash,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Set once the user approved consent and was sent upstream.
+    pub upstream_state: Option<TokenHash>,
+    pub upstream_verifier_sealed: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Consent {
+    pub user_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthorizationCode {
+    pub hash: TokenHash,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub redirect_uri_explicit: bool,
+    pub code_challenge: String,
+    pub resource: String,
+    pub scope: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// A grant: one user's authorization of one client for one resource and scope.
+/// Every token issued from one code shares it, so revoking it revokes the family.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grant {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub resource: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// Digests and expiry times of a freshly minted access/refresh pair.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenPair {
+    pub access: TokenHash,
+    pub access_expires_at: i64,
+    pub refresh: Option<TokenHash>,
+    pub refresh_expires_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CodeRedemption {
+    Issued,
+    /// The code had been redeemed already; the caller should revoke this grant.
+    AlreadyUsed {
+        grant_id: Option<String>,
+    },
+    /// No such code (or it expired).
+    NotFound,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RefreshRotation {
+    /// The successor pair was stored; the old token is now rotated.
+    Rotated { grant: Grant },
+    /// The token was rotated moments ago (within the grace window): return the
+    /// same successor, opened from this sealed value. Nothing was written.
+    Grace {
+        grant: Grant,
+        successor_sealed: String,
+    },
+    /// A rotated token came back after the grace window: the grant was revoked.
+    ReuseDetected { grant_id: String },
+    /// Unknown, expired, or its grant was revoked.
+    Invalid,
+}
+
+/// What the resource guard needs to know about an access token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessTokenInfo {
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub subject: String,
+    pub username: Option<String>,
+    pub scope: String,
+    pub resource: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefreshTokenInfo {
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub resource: String,
+    pub expires_at: i64,
+}
+
+/// Who the identity provider says the user is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserIdentity {
+    /// Stable, provider-qualified subject, e.g. `local:alice` or `x:12345`.
+    pub subject: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub subject: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A user's upstream credentials, sealed (AES-256-GCM, AAD bound to the user).
+#[derive(Clone, PartialEq)]
+pub struct UpstreamTokens {
+    pub user_id: String,
+    pub provider: String,
+    pub access_sealed: String,
+    pub refresh_sealed: Option<String>,
+    pub expires_at: Option<i64>,
+    pub scope: String,
+    pub updated_at: i64,
+    /// Set when the provider refused the refresh token: only a new sign-in
+    /// (which writes new tokens) clears it.
+    pub reauth_required_at: Option<i64>,
+}
+
+impl std::fmt::Debug for UpstreamTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Sealed values are not plaintext, but they are still nobody's business.
+        f.debug_struct("UpstreamTokens")
+            .field("user_id", &self.user_id)
+            .field("provider", &self.provider)
+            .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
+            .field("reauth_required_at", &self.reauth_required_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub pending: u64,
+    pub codes: u64,
+    pub access_tokens: u64,
+    pub refresh_tokens: u64,
+    pub grants: u64,
+    pub clients: u64,
+}
+
+impl SweepReport {
+    pub fn total(&self) -> u64 {
+        self.pending
+            + self.codes
+            + self.access_tokens
+            + self.refresh_tokens
+            + self.grants
+            + self.clients
+    }
+}
+
+/// A JWT signing key. The private key is sealed (AAD `signing_key:<kid>`).
+#[derive(Clone, PartialEq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub private_sealed: String,
+    /// The public key as a JWK (JSON text).
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}

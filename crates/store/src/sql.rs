@@ -1,0 +1,854 @@
+//! The SQL both backends share. `impl_sql_store!` expands the same query text
+//! for each native pool type, so SQLite and PostgreSQL cannot drift apart, and
+//! no call site ever branches on the backend.
+//!
+//! Portability rules for the text below: numbered `$n` placeholders used in
+//! ascending order of first appearance; `ON CONFLICT` upserts; `RETURNING`;
+//! BIGINT Unix seconds; BOOLEAN columns.
+
+/// Generate an id for a new row (not a secret).
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        hex::encode(xmcp_crypto::random_bytes::<12>())
+    )
+}
+
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty) => {
+        use crate::model::*;
+        use crate::sql::new_id;
+        use crate::{
+            ClientStore, FlowStore, GrantStore, Maintenance, Result, SigningKeyStore, StoreError,
+            UpstreamTokenStore, UserStore,
+        };
+        use async_trait::async_trait;
+        use sqlx::Row;
+        use xmcp_crypto::token::TokenHash;
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn hash_col(row: &DbRow, col: &str) -> Result<TokenHash> {
+            Ok(TokenHash::from_stored(row.try_get::<String, _>(col)?))
+        }
+
+        fn opt_hash_col(row: &DbRow, col: &str) -> Result<Option<TokenHash>> {
+            Ok(row
+                .try_get::<Option<String>, _>(col)?
+                .map(TokenHash::from_stored))
+        }
+
+        fn client_from_row(row: &DbRow) -> Result<ClientRecord> {
+            let metadata: String = row.try_get("metadata")?;
+            Ok(ClientRecord {
+                client_id: row.try_get("client_id")?,
+                secret_hash: opt_hash_col(row, "secret_hash")?,
+                metadata: serde_json::from_str(&metadata)
+                    .map_err(|e| StoreError::Corrupt(format!("client metadata: {e}")))?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        }
+
+        fn pending_from_row(row: &DbRow) -> Result<PendingAuthorization> {
+            Ok(PendingAuthorization {
+                id: hash_col(row, "id_hash")?,
+                client_id: row.try_get("client_id")?,
+                redirect_uri: row.try_get("redirect_uri")?,
+                redirect_uri_explicit: row.try_get("redirect_uri_explicit")?,
+                scope: row.try_get("scope")?,
+                state: row.try_get("state")?,
+                code_challenge: row.try_get("code_challenge")?,
+                resource: row.try_get("resource")?,
+                csrf: hash_col(row, "csrf_hash")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                upstream_state: opt_hash_col(row, "upstream_state_hash")?,
+                upstream_verifier_sealed: row.try_get("upstream_verifier_sealed")?,
+            })
+        }
+
+        fn code_from_row(row: &DbRow) -> Result<AuthorizationCode> {
+            Ok(AuthorizationCode {
+                hash: hash_col(row, "code_hash")?,
+                client_id: row.try_get("client_id")?,
+                redirect_uri: row.try_get("redirect_uri")?,
+                redirect_uri_explicit: row.try_get("redirect_uri_explicit")?,
+                code_challenge: row.try_get("code_challenge")?,
+                resource: row.try_get("resource")?,
+                scope: row.try_get("scope")?,
+                user_id: row.try_get("user_id")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                used_at: row.try_get("used_at")?,
+            })
+        }
+
+        fn grant_from_row(row: &DbRow) -> Result<Grant> {
+            Ok(Grant {
+                id: row.try_get("id")?,
+                user_id: row.try_get("user_id")?,
+                client_id: row.try_get("client_id")?,
+                scope: row.try_get("scope")?,
+                resource: row.try_get("resource")?,
+                created_at: row.try_get("created_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+            })
+        }
+
+        fn user_from_row(row: &DbRow) -> Result<User> {
+            Ok(User {
+                id: row.try_get("id")?,
+                subject: row.try_get("subject")?,
+                username: row.try_get("username")?,
+                display_name: row.try_get("display_name")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn upstream_from_row(row: &DbRow) -> Result<UpstreamTokens> {
+            Ok(UpstreamTokens {
+                user_id: row.try_get("user_id")?,
+                provider: row.try_get("provider")?,
+                access_sealed: row.try_get("access_sealed")?,
+                refresh_sealed: row.try_get("refresh_sealed")?,
+                expires_at: row.try_get("expires_at")?,
+                scope: row.try_get("scope")?,
+                updated_at: row.try_get("updated_at")?,
+                reauth_required_at: row.try_get("reauth_required_at")?,
+            })
+        }
+
+        fn is_unique_violation(e: &sqlx::Error) -> bool {
+            matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+        }
+
+        async fn insert_token_pair(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            grant_id: &str,
+            now: i64,
+            pair: &TokenPair,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(pair.access.as_str())
+            .bind(grant_id)
+            .bind(now)
+            .bind(pair.access_expires_at)
+            .execute(&mut **tx)
+            .await?;
+            if let Some(refresh) = &pair.refresh {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(refresh.as_str())
+                .bind(grant_id)
+                .bind(now)
+                .bind(pair.refresh_expires_at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(())
+        }
+
+        async fn revoke_grant_in(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            grant_id: &str,
+            now: i64,
+        ) -> Result<()> {
+            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(grant_id)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM access_tokens WHERE grant_id = $1")
+                .bind(grant_id)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM refresh_tokens WHERE grant_id = $1")
+                .bind(grant_id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        #[async_trait]
+        impl ClientStore for $store {
+            async fn insert_client(&self, c: &ClientRecord) -> Result<()> {
+                let res = sqlx::query(
+                    "INSERT INTO clients (client_id, secret_hash, metadata, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&c.client_id)
+                .bind(c.secret_hash.as_ref().map(|h| h.as_str()))
+                .bind(c.metadata.to_string())
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .execute(&self.pool)
+                .await;
+                match res {
+                    Ok(_) => Ok(()),
+                    Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+                sqlx::query("SELECT * FROM clients WHERE client_id = $1")
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(client_from_row)
+                    .transpose()
+            }
+
+            async fn count_clients_since(&self, since: i64) -> Result<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM clients WHERE created_at >= $1")
+                    .bind(since)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(row.try_get("n")?)
+            }
+        }
+
+        #[async_trait]
+        impl FlowStore for $store {
+            async fn insert_pending(&self, p: &PendingAuthorization) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO pending_authorizations (id_hash, client_id, redirect_uri, \
+                     redirect_uri_explicit, scope, state, code_challenge, resource, csrf_hash, \
+                     created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(p.id.as_str())
+                .bind(&p.client_id)
+                .bind(&p.redirect_uri)
+                .bind(p.redirect_uri_explicit)
+                .bind(&p.scope)
+                .bind(&p.state)
+                .bind(&p.code_challenge)
+                .bind(&p.resource)
+                .bind(p.csrf.as_str())
+                .bind(p.created_at)
+                .bind(p.expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_pending(
+                &self,
+                id: &TokenHash,
+                now: i64,
+            ) -> Result<Option<PendingAuthorization>> {
+                sqlx::query(
+                    "SELECT * FROM pending_authorizations \
+                     WHERE id_hash = $1 AND expires_at > $2 AND consumed_at IS NULL",
+                )
+                .bind(id.as_str())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(pending_from_row)
+                .transpose()
+            }
+
+            async fn set_pending_upstream(
+                &self,
+                id: &TokenHash,
+                upstream_state: &TokenHash,
+                upstream_verifier_sealed: &str,
+                now: i64,
+            ) -> Result<bool> {
+                let res = sqlx::query(
+                    "UPDATE pending_authorizations SET upstream_state_hash = $1, \
+                     upstream_verifier_sealed = $2 \
+                     WHERE id_hash = $3 AND expires_at > $4 AND consumed_at IS NULL",
+                )
+                .bind(upstream_state.as_str())
+                .bind(upstream_verifier_sealed)
+                .bind(id.as_str())
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(res.rows_affected() == 1)
+            }
+
+            async fn find_pending_by_upstream_state(
+                &self,
+                upstream_state: &TokenHash,
+            ) -> Result<Option<PendingAuthorization>> {
+                sqlx::query(
+                    "SELECT * FROM pending_authorizations \
+                     WHERE upstream_state_hash = $1 AND consumed_at IS NULL",
+                )
+                .bind(upstream_state.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(pending_from_row)
+                .transpose()
+            }
+
+            async fn take_pending(
+                &self,
+                id: &TokenHash,
+                now: i64,
+            ) -> Result<Option<PendingAuthorization>> {
+                sqlx::query(
+                    "UPDATE pending_authorizations SET consumed_at = $1 \
+                     WHERE id_hash = $2 AND expires_at > $3 AND consumed_at IS NULL RETURNING *",
+                )
+                .bind(now)
+                .bind(id.as_str())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(pending_from_row)
+                .transpose()
+            }
+
+            async fn record_consent(&self, c: &Consent) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO consents (user_id, client_id, redirect_uri, scope, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, client_id, redirect_uri) \
+                     DO UPDATE SET scope = excluded.scope, created_at = excluded.created_at",
+                )
+                .bind(&c.user_id)
+                .bind(&c.client_id)
+                .bind(&c.redirect_uri)
+                .bind(&c.scope)
+                .bind(c.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_consent(
+                &self,
+                user_id: &str,
+                client_id: &str,
+                redirect_uri: &str,
+            ) -> Result<Option<Consent>> {
+                let row = sqlx::query(
+                    "SELECT * FROM consents \
+                     WHERE user_id = $1 AND client_id = $2 AND redirect_uri = $3",
+                )
+                .bind(user_id)
+                .bind(client_id)
+                .bind(redirect_uri)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| -> Result<Consent> {
+                    Ok(Consent {
+                        user_id: r.try_get("user_id")?,
+                        client_id: r.try_get("client_id")?,
+                        redirect_uri: r.try_get("redirect_uri")?,
+                        scope: r.try_get("scope")?,
+                        created_at: r.try_get("created_at")?,
+                    })
+                })
+                .transpose()
+            }
+        }
+
+        #[async_trait]
+        impl GrantStore for $store {
+            async fn insert_code(&self, c: &AuthorizationCode) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, \
+                     redirect_uri_explicit, code_challenge, resource, scope, user_id, created_at, \
+                     expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(c.hash.as_str())
+                .bind(&c.client_id)
+                .bind(&c.redirect_uri)
+                .bind(c.redirect_uri_explicit)
+                .bind(&c.code_challenge)
+                .bind(&c.resource)
+                .bind(&c.scope)
+                .bind(&c.user_id)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_code(&self, hash: &TokenHash, now: i64) -> Result<Option<AuthorizationCode>> {
+                sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = $1 AND expires_at > $2")
+                    .bind(hash.as_str())
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(code_from_row)
+                    .transpose()
+            }
+
+            async fn issue_from_code(
+                &self,
+                code: &TokenHash,
+                now: i64,
+                grant: &Grant,
+                tokens: &TokenPair,
+            ) -> Result<CodeRedemption> {
+                let mut tx = self.pool.begin().await?;
+                let claimed = sqlx::query(
+                    "UPDATE authorization_codes SET used_at = $1 \
+                     WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $3",
+                )
+                .bind(now)
+                .bind(code.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    let row = sqlx::query("SELECT used_at FROM authorization_codes WHERE code_hash = $1")
+                        .bind(code.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let used = match row {
+                        Some(r) => r.try_get::<Option<i64>, _>("used_at")?.is_some(),
+                        None => false,
+                    };
+                    if !used {
+                        return Ok(CodeRedemption::NotFound);
+                    }
+                    let grant_id = sqlx::query("SELECT id FROM grants WHERE code_hash = $1")
+                        .bind(code.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|r| r.try_get::<String, _>("id"))
+                        .transpose()?;
+                    return Ok(CodeRedemption::AlreadyUsed { grant_id });
+                }
+                sqlx::query(
+                    "INSERT INTO grants (id, user_id, client_id, scope, resource, code_hash, \
+                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&grant.id)
+                .bind(&grant.user_id)
+                .bind(&grant.client_id)
+                .bind(&grant.scope)
+                .bind(&grant.resource)
+                .bind(code.as_str())
+                .bind(grant.created_at)
+                .execute(&mut *tx)
+                .await?;
+                insert_token_pair(&mut tx, &grant.id, now, tokens).await?;
+                // A client that received tokens is in use: its registration no
+                // longer expires.
+                sqlx::query("UPDATE clients SET expires_at = NULL WHERE client_id = $1")
+                    .bind(&grant.client_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(CodeRedemption::Issued)
+            }
+
+            async fn rotate_refresh(
+                &self,
+                old: &TokenHash,
+                now: i64,
+                grace_seconds: i64,
+                successor: &TokenPair,
+                successor_sealed: &str,
+            ) -> Result<RefreshRotation> {
+                let mut tx = self.pool.begin().await?;
+                // Claim the token first: the UPDATE takes the row (or database)
+                // write lock, so concurrent rotations serialise here.
+                let claimed = sqlx::query(
+                    "UPDATE refresh_tokens SET rotated_at = $1, successor_sealed = $2 \
+                     WHERE token_hash = $3 AND rotated_at IS NULL AND expires_at > $4",
+                )
+                .bind(now)
+                .bind(successor_sealed)
+                .bind(old.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let row = sqlx::query(
+                    "SELECT r.rotated_at, r.successor_sealed, g.id, g.user_id, g.client_id, \
+                     g.scope, g.resource, g.created_at, g.revoked_at \
+                     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
+                     WHERE r.token_hash = $1",
+                )
+                .bind(old.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(RefreshRotation::Invalid);
+                };
+                let grant = grant_from_row(&row)?;
+                if grant.revoked_at.is_some() {
+                    return Ok(RefreshRotation::Invalid);
+                }
+                if claimed == 1 {
+                    insert_token_pair(&mut tx, &grant.id, now, successor).await?;
+                    tx.commit().await?;
+                    return Ok(RefreshRotation::Rotated { grant });
+                }
+                let rotated_at: Option<i64> = row.try_get("rotated_at")?;
+                let sealed: Option<String> = row.try_get("successor_sealed")?;
+                match (rotated_at, sealed) {
+                    (Some(at), Some(sealed)) if now - at <= grace_seconds => {
+                        Ok(RefreshRotation::Grace {
+                            grant,
+                            successor_sealed: sealed,
+                        })
+                    }
+                    (Some(_), _) => {
+                        revoke_grant_in(&mut tx, &grant.id, now).await?;
+                        tx.commit().await?;
+                        Ok(RefreshRotation::ReuseDetected { grant_id: grant.id })
+                    }
+                    // Not rotated and not claimable: expired.
+                    (None, _) => Ok(RefreshRotation::Invalid),
+                }
+            }
+
+            async fn find_access_token(
+                &self,
+                hash: &TokenHash,
+                now: i64,
+            ) -> Result<Option<AccessTokenInfo>> {
+                let row = sqlx::query(
+                    "SELECT a.grant_id, a.created_at, a.expires_at, g.client_id, g.user_id, \
+                     g.scope, g.resource, u.subject, u.username \
+                     FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
+                     JOIN users u ON u.id = g.user_id \
+                     WHERE a.token_hash = $1 AND a.expires_at > $2 AND g.revoked_at IS NULL",
+                )
+                .bind(hash.as_str())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| -> Result<AccessTokenInfo> {
+                    Ok(AccessTokenInfo {
+                        grant_id: r.try_get("grant_id")?,
+                        client_id: r.try_get("client_id")?,
+                        user_id: r.try_get("user_id")?,
+                        subject: r.try_get("subject")?,
+                        username: r.try_get("username")?,
+                        scope: r.try_get("scope")?,
+                        resource: r.try_get("resource")?,
+                        issued_at: r.try_get("created_at")?,
+                        expires_at: r.try_get("expires_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn find_refresh_token(
+                &self,
+                hash: &TokenHash,
+                now: i64,
+            ) -> Result<Option<RefreshTokenInfo>> {
+                let row = sqlx::query(
+                    "SELECT r.grant_id, r.expires_at, g.client_id, g.user_id, g.scope, g.resource \
+                     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
+                     WHERE r.token_hash = $1 AND r.expires_at > $2 AND r.rotated_at IS NULL \
+                     AND g.revoked_at IS NULL",
+                )
+                .bind(hash.as_str())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| -> Result<RefreshTokenInfo> {
+                    Ok(RefreshTokenInfo {
+                        grant_id: r.try_get("grant_id")?,
+                        client_id: r.try_get("client_id")?,
+                        user_id: r.try_get("user_id")?,
+                        scope: r.try_get("scope")?,
+                        resource: r.try_get("resource")?,
+                        expires_at: r.try_get("expires_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                revoke_grant_in(&mut tx, grant_id, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_access_token(&self, hash: &TokenHash) -> Result<()> {
+                sqlx::query("DELETE FROM access_tokens WHERE token_hash = $1")
+                    .bind(hash.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn get_grant(&self, grant_id: &str) -> Result<Option<Grant>> {
+                sqlx::query("SELECT * FROM grants WHERE id = $1")
+                    .bind(grant_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(grant_from_row)
+                    .transpose()
+            }
+        }
+
+        #[async_trait]
+        impl UserStore for $store {
+            async fn upsert_user(&self, identity: &UserIdentity, now: i64) -> Result<User> {
+                let row = sqlx::query(
+                    "INSERT INTO users (id, subject, username, display_name, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject) DO UPDATE SET \
+                     username = excluded.username, display_name = excluded.display_name, \
+                     updated_at = excluded.updated_at RETURNING *",
+                )
+                .bind(new_id("usr"))
+                .bind(&identity.subject)
+                .bind(&identity.username)
+                .bind(&identity.display_name)
+                .bind(now)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
+                user_from_row(&row)
+            }
+
+            async fn get_user(&self, user_id: &str) -> Result<Option<User>> {
+                sqlx::query("SELECT * FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(user_from_row)
+                    .transpose()
+            }
+        }
+
+        #[async_trait]
+        impl UpstreamTokenStore for $store {
+            async fn put_upstream_tokens(&self, t: &UpstreamTokens) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO upstream_tokens (user_id, provider, access_sealed, refresh_sealed, \
+                     expires_at, scope, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (user_id) DO UPDATE SET provider = excluded.provider, \
+                     access_sealed = excluded.access_sealed, refresh_sealed = excluded.refresh_sealed, \
+                     expires_at = excluded.expires_at, scope = excluded.scope, \
+                     updated_at = excluded.updated_at, reauth_required_at = NULL",
+                )
+                .bind(&t.user_id)
+                .bind(&t.provider)
+                .bind(&t.access_sealed)
+                .bind(&t.refresh_sealed)
+                .bind(t.expires_at)
+                .bind(&t.scope)
+                .bind(t.updated_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_upstream_tokens(&self, user_id: &str) -> Result<Option<UpstreamTokens>> {
+                sqlx::query("SELECT * FROM upstream_tokens WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(upstream_from_row)
+                    .transpose()
+            }
+
+            async fn list_upstream_tokens(&self) -> Result<Vec<UpstreamTokens>> {
+                sqlx::query("SELECT * FROM upstream_tokens ORDER BY user_id")
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(upstream_from_row)
+                    .collect()
+            }
+
+            async fn try_lease_upstream_refresh(
+                &self,
+                user_id: &str,
+                holder: &str,
+                now: i64,
+                until: i64,
+            ) -> Result<bool> {
+                let res = sqlx::query(
+                    "UPDATE upstream_tokens SET refresh_lease_holder = $1, refresh_lease_until = $2 \
+                     WHERE user_id = $3 AND (refresh_lease_until IS NULL OR refresh_lease_until <= $4)",
+                )
+                .bind(holder)
+                .bind(until)
+                .bind(user_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(res.rows_affected() == 1)
+            }
+
+            async fn finish_upstream_refresh(
+                &self,
+                t: &UpstreamTokens,
+                holder: &str,
+            ) -> Result<bool> {
+                let res = sqlx::query(
+                    "UPDATE upstream_tokens SET access_sealed = $1, refresh_sealed = $2, \
+                     expires_at = $3, scope = $4, updated_at = $5, reauth_required_at = NULL, \
+                     refresh_lease_holder = NULL, refresh_lease_until = NULL \
+                     WHERE user_id = $6 AND refresh_lease_holder = $7",
+                )
+                .bind(&t.access_sealed)
+                .bind(&t.refresh_sealed)
+                .bind(t.expires_at)
+                .bind(&t.scope)
+                .bind(t.updated_at)
+                .bind(&t.user_id)
+                .bind(holder)
+                .execute(&self.pool)
+                .await?;
+                Ok(res.rows_affected() == 1)
+            }
+
+            async fn release_upstream_lease(
+                &self,
+                user_id: &str,
+                holder: &str,
+                reauth_required_at: Option<i64>,
+            ) -> Result<()> {
+                sqlx::query(
+                    "UPDATE upstream_tokens SET refresh_lease_holder = NULL, refresh_lease_until = NULL, \
+                     reauth_required_at = COALESCE($1, reauth_required_at) \
+                     WHERE user_id = $2 AND refresh_lease_holder = $3",
+                )
+                .bind(reauth_required_at)
+                .bind(user_id)
+                .bind(holder)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl SigningKeyStore for $store {
+            async fn insert_signing_key(&self, k: &SigningKeyRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, private_sealed, public_jwk, created_at, retired_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&k.kid)
+                .bind(&k.alg)
+                .bind(&k.private_sealed)
+                .bind(&k.public_jwk)
+                .bind(k.created_at)
+                .bind(k.retired_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
+                let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| -> Result<SigningKeyRecord> {
+                        Ok(SigningKeyRecord {
+                            kid: r.try_get("kid")?,
+                            alg: r.try_get("alg")?,
+                            private_sealed: r.try_get("private_sealed")?,
+                            public_jwk: r.try_get("public_jwk")?,
+                            created_at: r.try_get("created_at")?,
+                            retired_at: r.try_get("retired_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn retire_signing_keys(&self, keep: &str, now: i64) -> Result<u64> {
+                Ok(sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL")
+                    .bind(now)
+                    .bind(keep)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl Maintenance for $store {
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn sweep(&self, now: i64) -> Result<SweepReport> {
+                let mut tx = self.pool.begin().await?;
+                let mut report = SweepReport::default();
+                report.pending = sqlx::query(
+                    "DELETE FROM pending_authorizations WHERE expires_at <= $1 OR consumed_at IS NOT NULL",
+                )
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // Used codes are kept until they expire so that a replay can
+                // still be recognised (and its grant revoked).
+                report.codes = sqlx::query("DELETE FROM authorization_codes WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                report.access_tokens = sqlx::query("DELETE FROM access_tokens WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                report.refresh_tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                // The sealed successor only serves the refresh grace window.
+                sqlx::query(
+                    "UPDATE refresh_tokens SET successor_sealed = NULL \
+                     WHERE successor_sealed IS NOT NULL AND rotated_at <= $1",
+                )
+                .bind(now - crate::SUCCESSOR_RETENTION_SECONDS)
+                .execute(&mut *tx)
+                .await?;
+                // A grant with no tokens left is finished (revoked or expired).
+                report.grants = sqlx::query(
+                    "DELETE FROM grants WHERE NOT EXISTS \
+                     (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.id) \
+                     AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id) \
+                     AND NOT EXISTS (SELECT 1 FROM authorization_codes c \
+                                     WHERE c.code_hash = grants.code_hash)",
+                )
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                report.clients = sqlx::query(
+                    "DELETE FROM clients WHERE expires_at IS NOT NULL AND expires_at <= $1",
+                )
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(report)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_sql_store;

@@ -1,0 +1,81 @@
+//! Per-test databases: a new SQLite file, or a new PostgreSQL schema when
+//! `XMCP_TEST_DATABASE_URL` names a server (CI sets it).
+
+use crate::{PostgresStore, SqliteStore, Store};
+use sqlx::Connection;
+use sqlx::postgres::PgConnectOptions;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// The PostgreSQL URL tests should use, if any.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("XMCP_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// A database that lives as long as this value.
+pub struct TestDatabase {
+    /// URL that [`crate::connect`] (and the server's `--database-url`) accepts.
+    pub url: String,
+    _dir: Option<tempfile_dir::TempDir>,
+}
+
+mod tempfile_dir {
+    pub use std::path::PathBuf;
+    /// A directory removed on drop (tiny stand-in to avoid a dependency).
+    pub struct TempDir(pub PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl TestDatabase {
+    /// A fresh SQLite file in its own temporary directory.
+    pub fn sqlite() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "xmcp-test-{}",
+            hex::encode(xmcp_crypto::random_bytes::<8>())
+        ));
+        let _ = std::fs::create_dir_all(&dir);
+        let url = format!("sqlite://{}", dir.join("xmcp.db").display());
+        Self {
+            url,
+            _dir: Some(tempfile_dir::TempDir(dir)),
+        }
+    }
+
+    /// A fresh schema in the test PostgreSQL server, if one is configured. The
+    /// returned URL selects the schema through `options=-c search_path=...`.
+    pub async fn postgres() -> Option<Self> {
+        let base = postgres_url()?;
+        let schema = format!("t_{}", hex::encode(xmcp_crypto::random_bytes::<8>()));
+        let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut conn)
+            .await
+            .ok()?;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        Some(Self { url, _dir: None })
+    }
+
+    pub async fn open(&self) -> Arc<dyn Store> {
+        if self.url.starts_with("postgres") {
+            let opts = PgConnectOptions::from_str(&self.url).expect("test database url");
+            Arc::new(
+                PostgresStore::connect_with(opts, 8)
+                    .await
+                    .expect("connect postgres"),
+            )
+        } else {
+            Arc::new(
+                SqliteStore::connect(&self.url, 4)
+                    .await
+                    .expect("open sqlite"),
+            )
+        }
+    }
+}

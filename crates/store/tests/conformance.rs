@@ -1,0 +1,676 @@
+//! The behaviour every store backend must have. Each test runs against SQLite,
+//! and against PostgreSQL when `XMCP_TEST_DATABASE_URL` is set (CI sets it).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use xmcp_crypto::token::{NewToken, TokenHash, TokenKind};
+use xmcp_store::testing::TestDatabase;
+use xmcp_store::*;
+
+const NOW: i64 = 1_800_000_000;
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = xmcp_store::testing::TestDatabase::sqlite();
+                    super::$name(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = xmcp_store::testing::TestDatabase::postgres().await else {
+                        eprintln!("XMCP_TEST_DATABASE_URL not set: PostgreSQL case skipped");
+                        return;
+                    };
+                    super::$name(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    clients_round_trip_and_conflict,
+    code_is_redeemed_once_and_replay_names_grant,
+    concurrent_code_redemption_has_one_winner,
+    refresh_rotation_grace_and_reuse,
+    concurrent_refresh_rotation_has_one_winner,
+    pending_is_consumed_once_and_found_by_upstream_state,
+    revocation_hides_tokens,
+    sweep_deletes_only_expired_rows,
+    upstream_tokens_upsert,
+    upstream_refresh_lease_is_exclusive_and_commits_with_the_tokens,
+    concurrent_upstream_leases_have_one_winner,
+    users_upsert_by_subject,
+    signing_keys_list_newest_first_and_retire,
+);
+
+fn hash() -> TokenHash {
+    NewToken::generate(TokenKind::AccessToken).hash().clone()
+}
+
+async fn user(store: &Arc<dyn Store>, name: &str) -> User {
+    store
+        .upsert_user(
+            &UserIdentity {
+                subject: format!("local:{name}"),
+                username: Some(name.into()),
+                display_name: None,
+            },
+            NOW,
+        )
+        .await
+        .unwrap()
+}
+
+async fn code(store: &Arc<dyn Store>, user_id: &str, client_id: &str) -> TokenHash {
+    let h = hash();
+    store
+        .insert_code(&AuthorizationCode {
+            hash: h.clone(),
+            client_id: client_id.into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            redirect_uri_explicit: true,
+            code_challenge: "c".into(),
+            resource: "https://mcp.example/mcp".into(),
+            scope: "mcp".into(),
+            user_id: user_id.into(),
+            created_at: NOW,
+            expires_at: NOW + 60,
+            used_at: None,
+        })
+        .await
+        .unwrap();
+    h
+}
+
+fn grant(user_id: &str, client_id: &str) -> Grant {
+    Grant {
+        id: format!("gr_{}", &hash().as_str()[..16]),
+        user_id: user_id.into(),
+        client_id: client_id.into(),
+        scope: "mcp".into(),
+        resource: "https://mcp.example/mcp".into(),
+        created_at: NOW,
+        revoked_at: None,
+    }
+}
+
+fn pair(access_ttl: i64) -> TokenPair {
+    TokenPair {
+        access: hash(),
+        access_expires_at: NOW + access_ttl,
+        refresh: Some(hash()),
+        refresh_expires_at: NOW + 86_400,
+    }
+}
+
+/// A user, a code, and the grant issued from it.
+async fn issued(store: &Arc<dyn Store>) -> (Grant, TokenPair) {
+    let u = user(store, "alice").await;
+    let c = code(store, &u.id, "client-1").await;
+    let g = grant(&u.id, "client-1");
+    let p = pair(3600);
+    assert_eq!(
+        store.issue_from_code(&c, NOW, &g, &p).await.unwrap(),
+        CodeRedemption::Issued
+    );
+    (g, p)
+}
+
+async fn clients_round_trip_and_conflict(db: &TestDatabase) {
+    let store = db.open().await;
+    let rec = ClientRecord {
+        client_id: "dyn_1".into(),
+        secret_hash: Some(hash()),
+        metadata: serde_json::json!({"redirect_uris": ["http://127.0.0.1/cb"]}),
+        created_at: NOW,
+        expires_at: Some(NOW + 100),
+    };
+    store.insert_client(&rec).await.unwrap();
+    assert_eq!(store.get_client("dyn_1").await.unwrap(), Some(rec.clone()));
+    assert!(matches!(
+        store.insert_client(&rec).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.get_client("nope").await.unwrap(), None);
+    assert_eq!(store.count_clients_since(NOW).await.unwrap(), 1);
+    assert_eq!(store.count_clients_since(NOW + 1).await.unwrap(), 0);
+}
+
+async fn code_is_redeemed_once_and_replay_names_grant(db: &TestDatabase) {
+    let store = db.open().await;
+    let u = user(&store, "alice").await;
+    let c = code(&store, &u.id, "client-1").await;
+    let g = grant(&u.id, "client-1");
+    let p = pair(3600);
+    assert_eq!(
+        store.issue_from_code(&c, NOW, &g, &p).await.unwrap(),
+        CodeRedemption::Issued
+    );
+    let info = store
+        .find_access_token(&p.access, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.grant_id, g.id);
+    assert_eq!(info.subject, "local:alice");
+    assert_eq!(
+        store.get_code(&c, NOW).await.unwrap().unwrap().used_at,
+        Some(NOW)
+    );
+    // Replay: nothing new is written and the grant is named for revocation.
+    let again = store
+        .issue_from_code(&c, NOW + 1, &grant(&u.id, "client-1"), &pair(3600))
+        .await;
+    assert_eq!(
+        again.unwrap(),
+        CodeRedemption::AlreadyUsed {
+            grant_id: Some(g.id.clone())
+        }
+    );
+    // Unknown and expired codes.
+    assert_eq!(
+        store
+            .issue_from_code(&hash(), NOW, &g, &pair(1))
+            .await
+            .unwrap(),
+        CodeRedemption::NotFound
+    );
+    let c2 = code(&store, &u.id, "client-1").await;
+    assert_eq!(
+        store
+            .issue_from_code(&c2, NOW + 61, &grant(&u.id, "client-1"), &pair(1))
+            .await
+            .unwrap(),
+        CodeRedemption::NotFound
+    );
+}
+
+async fn concurrent_code_redemption_has_one_winner(db: &TestDatabase) {
+    let store = db.open().await;
+    let u = user(&store, "alice").await;
+    let c = code(&store, &u.id, "client-1").await;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let c = c.clone();
+            let g = grant(&u.id, "client-1");
+            tokio::spawn(async move { store.issue_from_code(&c, NOW, &g, &pair(60)).await })
+        })
+        .collect();
+    let mut issued = 0;
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            CodeRedemption::Issued => issued += 1,
+            CodeRedemption::AlreadyUsed { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(issued, 1);
+}
+
+async fn refresh_rotation_grace_and_reuse(db: &TestDatabase) {
+    let store = db.open().await;
+    let (g, p) = issued(&store).await;
+    let r1 = p.refresh.clone().unwrap();
+    assert!(store.find_refresh_token(&r1, NOW).await.unwrap().is_some());
+
+    let next = pair(3600);
+    let out = store
+        .rotate_refresh(&r1, NOW + 10, 30, &next, "sealed-successor")
+        .await
+        .unwrap();
+    assert!(matches!(out, RefreshRotation::Rotated { ref grant } if grant.id == g.id));
+    assert!(
+        store
+            .find_refresh_token(&r1, NOW + 10)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_token(next.refresh.as_ref().unwrap(), NOW + 10)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Within the grace window the same successor comes back, nothing is written.
+    let out = store
+        .rotate_refresh(&r1, NOW + 20, 30, &pair(3600), "other")
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        RefreshRotation::Grace {
+            grant: g.clone(),
+            successor_sealed: "sealed-successor".into()
+        }
+    );
+    // After the window: reuse detected, the whole family is revoked.
+    let out = store
+        .rotate_refresh(&r1, NOW + 100, 30, &pair(3600), "x")
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        RefreshRotation::ReuseDetected {
+            grant_id: g.id.clone()
+        }
+    );
+    assert!(
+        store
+            .find_access_token(&next.access, NOW + 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_access_token(&p.access, NOW + 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_token(next.refresh.as_ref().unwrap(), NOW + 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_grant(&g.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    // And unknown tokens are simply invalid.
+    assert_eq!(
+        store
+            .rotate_refresh(&hash(), NOW, 30, &pair(1), "x")
+            .await
+            .unwrap(),
+        RefreshRotation::Invalid
+    );
+}
+
+async fn concurrent_refresh_rotation_has_one_winner(db: &TestDatabase) {
+    let store = db.open().await;
+    let (_g, p) = issued(&store).await;
+    let r1 = p.refresh.clone().unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let r1 = r1.clone();
+            tokio::spawn(async move {
+                store
+                    .rotate_refresh(&r1, NOW + 1, 30, &pair(3600), &format!("s{i}"))
+                    .await
+            })
+        })
+        .collect();
+    let mut rotated = 0;
+    let mut sealed = std::collections::HashSet::new();
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            RefreshRotation::Rotated { .. } => rotated += 1,
+            RefreshRotation::Grace {
+                successor_sealed, ..
+            } => {
+                sealed.insert(successor_sealed);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(rotated, 1);
+    // Every loser got the winner's successor.
+    assert!(sealed.len() <= 1);
+}
+
+async fn pending_is_consumed_once_and_found_by_upstream_state(db: &TestDatabase) {
+    let store = db.open().await;
+    let id = hash();
+    let p = PendingAuthorization {
+        id: id.clone(),
+        client_id: "c".into(),
+        redirect_uri: "http://127.0.0.1/cb".into(),
+        redirect_uri_explicit: false,
+        scope: "mcp".into(),
+        state: Some("xyz".into()),
+        code_challenge: "ch".into(),
+        resource: "https://mcp.example/mcp".into(),
+        csrf: hash(),
+        created_at: NOW,
+        expires_at: NOW + 600,
+        upstream_state: None,
+        upstream_verifier_sealed: None,
+    };
+    store.insert_pending(&p).await.unwrap();
+    assert_eq!(store.get_pending(&id, NOW).await.unwrap(), Some(p.clone()));
+    assert_eq!(store.get_pending(&id, NOW + 600).await.unwrap(), None);
+
+    let up = hash();
+    assert!(
+        store
+            .set_pending_upstream(&id, &up, "sealed-verifier", NOW)
+            .await
+            .unwrap()
+    );
+    let found = store
+        .find_pending_by_upstream_state(&up)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        found.upstream_verifier_sealed.as_deref(),
+        Some("sealed-verifier")
+    );
+    // Found by state even once expired (so the client can be told), but an
+    // expired one can no longer be consumed.
+    assert!(
+        store
+            .find_pending_by_upstream_state(&up)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.take_pending(&id, NOW + 600).await.unwrap().is_none());
+
+    assert!(store.take_pending(&id, NOW).await.unwrap().is_some());
+    assert!(store.take_pending(&id, NOW).await.unwrap().is_none());
+    assert!(store.get_pending(&id, NOW).await.unwrap().is_none());
+    assert!(
+        store
+            .find_pending_by_upstream_state(&up)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn revocation_hides_tokens(db: &TestDatabase) {
+    let store = db.open().await;
+    let (g, p) = issued(&store).await;
+    store.delete_access_token(&p.access).await.unwrap();
+    assert!(
+        store
+            .find_access_token(&p.access, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let r = p.refresh.unwrap();
+    assert!(store.find_refresh_token(&r, NOW).await.unwrap().is_some());
+    store.revoke_grant(&g.id, NOW).await.unwrap();
+    assert!(store.find_refresh_token(&r, NOW).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .rotate_refresh(&r, NOW, 30, &pair(1), "x")
+            .await
+            .unwrap(),
+        RefreshRotation::Invalid
+    );
+}
+
+async fn sweep_deletes_only_expired_rows(db: &TestDatabase) {
+    let store = db.open().await;
+    let (_g, p) = issued(&store).await;
+    store
+        .insert_client(&ClientRecord {
+            client_id: "unused".into(),
+            secret_hash: None,
+            metadata: serde_json::json!({}),
+            created_at: NOW,
+            expires_at: Some(NOW + 10),
+        })
+        .await
+        .unwrap();
+    let nothing = store.sweep(NOW).await.unwrap();
+    assert_eq!(nothing.access_tokens, 0);
+    assert_eq!(nothing.clients, 0);
+    assert!(
+        store
+            .find_access_token(&p.access, NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let report = store.sweep(NOW + 86_401).await.unwrap();
+    assert_eq!(report.access_tokens, 1);
+    assert_eq!(report.refresh_tokens, 1);
+    assert_eq!(report.codes, 1);
+    assert_eq!(report.grants, 1);
+    assert_eq!(report.clients, 1);
+    assert!(store.get_client("unused").await.unwrap().is_none());
+}
+
+async fn upstream_tokens_upsert(db: &TestDatabase) {
+    let store = db.open().await;
+    let u = user(&store, "alice").await;
+    let mut t = UpstreamTokens {
+        user_id: u.id.clone(),
+        provider: "x".into(),
+        access_sealed: "v1.k1.aaa".into(),
+        refresh_sealed: Some("v1.k1.bbb".into()),
+        expires_at: Some(NOW + 7200),
+        scope: "tweet.read".into(),
+        updated_at: NOW,
+        reauth_required_at: None,
+    };
+    store.put_upstream_tokens(&t).await.unwrap();
+    t.access_sealed = "v1.k1.ccc".into();
+    store.put_upstream_tokens(&t).await.unwrap();
+    assert_eq!(
+        store.get_upstream_tokens(&u.id).await.unwrap(),
+        Some(t.clone())
+    );
+    assert_eq!(store.list_upstream_tokens().await.unwrap(), vec![t]);
+}
+
+async fn upstream_row(store: &Arc<dyn Store>, name: &str) -> UpstreamTokens {
+    let u = user(store, name).await;
+    let t = UpstreamTokens {
+        user_id: u.id.clone(),
+        provider: "x".into(),
+        access_sealed: "v1.k1.old-access".into(),
+        refresh_sealed: Some("v1.k1.old-refresh".into()),
+        expires_at: Some(NOW + 60),
+        scope: "tweet.read".into(),
+        updated_at: NOW,
+        reauth_required_at: None,
+    };
+    store.put_upstream_tokens(&t).await.unwrap();
+    t
+}
+
+async fn upstream_refresh_lease_is_exclusive_and_commits_with_the_tokens(db: &TestDatabase) {
+    let store = db.open().await;
+    let t = upstream_row(&store, "alice").await;
+    let id = t.user_id.as_str();
+    assert!(
+        store
+            .try_lease_upstream_refresh(id, "a", NOW, NOW + 30)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_lease_upstream_refresh(id, "b", NOW + 1, NOW + 31)
+            .await
+            .unwrap()
+    );
+    // Only the holder can finish; a stranger writes nothing.
+    let refreshed = UpstreamTokens {
+        access_sealed: "v1.k1.new-access".into(),
+        refresh_sealed: Some("v1.k1.new-refresh".into()),
+        expires_at: Some(NOW + 7200),
+        updated_at: NOW + 2,
+        ..t.clone()
+    };
+    assert!(
+        !store
+            .finish_upstream_refresh(&refreshed, "b")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_upstream_tokens(id).await.unwrap(),
+        Some(t.clone())
+    );
+    assert!(
+        store
+            .finish_upstream_refresh(&refreshed, "a")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_upstream_tokens(id).await.unwrap(),
+        Some(refreshed.clone())
+    );
+    // Finishing released the lease.
+    assert!(
+        store
+            .try_lease_upstream_refresh(id, "b", NOW + 3, NOW + 33)
+            .await
+            .unwrap()
+    );
+    // A lease whose holder died expires.
+    assert!(
+        !store
+            .try_lease_upstream_refresh(id, "c", NOW + 32, NOW + 62)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .try_lease_upstream_refresh(id, "c", NOW + 33, NOW + 63)
+            .await
+            .unwrap()
+    );
+    // The late holder can no longer write.
+    assert!(!store.finish_upstream_refresh(&t, "b").await.unwrap());
+    // Releasing with a refusal marks the row; a new sign-in clears it.
+    store
+        .release_upstream_lease(id, "c", Some(NOW + 40))
+        .await
+        .unwrap();
+    let marked = store.get_upstream_tokens(id).await.unwrap().unwrap();
+    assert_eq!(marked.reauth_required_at, Some(NOW + 40));
+    assert!(
+        store
+            .try_lease_upstream_refresh(id, "d", NOW + 41, NOW + 71)
+            .await
+            .unwrap()
+    );
+    store.release_upstream_lease(id, "d", None).await.unwrap();
+    assert_eq!(
+        store
+            .get_upstream_tokens(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reauth_required_at,
+        Some(NOW + 40),
+        "a plain release keeps the mark"
+    );
+    store.put_upstream_tokens(&refreshed).await.unwrap();
+    assert_eq!(
+        store
+            .get_upstream_tokens(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reauth_required_at,
+        None
+    );
+    // No row, no lease.
+    assert!(
+        !store
+            .try_lease_upstream_refresh("nobody", "a", NOW, NOW + 30)
+            .await
+            .unwrap()
+    );
+}
+
+async fn concurrent_upstream_leases_have_one_winner(db: &TestDatabase) {
+    let store = db.open().await;
+    let t = upstream_row(&store, "bob").await;
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, id) = (store.clone(), t.user_id.clone());
+            tokio::spawn(async move {
+                store
+                    .try_lease_upstream_refresh(&id, &format!("h{i}"), NOW, NOW + 30)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn users_upsert_by_subject(db: &TestDatabase) {
+    let store = db.open().await;
+    let a = user(&store, "alice").await;
+    let again = store
+        .upsert_user(
+            &UserIdentity {
+                subject: "local:alice".into(),
+                username: Some("alice2".into()),
+                display_name: Some("Alice".into()),
+            },
+            NOW + 5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.id, a.id);
+    assert_eq!(again.username.as_deref(), Some("alice2"));
+    assert_eq!(again.updated_at, NOW + 5);
+    assert_eq!(store.get_user(&a.id).await.unwrap(), Some(again));
+    let b = user(&store, "bob").await;
+    assert_ne!(a.id, b.id);
+}
+
+async fn signing_keys_list_newest_first_and_retire(db: &TestDatabase) {
+    let store = db.open().await;
+    let key = |kid: &str, at: i64| SigningKeyRecord {
+        kid: kid.into(),
+        alg: "RS256".into(),
+        private_sealed: format!("v1.k1.{kid}"),
+        public_jwk: format!("{{\"kid\":\"{kid}\"}}"),
+        created_at: at,
+        retired_at: None,
+    };
+    store.insert_signing_key(&key("old", NOW)).await.unwrap();
+    store
+        .insert_signing_key(&key("new", NOW + 10))
+        .await
+        .unwrap();
+    let keys = store.list_signing_keys().await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        ["new", "old"]
+    );
+    assert_eq!(store.retire_signing_keys("new", NOW + 20).await.unwrap(), 1);
+    let keys = store.list_signing_keys().await.unwrap();
+    assert_eq!(keys[0].retired_at, None);
+    assert_eq!(keys[1].retired_at, Some(NOW + 20));
+    assert!(store.insert_signing_key(&key("new", NOW)).await.is_err());
+}
