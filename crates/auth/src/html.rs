@@ -1,0 +1,231 @@
+//! Server-rendered pages: the consent page and error pages. No JavaScript;
+//! every interpolated value is HTML-escaped. Response headers (CSP with
+//! `frame-ancestors 'none'`, `X-Frame-Options: DENY`, `no-store`) are added by
+//! the routes.
+
+use crate::client::{Client, ClientKind};
+use crate::identity::LoginForm;
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+
+/// An error page the user sees instead of a redirect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorView {
+    pub status: u16,
+    pub title: String,
+    pub message: String,
+}
+
+impl ErrorView {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            title: "This sign-in request cannot continue".into(),
+            message: message.into(),
+        }
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self {
+            status: 403,
+            title: "This sign-in request was refused".into(),
+            message: message.into(),
+        }
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            status: 503,
+            title: "Temporarily unavailable".into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn render(&self) -> String {
+        page(
+            &self.title,
+            &format!(
+                "<h1>{}</h1><p>{}</p>",
+                text(&self.title),
+                text(&self.message)
+            ),
+        )
+    }
+}
+
+/// Everything the consent page shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsentView {
+    pub client_name: String,
+    pub client_id: String,
+    pub client_kind: ClientKind,
+    pub redirect_host: String,
+    pub redirect_uri: String,
+    pub all_loopback: bool,
+    pub scopes: Vec<String>,
+    pub request_id: String,
+    pub csrf_token: String,
+    pub provider: String,
+    pub login: LoginForm,
+    pub message: Option<String>,
+}
+
+impl ConsentView {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: &Client,
+        redirect_uri: &str,
+        scope: &str,
+        request_id: &str,
+        csrf_token: &str,
+        provider: &str,
+        login: LoginForm,
+        message: Option<String>,
+    ) -> Self {
+        Self {
+            client_name: client.display_name().to_owned(),
+            client_id: client.client_id.clone(),
+            client_kind: client.kind,
+            redirect_host: crate::redirect::display_host(redirect_uri),
+            redirect_uri: redirect_uri.to_owned(),
+            all_loopback: crate::redirect::all_loopback(std::slice::from_ref(
+                &redirect_uri.to_owned(),
+            )),
+            scopes: scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            request_id: request_id.to_owned(),
+            csrf_token: csrf_token.to_owned(),
+            provider: provider.to_owned(),
+            login,
+            message,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let provenance = match self.client_kind {
+            ClientKind::Static => "pre-registered by the operator of this server".to_owned(),
+            ClientKind::Dynamic => {
+                "registered itself moments ago; its name is self-asserted".to_owned()
+            }
+            ClientKind::MetadataDocument => format!(
+                "described by a document at {} (name self-asserted)",
+                crate::redirect::display_host(&self.client_id)
+            ),
+        };
+        let mut body = format!(
+            "<h1>Allow <q>{name}</q> to use the X API as you?</h1>\
+             <p class=\"muted\">This application was {prov}.</p>\
+             <dl><dt>After you decide, you will be sent to</dt><dd><strong>{host}</strong> <code>{uri}</code></dd></dl>",
+            name = text(&self.client_name),
+            prov = text(&provenance),
+            host = text(&self.redirect_host),
+            uri = text(&self.redirect_uri),
+        );
+        if self.all_loopback {
+            body.push_str(
+                "<p class=\"warn\">This application runs on this computer (its address is localhost). \
+                 Only continue if you started it yourself just now.</p>",
+            );
+        }
+        body.push_str("<p>It asks for:</p><ul>");
+        for s in &self.scopes {
+            body.push_str(&format!("<li><code>{}</code></li>", text(s)));
+        }
+        body.push_str("</ul>");
+        if let Some(m) = &self.message {
+            body.push_str(&format!(
+                "<p class=\"error\" role=\"alert\">{}</p>",
+                text(m)
+            ));
+        }
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"/consent\">\
+             <input type=\"hidden\" name=\"request_id\" value=\"{rid}\">\
+             <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">",
+            rid = attr(&self.request_id),
+            csrf = attr(&self.csrf_token),
+        ));
+        match &self.login {
+            LoginForm::None => {}
+            LoginForm::Password => body.push_str(&format!(
+                "<fieldset><legend>Sign in ({})</legend>\
+                 <label>Username <input name=\"username\" autocomplete=\"username\" required></label>\
+                 <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+                 </fieldset>",
+                text(&self.provider)
+            )),
+            LoginForm::ChooseUser(users) => {
+                body.push_str(&format!("<fieldset><legend>Sign in as ({})</legend>", text(&self.provider)));
+                for (i, (username, label)) in users.iter().enumerate() {
+                    body.push_str(&format!(
+                        "<label><input type=\"radio\" name=\"username\" value=\"{}\"{}> {}</label>",
+                        attr(username),
+                        if i == 0 { " checked" } else { "" },
+                        text(label)
+                    ));
+                }
+                body.push_str("</fieldset>");
+            }
+        }
+        body.push_str(
+            "<div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"approve\">Allow</button>\
+             <button type=\"submit\" name=\"action\" value=\"deny\" formnovalidate>Deny</button></div></form>",
+        );
+        page("Authorize access", &body)
+    }
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"referrer\" content=\"no-referrer\">\
+         <title>{title} · xmcp</title><style>{STYLE}</style></head>\
+         <body><main>{body}</main></body></html>",
+        title = text(title),
+    )
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f5f5f5;color:#111;margin:0}\
+main{max-width:34rem;margin:3rem auto;background:#fff;padding:2rem;border-radius:12px;box-shadow:0 1px 4px #0002}\
+h1{font-size:1.3rem}.muted{color:#555}.warn{background:#fff4ce;padding:.6rem;border-radius:6px}\
+.error{background:#fde7e9;padding:.6rem;border-radius:6px}code{word-break:break-all}\
+fieldset{border:1px solid #ddd;border-radius:8px;margin:1rem 0}label{display:block;margin:.4rem 0}\
+.actions{display:flex;gap:.6rem}button{font-size:1rem;padding:.5rem 1.2rem;border-radius:8px;border:1px solid #999;cursor:pointer}\
+button[value=approve]{background:#111;color:#fff;border-color:#111}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Client;
+    use crate::config::TokenAuthMethod;
+
+    #[test]
+    fn consent_page_escapes_self_asserted_metadata() {
+        let client = Client {
+            client_id: "c1".into(),
+            kind: ClientKind::Dynamic,
+            client_name: Some("<script>alert(1)</script>".into()),
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            auth_method: TokenAuthMethod::None,
+            grant_types: vec![],
+            secret_hash: None,
+        };
+        let v = ConsentView::new(
+            &client,
+            "http://127.0.0.1:9/cb",
+            "a b",
+            "rid\"",
+            "csrf",
+            "local",
+            LoginForm::Password,
+            None,
+        );
+        let html = v.render();
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("value=\"rid&quot;\""));
+        assert!(html.contains("runs on this computer"));
+        assert!(html.contains("registered itself"));
+    }
+}

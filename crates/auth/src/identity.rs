@@ -1,0 +1,214 @@
+//! The identity-provider seam: who the user is, established after consent.
+//!
+//! The consent page is ours; what it asks for and what happens on "Allow"
+//! depends on the provider:
+//! * [`LocalIdentityProvider`] asks for a username and password (argon2
+//!   hashes from configuration) or, in demo mode, offers a list of demo users,
+//!   and authenticates in place.
+//! * An upstream provider (X, OpenID Connect) returns [`LoginStep::Redirect`]
+//!   with its own `state` and PKCE verifier; the user comes back to
+//!   `/upstream/callback`, and [`IdentityProvider::complete`] finishes.
+
+use crate::params::Params;
+use async_trait::async_trait;
+use secrecy::SecretString;
+use xmcp_store::UserIdentity;
+
+/// The additional authenticated data binding a sealed upstream credential
+/// (`field` is `access` or `refresh`) to its user's row, so a sealed value
+/// copied to another row does not open.
+pub fn upstream_aad(user_id: &str, field: &str) -> String {
+    format!("upstream_tokens:{user_id}:{field}")
+}
+
+/// What the consent form must collect for this provider.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoginForm {
+    /// Nothing: the provider authenticates elsewhere (upstream redirect).
+    None,
+    /// Username and password fields.
+    Password,
+    /// A choice between demo users (first preselected), no password.
+    ChooseUser(Vec<(String, String)>),
+}
+
+/// The outcome of the user approving consent.
+pub enum LoginStep {
+    Authenticated(UserIdentity),
+    /// Send the browser upstream. `state` and `verifier` are kept (hashed and
+    /// sealed respectively) with the pending authorization.
+    Redirect {
+        url: String,
+        state: SecretString,
+        verifier: SecretString,
+    },
+    /// Show the consent page again with this message (e.g. bad password).
+    Retry(String),
+}
+
+/// What an upstream callback yields.
+pub struct UpstreamLogin {
+    pub identity: UserIdentity,
+    /// Upstream credentials to seal and keep for this user, if any.
+    pub tokens: Option<UpstreamCredentials>,
+}
+
+/// Upstream credentials in the clear, only ever in memory.
+pub struct UpstreamCredentials {
+    pub provider: String,
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    pub expires_at: Option<i64>,
+    pub scope: String,
+}
+
+/// Errors an upstream callback can end in, each mapped to an OAuth error
+/// redirect to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("the user denied access at the identity provider")]
+    AccessDenied,
+    #[error("the identity provider returned an error: {0}")]
+    Provider(String),
+    #[error("the identity provider could not be reached: {0}")]
+    Unavailable(String),
+}
+
+/// Context for starting a login.
+pub struct LoginContext<'a> {
+    /// Scopes the client was granted on our side.
+    pub scope: &'a str,
+    /// Our callback URL for upstream redirects.
+    pub callback_url: &'a str,
+    pub now: i64,
+}
+
+#[async_trait]
+pub trait IdentityProvider: Send + Sync {
+    /// Short name shown on the consent page ("X", "local accounts").
+    fn display_name(&self) -> &str;
+
+    fn login_form(&self) -> LoginForm;
+
+    /// The user approved consent; `form` holds the consent form's fields.
+    async fn begin(&self, ctx: &LoginContext<'_>, form: &Params) -> LoginStep;
+
+    /// Finish an upstream login from the callback's `code`.
+    async fn complete(
+        &self,
+        _code: &str,
+        _verifier: &SecretString,
+        _ctx: &LoginContext<'_>,
+    ) -> Result<UpstreamLogin, UpstreamError> {
+        Err(UpstreamError::Provider(
+            "this identity provider has no upstream callback".into(),
+        ))
+    }
+}
+
+/// A local account.
+#[derive(Clone)]
+pub struct LocalUser {
+    pub username: String,
+    pub display_name: Option<String>,
+    /// Argon2 PHC string. `None` only in demo mode.
+    pub password_hash: Option<String>,
+}
+
+impl std::fmt::Debug for LocalUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalUser")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Username/password accounts from configuration, or demo users.
+#[derive(Debug)]
+pub struct LocalIdentityProvider {
+    users: Vec<LocalUser>,
+    demo: bool,
+    /// A hash to verify against when the username is unknown, so that the
+    /// response time does not reveal which usernames exist.
+    dummy_hash: String,
+}
+
+impl LocalIdentityProvider {
+    pub fn new(users: Vec<LocalUser>) -> Self {
+        Self {
+            users,
+            demo: false,
+            dummy_hash: xmcp_crypto::password::hash("dummy password for timing"),
+        }
+    }
+
+    /// Demo users that sign in without a password. Never for production.
+    pub fn demo(users: Vec<LocalUser>) -> Self {
+        Self {
+            users,
+            demo: true,
+            dummy_hash: String::new(),
+        }
+    }
+
+    fn identity(user: &LocalUser) -> UserIdentity {
+        UserIdentity {
+            subject: format!("local:{}", user.username),
+            username: Some(user.username.clone()),
+            display_name: user.display_name.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl IdentityProvider for LocalIdentityProvider {
+    fn display_name(&self) -> &str {
+        if self.demo {
+            "demo accounts"
+        } else {
+            "local accounts"
+        }
+    }
+
+    fn login_form(&self) -> LoginForm {
+        if self.demo {
+            LoginForm::ChooseUser(
+                self.users
+                    .iter()
+                    .map(|u| {
+                        (
+                            u.username.clone(),
+                            u.display_name.clone().unwrap_or_else(|| u.username.clone()),
+                        )
+                    })
+                    .collect(),
+            )
+        } else {
+            LoginForm::Password
+        }
+    }
+
+    async fn begin(&self, _ctx: &LoginContext<'_>, form: &Params) -> LoginStep {
+        let username = form.get("username").unwrap_or_default();
+        let user = self.users.iter().find(|u| u.username == username);
+        if self.demo {
+            return match user {
+                Some(u) => LoginStep::Authenticated(Self::identity(u)),
+                None => LoginStep::Retry("Choose one of the demo users.".into()),
+            };
+        }
+        let password = form.get("password").unwrap_or_default().to_owned();
+        let hash = user
+            .and_then(|u| u.password_hash.clone())
+            .unwrap_or_else(|| self.dummy_hash.clone());
+        // Argon2 is deliberately slow: keep it off the async executor.
+        let verified =
+            tokio::task::spawn_blocking(move || xmcp_crypto::password::verify(&password, &hash))
+                .await
+                .unwrap_or(false);
+        match user {
+            Some(u) if verified => LoginStep::Authenticated(Self::identity(u)),
+            _ => LoginStep::Retry("Wrong username or password.".into()),
+        }
+    }
+}

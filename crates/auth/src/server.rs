@@ -1,0 +1,1506 @@
+//! The authorization server's protocol logic, independent of any HTTP
+//! framework: each endpoint takes parsed inputs and returns an outcome that
+//! the routes (or another framework) turn into a response.
+
+use crate::cimd::{self, CimdResolver};
+use crate::client::{Client, ClientKind, ClientMetadata};
+use crate::config::{AuthConfig, Clock, TokenAuthMethod};
+use crate::error::{ErrorCode, OAuthError};
+use crate::html::{ConsentView, ErrorView};
+use crate::identity::{
+    IdentityProvider, LoginContext, LoginStep, UpstreamCredentials, UpstreamError, upstream_aad,
+};
+use crate::params::Params;
+use crate::principal::Principal;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tracing::{info, instrument, warn};
+use url::Url;
+use xmcp_crypto::envelope::Keyring;
+use xmcp_crypto::signer::Signer;
+use xmcp_crypto::token::{NewToken, TokenHash, TokenKind};
+use xmcp_store::*;
+
+/// The authorization server and resource guard.
+pub struct AuthServer {
+    pub config: AuthConfig,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    idp: Arc<dyn IdentityProvider>,
+    keyring: Arc<Keyring>,
+    cookies: Signer,
+    cimd: CimdResolver,
+    jwt: Option<Arc<crate::jwt::JwtKeys>>,
+}
+
+impl std::fmt::Debug for AuthServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServer")
+            .field("issuer", &self.config.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A browser cookie to set or clear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cookie {
+    pub name: String,
+    /// `None` clears the cookie.
+    pub value: Option<String>,
+    pub max_age: i64,
+    pub secure: bool,
+}
+
+/// What an HTML endpoint (`/authorize`, `/consent`) answers.
+#[derive(Debug)]
+pub enum PageOutcome {
+    /// An error the user sees; never a redirect (unknown client, bad redirect).
+    Error(ErrorView),
+    /// Redirect the browser (302 after GET, 303 after POST).
+    Redirect {
+        location: String,
+        cookies: Vec<Cookie>,
+    },
+    /// Show the consent page.
+    Consent {
+        view: Box<ConsentView>,
+        cookies: Vec<Cookie>,
+    },
+}
+
+/// The token endpoint's success body (RFC 6749 §5.1).
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Client credentials as presented at the token, revocation or introspection
+/// endpoint.
+#[derive(Default)]
+pub struct ClientCredentials {
+    /// Decoded `Authorization: Basic` credentials, if that header was sent.
+    pub basic: Option<(String, String)>,
+}
+
+/// Why the resource guard refused a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GuardError {
+    /// No credentials at all (401, no `error` parameter).
+    Missing,
+    /// Invalid, expired, revoked or foreign-audience token (401 `invalid_token`).
+    InvalidToken(String),
+    /// Malformed `Authorization` header (400 `invalid_request`).
+    InvalidRequest(String),
+    /// Store unavailable (503).
+    Unavailable,
+}
+
+const CONSENT_COOKIE: &str = "xmcp-consent";
+
+impl AuthServer {
+    pub fn new(
+        config: AuthConfig,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        idp: Arc<dyn IdentityProvider>,
+        keyring: Arc<Keyring>,
+        cookie_key: &[u8],
+    ) -> Self {
+        let cimd = CimdResolver::new(config.cimd_allow_loopback);
+        Self {
+            config,
+            store,
+            clock,
+            idp,
+            keyring,
+            cookies: Signer::derive(cookie_key, "xmcp consent cookie v1"),
+            cimd,
+            jwt: None,
+        }
+    }
+
+    /// Issue JWT access tokens signed with these keys (and verify them).
+    pub fn with_jwt_keys(mut self, keys: Arc<crate::jwt::JwtKeys>) -> Self {
+        self.jwt = Some(keys);
+        self
+    }
+
+    pub fn jwt_keys(&self) -> Option<&Arc<crate::jwt::JwtKeys>> {
+        self.jwt.as_ref()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.config.issuer, path)
+    }
+
+    /// URL of the protected-resource metadata for the MCP endpoint.
+    pub fn resource_metadata_url(&self) -> String {
+        let path = Url::parse(&self.config.resource)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default();
+        format!(
+            "{}/.well-known/oauth-protected-resource{}",
+            self.config.issuer,
+            path.trim_end_matches('/')
+        )
+    }
+
+    // ----- clients -------------------------------------------------------
+
+    /// Find a client by id: static, then registered, then metadata document.
+    pub async fn resolve_client(&self, client_id: &str) -> Result<Option<Client>, OAuthError> {
+        if let Some(s) = self
+            .config
+            .static_clients
+            .iter()
+            .find(|c| c.client_id == client_id)
+        {
+            return Ok(Some(Client {
+                client_id: s.client_id.clone(),
+                kind: ClientKind::Static,
+                client_name: s.client_name.clone(),
+                redirect_uris: s.redirect_uris.clone(),
+                auth_method: s.auth_method,
+                grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                secret_hash: s
+                    .client_secret
+                    .as_ref()
+                    .map(|sec| TokenHash::of(sec.expose_secret())),
+            }));
+        }
+        if cimd::is_metadata_url(client_id) {
+            if !self.config.cimd_enabled {
+                return Ok(None);
+            }
+            return match self.cimd.resolve(client_id, self.now()).await {
+                Ok(c) => Ok(Some(c)),
+                Err(e) => Err(OAuthError::new(ErrorCode::InvalidClient, e.to_string())),
+            };
+        }
+        let Some(rec) = self.store.get_client(client_id).await? else {
+            return Ok(None);
+        };
+        if rec.expires_at.is_some_and(|e| e <= self.now()) {
+            return Ok(None);
+        }
+        let meta: ClientMetadata = serde_json::from_value(rec.metadata).map_err(|e| {
+            OAuthError::store(StoreError::Corrupt(format!("client {client_id}: {e}")))
+        })?;
+        Ok(Some(meta.into_client(
+            rec.client_id,
+            ClientKind::Dynamic,
+            rec.secret_hash,
+        )))
+    }
+
+    /// RFC 7591 registration. Returns the 201 body.
+    #[instrument(skip_all)]
+    pub async fn register(&self, body: &[u8]) -> Result<serde_json::Value, OAuthError> {
+        if !self.config.registration_enabled {
+            return Err(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "dynamic client registration is disabled on this server",
+            )
+            .with_status(403));
+        }
+        let meta = crate::registration::validate(body, &self.config.scopes)?;
+        let now = self.now();
+        let recent = self.store.count_clients_since(now - 3600).await?;
+        if recent >= self.config.registration_limit_per_hour {
+            warn!(recent, "dynamic registration limit reached");
+            return Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many client registrations; retry later",
+            )
+            .with_status(429));
+        }
+        let client_id = format!(
+            "xmcp_client_{}",
+            xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<16>())
+        );
+        let secret = (meta.token_endpoint_auth_method != TokenAuthMethod::None)
+            .then(|| NewToken::generate(TokenKind::ClientSecret));
+        let record = ClientRecord {
+            client_id: client_id.clone(),
+            secret_hash: secret.as_ref().map(|s| s.hash().clone()),
+            metadata: serde_json::to_value(&meta)
+                .map_err(|_| OAuthError::new(ErrorCode::ServerError, "cannot encode metadata"))?,
+            created_at: now,
+            expires_at: Some(now + self.config.unused_client_ttl),
+        };
+        self.store.insert_client(&record).await?;
+        info!(client_id = %client_id, name = meta.client_name.as_deref().unwrap_or(""), "client registered");
+        let mut body = record.metadata;
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("client_id".into(), client_id.into());
+            obj.insert("client_id_issued_at".into(), now.into());
+            if let Some(s) = &secret {
+                obj.insert("client_secret".into(), s.plaintext().into());
+                obj.insert("client_secret_expires_at".into(), 0.into());
+            }
+        }
+        Ok(body)
+    }
+
+    // ----- /authorize ----------------------------------------------------
+
+    fn redirect_with(&self, redirect_uri: &str, params: &[(&str, &str)]) -> String {
+        match Url::parse(redirect_uri) {
+            Ok(mut u) => {
+                {
+                    let mut q = u.query_pairs_mut();
+                    for (k, v) in params {
+                        q.append_pair(k, v);
+                    }
+                    q.append_pair("iss", &self.config.issuer);
+                }
+                u.to_string()
+            }
+            Err(_) => redirect_uri.to_owned(),
+        }
+    }
+
+    fn error_redirect(
+        &self,
+        redirect_uri: &str,
+        state: Option<&str>,
+        err: ErrorCode,
+        desc: &str,
+    ) -> PageOutcome {
+        let mut params = vec![("error", err.as_str()), ("error_description", desc)];
+        if let Some(s) = state {
+            params.push(("state", s));
+        }
+        PageOutcome::Redirect {
+            location: self.redirect_with(redirect_uri, &params),
+            cookies: vec![],
+        }
+    }
+
+    /// `GET /authorize` with its raw query string.
+    #[instrument(skip_all)]
+    pub async fn authorize(&self, query: &str) -> PageOutcome {
+        let params = match Params::parse(query) {
+            Ok(p) => p,
+            Err(e) => {
+                return PageOutcome::Error(ErrorView::bad_request(format!(
+                    "{e}. Each parameter may appear only once."
+                )));
+            }
+        };
+        let Some(client_id) = params.get("client_id") else {
+            return PageOutcome::Error(ErrorView::bad_request("The request has no client_id."));
+        };
+        let client = match self.resolve_client(client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return PageOutcome::Error(ErrorView::bad_request(
+                    "This application is not registered with this server. Return to it and connect again.",
+                ));
+            }
+            Err(e) if e.code == ErrorCode::InvalidClient => {
+                return PageOutcome::Error(ErrorView::bad_request(e.description));
+            }
+            Err(e) => return PageOutcome::Error(ErrorView::unavailable(e.description)),
+        };
+        let redirect_uri = match params.get("redirect_uri") {
+            Some(r) if client.redirect_allowed(r) => r.to_owned(),
+            Some(_) => {
+                return PageOutcome::Error(ErrorView::bad_request(
+                    "The redirect URI does not match any registered for this application.",
+                ));
+            }
+            None if client.redirect_uris.len() == 1
+                && !crate::redirect::all_loopback(&client.redirect_uris) =>
+            {
+                client.redirect_uris[0].clone()
+            }
+            None => {
+                return PageOutcome::Error(ErrorView::bad_request(
+                    "The request has no redirect_uri.",
+                ));
+            }
+        };
+        let state = params.get("state");
+        // From here on, errors go back to the client's (verified) redirect URI.
+        let fail =
+            |code: ErrorCode, desc: &str| self.error_redirect(&redirect_uri, state, code, desc);
+
+        match params.get("response_type") {
+            Some("code") => {}
+            Some(_) => {
+                return fail(
+                    ErrorCode::UnsupportedResponseType,
+                    "only response_type=code is supported",
+                );
+            }
+            None => return fail(ErrorCode::InvalidRequest, "response_type is required"),
+        }
+        let Some(challenge) = params.get("code_challenge") else {
+            return fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge is required (PKCE with S256)",
+            );
+        };
+        match params.get("code_challenge_method") {
+            Some("S256") => {}
+            Some(_) => {
+                return fail(
+                    ErrorCode::InvalidRequest,
+                    "transform algorithm not supported: code_challenge_method must be S256",
+                );
+            }
+            None => {
+                return fail(
+                    ErrorCode::InvalidRequest,
+                    "code_challenge_method is required and must be S256",
+                );
+            }
+        }
+        if !is_s256_challenge(challenge) {
+            return fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge must be a base64url-encoded SHA-256 digest (43 characters)",
+            );
+        }
+        let resource = match self.requested_resource(params.all("resource")) {
+            Ok(r) => r,
+            Err(desc) => return fail(ErrorCode::InvalidTarget, &desc),
+        };
+        let scope = match self.requested_scope(params.get("scope")) {
+            Ok(s) => s,
+            Err(desc) => return fail(ErrorCode::InvalidScope, &desc),
+        };
+
+        let now = self.now();
+        let handle = NewToken::generate(TokenKind::PendingAuthorization);
+        let csrf = NewToken::generate(TokenKind::Csrf);
+        let pending = PendingAuthorization {
+            id: handle.hash().clone(),
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect_uri.clone(),
+            redirect_uri_explicit: params.get("redirect_uri").is_some(),
+            scope: scope.clone(),
+            state: state.map(str::to_owned),
+            code_challenge: challenge.to_owned(),
+            resource,
+            csrf: csrf.hash().clone(),
+            created_at: now,
+            expires_at: now + self.config.pending_ttl,
+            upstream_state: None,
+            upstream_verifier_sealed: None,
+        };
+        if let Err(e) = self.store.insert_pending(&pending).await {
+            return PageOutcome::Error(ErrorView::unavailable(OAuthError::store(e).description));
+        }
+        let cookie = Cookie {
+            name: self.consent_cookie_name(handle.hash()),
+            value: Some(self.cookies.sign(handle.plaintext())),
+            max_age: self.config.pending_ttl,
+            secure: self.config.is_https(),
+        };
+        let view = ConsentView::new(
+            &client,
+            &redirect_uri,
+            &scope,
+            handle.plaintext(),
+            csrf.plaintext(),
+            self.idp.display_name(),
+            self.idp.login_form(),
+            None,
+        );
+        PageOutcome::Consent {
+            view: Box::new(view),
+            cookies: vec![cookie],
+        }
+    }
+
+    fn consent_cookie_name(&self, handle: &TokenHash) -> String {
+        let base = format!("{CONSENT_COOKIE}-{}", &handle.as_str()[..12]);
+        if self.config.is_https() {
+            format!("__Host-{base}")
+        } else {
+            base
+        }
+    }
+
+    fn requested_resource(&self, requested: &[String]) -> Result<String, String> {
+        match requested {
+            [] => Ok(self.config.resource.clone()),
+            [one] if self.config.accepts_resource(one) => Ok(one.clone()),
+            [one] => Err(format!(
+                "resource `{one}` is not served by this authorization server; use {}",
+                self.config.resource
+            )),
+            _ => Err("only one resource may be requested".into()),
+        }
+    }
+
+    fn requested_scope(&self, requested: Option<&str>) -> Result<String, String> {
+        let default = || self.config.scopes.join(" ");
+        let Some(requested) = requested else {
+            return Ok(default());
+        };
+        let mut out: Vec<&str> = Vec::new();
+        for s in requested.split(' ').filter(|s| !s.is_empty()) {
+            if s != "offline_access" && !self.config.scopes.iter().any(|k| k == s) {
+                return Err(format!("scope `{s}` is not supported"));
+            }
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        // `offline_access` only signals the wish for a refresh token, which we
+        // issue to every client registered for the refresh grant.
+        out.retain(|s| *s != "offline_access");
+        Ok(if out.is_empty() {
+            default()
+        } else {
+            out.join(" ")
+        })
+    }
+
+    // ----- /consent ------------------------------------------------------
+
+    /// `POST /consent` with the form body and the request's cookies.
+    #[instrument(skip_all)]
+    pub async fn consent(&self, body: &str, cookies: &[(String, String)]) -> PageOutcome {
+        let Ok(form) = Params::parse(body) else {
+            return PageOutcome::Error(ErrorView::bad_request("Malformed form submission."));
+        };
+        let (Some(handle), Some(csrf)) = (form.get("request_id"), form.get("csrf_token")) else {
+            return PageOutcome::Error(ErrorView::bad_request(
+                "The form is missing its request id or CSRF token. Start again from the application.",
+            ));
+        };
+        let handle_hash = TokenHash::of(handle);
+        let cookie_name = self.consent_cookie_name(&handle_hash);
+        let bound = cookies
+            .iter()
+            .filter(|(n, _)| *n == cookie_name)
+            .any(|(_, v)| {
+                self.cookies
+                    .verify(v)
+                    .is_some_and(|h| xmcp_crypto::constant_time_eq(h.as_bytes(), handle.as_bytes()))
+            });
+        if !bound {
+            return PageOutcome::Error(ErrorView::forbidden(
+                "This consent form was not opened in this browser (its cookie is missing). Start again from the application.",
+            ));
+        }
+        let now = self.now();
+        let pending = match self.store.get_pending(&handle_hash, now).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return PageOutcome::Error(ErrorView::bad_request(
+                    "This authorization request has expired or was already completed. Return to the application and start again.",
+                ));
+            }
+            Err(e) => {
+                return PageOutcome::Error(ErrorView::unavailable(
+                    OAuthError::store(e).description,
+                ));
+            }
+        };
+        if !xmcp_crypto::constant_time_eq(
+            TokenHash::of(csrf).as_str().as_bytes(),
+            pending.csrf.as_str().as_bytes(),
+        ) {
+            return PageOutcome::Error(ErrorView::forbidden(
+                "The CSRF token does not match. Start again from the application.",
+            ));
+        }
+        let clear = Cookie {
+            name: cookie_name,
+            value: None,
+            max_age: 0,
+            secure: self.config.is_https(),
+        };
+        let state = pending.state.as_deref();
+        if form.get("action") != Some("approve") {
+            return match self.store.take_pending(&handle_hash, now).await {
+                Ok(_) => {
+                    let mut out = self.error_redirect(
+                        &pending.redirect_uri,
+                        state,
+                        ErrorCode::AccessDenied,
+                        "the user denied the request",
+                    );
+                    if let PageOutcome::Redirect { cookies, .. } = &mut out {
+                        cookies.push(clear);
+                    }
+                    out
+                }
+                Err(e) => {
+                    PageOutcome::Error(ErrorView::unavailable(OAuthError::store(e).description))
+                }
+            };
+        }
+        let callback = self.config.upstream_callback_url();
+        let ctx = LoginContext {
+            scope: &pending.scope,
+            callback_url: &callback,
+            now,
+        };
+        match self.idp.begin(&ctx, &form).await {
+            LoginStep::Authenticated(identity) => {
+                match self.finish_login(&pending, &identity, None, now).await {
+                    Ok(location) => PageOutcome::Redirect {
+                        location,
+                        cookies: vec![clear],
+                    },
+                    Err(view) => PageOutcome::Error(view),
+                }
+            }
+            LoginStep::Retry(message) => {
+                let client = match self.resolve_client(&pending.client_id).await {
+                    Ok(Some(c)) => c,
+                    _ => {
+                        return PageOutcome::Error(ErrorView::bad_request(
+                            "The application is no longer registered.",
+                        ));
+                    }
+                };
+                let view = ConsentView::new(
+                    &client,
+                    &pending.redirect_uri,
+                    &pending.scope,
+                    handle,
+                    csrf,
+                    self.idp.display_name(),
+                    self.idp.login_form(),
+                    Some(message),
+                );
+                PageOutcome::Consent {
+                    view: Box::new(view),
+                    cookies: vec![],
+                }
+            }
+            LoginStep::Redirect {
+                url,
+                state: up_state,
+                verifier,
+            } => {
+                let sealed = self.keyring.seal(
+                    verifier.expose_secret().as_bytes(),
+                    pending_aad(&handle_hash).as_bytes(),
+                );
+                match self
+                    .store
+                    .set_pending_upstream(
+                        &handle_hash,
+                        &TokenHash::of(up_state.expose_secret()),
+                        &sealed,
+                        now,
+                    )
+                    .await
+                {
+                    Ok(true) => PageOutcome::Redirect {
+                        location: url,
+                        cookies: vec![],
+                    },
+                    Ok(false) => PageOutcome::Error(ErrorView::bad_request(
+                        "This authorization request has expired. Start again from the application.",
+                    )),
+                    Err(e) => {
+                        PageOutcome::Error(ErrorView::unavailable(OAuthError::store(e).description))
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- /upstream/callback ----------------------------------------------
+
+    /// The upstream identity provider (X, OIDC) redirected the browser back
+    /// with `code` and our `state`, or with an `error`.
+    ///
+    /// The `state` is single-use and server-side (it finds the pending
+    /// authorization, which is consumed when the flow ends), and the callback
+    /// must come from the browser that gave consent (the consent cookie).
+    /// Once the pending authorization is known, its redirect URI is trusted,
+    /// so every failure from then on reaches the client as an OAuth error
+    /// redirect; before that, the user gets an error page.
+    #[instrument(skip_all)]
+    pub async fn upstream_callback(
+        &self,
+        query: &str,
+        cookies: &[(String, String)],
+    ) -> PageOutcome {
+        let Ok(params) = Params::parse(query) else {
+            return PageOutcome::Error(ErrorView::bad_request("Malformed sign-in response."));
+        };
+        let Some(state) = params.get("state") else {
+            return PageOutcome::Error(ErrorView::bad_request(
+                "The sign-in response has no state. Return to the application and start again.",
+            ));
+        };
+        let now = self.now();
+        let pending = match self
+            .store
+            .find_pending_by_upstream_state(&TokenHash::of(state))
+            .await
+        {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return PageOutcome::Error(ErrorView::bad_request(
+                    "This sign-in is unknown or was already completed. Return to the application and start again.",
+                ));
+            }
+            Err(e) => {
+                return PageOutcome::Error(ErrorView::unavailable(
+                    OAuthError::store(e).description,
+                ));
+            }
+        };
+        let cookie_name = self.consent_cookie_name(&pending.id);
+        let bound = cookies
+            .iter()
+            .filter(|(n, _)| *n == cookie_name)
+            .filter_map(|(_, v)| self.cookies.verify(v))
+            .any(|handle| {
+                xmcp_crypto::constant_time_eq(
+                    TokenHash::of(handle).as_str().as_bytes(),
+                    pending.id.as_str().as_bytes(),
+                )
+            });
+        if !bound {
+            return PageOutcome::Error(ErrorView::forbidden(
+                "This sign-in was not started in this browser (its cookie is missing). Start again from the application.",
+            ));
+        }
+        let clear = Cookie {
+            name: cookie_name,
+            value: None,
+            max_age: 0,
+            secure: self.config.is_https(),
+        };
+        if pending.expires_at <= now {
+            return self
+                .abandon(
+                    &pending,
+                    ErrorCode::AccessDenied,
+                    "the sign-in took too long and expired; start again",
+                    clear,
+                    now,
+                )
+                .await;
+        }
+        if let Some(error) = params.get("error") {
+            let (code, description) = if error == "access_denied" {
+                (
+                    ErrorCode::AccessDenied,
+                    format!("the user denied access at {}", self.idp.display_name()),
+                )
+            } else {
+                (
+                    ErrorCode::ServerError,
+                    format!(
+                        "{} answered the sign-in with the error `{}`",
+                        self.idp.display_name(),
+                        error.chars().take(64).collect::<String>()
+                    ),
+                )
+            };
+            return self.abandon(&pending, code, &description, clear, now).await;
+        }
+        let (Some(code), Some(sealed)) = (
+            params.get("code"),
+            pending.upstream_verifier_sealed.as_deref(),
+        ) else {
+            return self
+                .abandon(
+                    &pending,
+                    ErrorCode::ServerError,
+                    "the identity provider's response had no authorization code",
+                    clear,
+                    now,
+                )
+                .await;
+        };
+        let verifier = match self
+            .keyring
+            .open(sealed, pending_aad(&pending.id).as_bytes())
+        {
+            Ok(v) => {
+                secrecy::SecretString::from(String::from_utf8_lossy(v.expose_secret()).into_owned())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open the sealed upstream PKCE verifier");
+                return self
+                    .abandon(
+                        &pending,
+                        ErrorCode::ServerError,
+                        "the sign-in could not be completed",
+                        clear,
+                        now,
+                    )
+                    .await;
+            }
+        };
+        let callback = self.config.upstream_callback_url();
+        let ctx = LoginContext {
+            scope: &pending.scope,
+            callback_url: &callback,
+            now,
+        };
+        let login = match self.idp.complete(code, &verifier, &ctx).await {
+            Ok(login) => login,
+            Err(e) => {
+                warn!(error = %e, client_id = %pending.client_id, "upstream sign-in failed");
+                let code = match &e {
+                    UpstreamError::AccessDenied => ErrorCode::AccessDenied,
+                    UpstreamError::Provider(_) => ErrorCode::ServerError,
+                    UpstreamError::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
+                };
+                return self
+                    .abandon(&pending, code, &e.to_string(), clear, now)
+                    .await;
+            }
+        };
+        match self
+            .finish_login(&pending, &login.identity, login.tokens, now)
+            .await
+        {
+            Ok(location) => PageOutcome::Redirect {
+                location,
+                cookies: vec![clear],
+            },
+            Err(view) => PageOutcome::Error(view),
+        }
+    }
+
+    /// End a pending authorization with an error redirect to its client.
+    async fn abandon(
+        &self,
+        pending: &PendingAuthorization,
+        code: ErrorCode,
+        description: &str,
+        clear: Cookie,
+        now: i64,
+    ) -> PageOutcome {
+        if let Err(e) = self.store.take_pending(&pending.id, now).await {
+            return PageOutcome::Error(ErrorView::unavailable(OAuthError::store(e).description));
+        }
+        let mut out = self.error_redirect(
+            &pending.redirect_uri,
+            pending.state.as_deref(),
+            code,
+            description,
+        );
+        if let PageOutcome::Redirect { cookies, .. } = &mut out {
+            cookies.push(clear);
+        }
+        out
+    }
+
+    /// The user is authenticated: record them, their upstream credentials
+    /// (sealed, bound to their row) and their consent, consume the pending
+    /// authorization, mint a code and build the client redirect.
+    async fn finish_login(
+        &self,
+        pending: &PendingAuthorization,
+        identity: &UserIdentity,
+        upstream: Option<UpstreamCredentials>,
+        now: i64,
+    ) -> Result<String, ErrorView> {
+        let unavailable = |e: StoreError| ErrorView::unavailable(OAuthError::store(e).description);
+        let user = self
+            .store
+            .upsert_user(identity, now)
+            .await
+            .map_err(unavailable)?;
+        if let Some(up) = upstream {
+            let seal = |secret: &secrecy::SecretString, field: &str| {
+                self.keyring.seal(
+                    secret.expose_secret().as_bytes(),
+                    upstream_aad(&user.id, field).as_bytes(),
+                )
+            };
+            self.store
+                .put_upstream_tokens(&UpstreamTokens {
+                    user_id: user.id.clone(),
+                    provider: up.provider.clone(),
+                    access_sealed: seal(&up.access_token, "access"),
+                    refresh_sealed: up.refresh_token.as_ref().map(|r| seal(r, "refresh")),
+                    expires_at: up.expires_at,
+                    scope: up.scope.clone(),
+                    updated_at: now,
+                    reauth_required_at: None,
+                })
+                .await
+                .map_err(unavailable)?;
+        }
+        self.store
+            .record_consent(&Consent {
+                user_id: user.id.clone(),
+                client_id: pending.client_id.clone(),
+                redirect_uri: pending.redirect_uri.clone(),
+                scope: pending.scope.clone(),
+                created_at: now,
+            })
+            .await
+            .map_err(unavailable)?;
+        let Some(pending) = self
+            .store
+            .take_pending(&pending.id, now)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Err(ErrorView::bad_request(
+                "This authorization request was already completed. Return to the application.",
+            ));
+        };
+        let code = NewToken::generate(TokenKind::AuthorizationCode);
+        self.store
+            .insert_code(&AuthorizationCode {
+                hash: code.hash().clone(),
+                client_id: pending.client_id.clone(),
+                redirect_uri: pending.redirect_uri.clone(),
+                redirect_uri_explicit: pending.redirect_uri_explicit,
+                code_challenge: pending.code_challenge.clone(),
+                resource: pending.resource.clone(),
+                scope: pending.scope.clone(),
+                user_id: user.id.clone(),
+                created_at: now,
+                expires_at: now + self.config.code_ttl,
+                used_at: None,
+            })
+            .await
+            .map_err(unavailable)?;
+        info!(user_id = %user.id, client_id = %pending.client_id, "authorization code issued");
+        let mut params = vec![("code", code.plaintext())];
+        if let Some(s) = pending.state.as_deref() {
+            params.push(("state", s));
+        }
+        Ok(self.redirect_with(&pending.redirect_uri, &params))
+    }
+
+    // ----- client authentication ------------------------------------------
+
+    /// Authenticate the client at a back-channel endpoint (RFC 6749 §2.3,
+    /// OAuth 2.1 §2.4). Exactly one method may be used.
+    async fn authenticate_client(
+        &self,
+        creds: &ClientCredentials,
+        form: &Params,
+    ) -> Result<Client, OAuthError> {
+        let basic = creds.basic.is_some();
+        let invalid = |d: &str| {
+            let mut e = OAuthError::invalid_client(d);
+            e.basic_challenge = basic;
+            e
+        };
+        let (client_id, secret) = match (&creds.basic, form.get("client_secret")) {
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::invalid_request(
+                    "use only one client authentication method",
+                ));
+            }
+            (Some((id, secret)), None) => {
+                if form.get("client_id").is_some_and(|f| f != id) {
+                    return Err(OAuthError::invalid_request(
+                        "client_id in the body differs from the Authorization header",
+                    ));
+                }
+                (id.as_str(), Some(secret.as_str()))
+            }
+            (None, secret) => match form.get("client_id") {
+                Some(id) => (id, secret),
+                None => return Err(invalid("client authentication is required (client_id)")),
+            },
+        };
+        let client = match self.resolve_client(client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(invalid("unknown client")),
+            Err(e) if e.code == ErrorCode::InvalidClient => return Err(invalid(&e.description)),
+            Err(e) => return Err(e),
+        };
+        match (&client.secret_hash, secret) {
+            (None, None) => Ok(client),
+            (None, Some(_)) => Err(invalid("this client is public and has no secret")),
+            (Some(_), None) => Err(invalid("client authentication failed")),
+            (Some(expected), Some(given)) => {
+                if xmcp_crypto::constant_time_eq(
+                    expected.as_str().as_bytes(),
+                    TokenHash::of(given).as_str().as_bytes(),
+                ) {
+                    Ok(client)
+                } else {
+                    Err(invalid("client authentication failed"))
+                }
+            }
+        }
+    }
+
+    // ----- /token --------------------------------------------------------
+
+    /// `POST /token` with a form body.
+    #[instrument(skip_all, fields(grant_type))]
+    pub async fn token(
+        &self,
+        creds: &ClientCredentials,
+        body: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        let form = Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        let grant_type = form
+            .get("grant_type")
+            .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+        tracing::Span::current().record("grant_type", grant_type);
+        match grant_type {
+            "authorization_code" | "refresh_token" => {}
+            other => {
+                return Err(OAuthError::new(
+                    ErrorCode::UnsupportedGrantType,
+                    format!("grant_type `{other}` is not supported"),
+                ));
+            }
+        }
+        let client = self.authenticate_client(creds, &form).await?;
+        if !client.grant_types.iter().any(|g| g == grant_type) {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                format!("this client is not registered for the {grant_type} grant"),
+            ));
+        }
+        match grant_type {
+            "authorization_code" => self.code_grant(&client, &form).await,
+            _ => self.refresh_grant(&client, &form).await,
+        }
+    }
+
+    /// Mint an access token (opaque, or a signed JWT when configured and the
+    /// grant is known) and, if the client may refresh, a refresh token.
+    async fn mint_pair(
+        &self,
+        client: &Client,
+        now: i64,
+        grant: Option<GrantFacts<'_>>,
+    ) -> Result<(NewToken, Option<NewToken>, TokenPair), OAuthError> {
+        let access = match (&self.jwt, grant) {
+            (Some(keys), Some(g)) => {
+                let user = self.store.get_user(g.user_id).await?.ok_or_else(|| {
+                    OAuthError::invalid_grant("the user of this grant no longer exists")
+                })?;
+                let claims = crate::jwt::AccessClaims {
+                    iss: self.config.issuer.clone(),
+                    sub: user.subject,
+                    aud: g.resource.to_owned(),
+                    client_id: client.client_id.clone(),
+                    scope: g.scope.to_owned(),
+                    iat: now,
+                    exp: now + self.config.access_token_ttl,
+                    jti: xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<16>()),
+                };
+                let jwt = keys.sign(&claims, now).await.map_err(|e| {
+                    tracing::error!(error = %e, "cannot sign an access token");
+                    OAuthError::new(ErrorCode::ServerError, "cannot sign the access token")
+                })?;
+                NewToken::from_plaintext(jwt)
+            }
+            _ => NewToken::generate(TokenKind::AccessToken),
+        };
+        let refresh = client
+            .allows_refresh()
+            .then(|| NewToken::generate(TokenKind::RefreshToken));
+        let pair = TokenPair {
+            access: access.hash().clone(),
+            access_expires_at: now + self.config.access_token_ttl,
+            refresh: refresh.as_ref().map(|r| r.hash().clone()),
+            refresh_expires_at: now + self.config.refresh_token_ttl,
+        };
+        Ok((access, refresh, pair))
+    }
+
+    fn response(
+        &self,
+        access: &NewToken,
+        refresh: Option<&NewToken>,
+        scope: &str,
+    ) -> TokenResponse {
+        TokenResponse {
+            access_token: access.plaintext().to_owned(),
+            token_type: "Bearer".into(),
+            expires_in: self.config.access_token_ttl,
+            refresh_token: refresh.map(|r| r.plaintext().to_owned()),
+            scope: scope.to_owned(),
+        }
+    }
+
+    async fn code_grant(
+        &self,
+        client: &Client,
+        form: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
+        let code = form
+            .get("code")
+            .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        let now = self.now();
+        let code_hash = TokenHash::of(code);
+        let Some(record) = self.store.get_code(&code_hash, now).await? else {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is invalid or expired",
+            ));
+        };
+        if record.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was issued to another client",
+            ));
+        }
+        match form.get("redirect_uri") {
+            Some(r) if r != record.redirect_uri => {
+                return Err(OAuthError::invalid_grant(
+                    "redirect_uri does not match the authorization request",
+                ));
+            }
+            None if record.redirect_uri_explicit => {
+                return Err(OAuthError::invalid_grant(
+                    "redirect_uri is required because the authorization request included it",
+                ));
+            }
+            _ => {}
+        }
+        let Some(verifier) = form.get("code_verifier") else {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier is required (PKCE)",
+            ));
+        };
+        if !is_valid_verifier(verifier)
+            || !xmcp_crypto::pkce_s256_matches(verifier, &record.code_challenge)
+        {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
+        }
+        check_token_resource(form, &record.resource)?;
+        let facts = GrantFacts {
+            user_id: &record.user_id,
+            scope: &record.scope,
+            resource: &record.resource,
+        };
+        let (access, refresh, pair) = self.mint_pair(client, now, Some(facts)).await?;
+        let grant = Grant {
+            id: format!(
+                "grt_{}",
+                xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<12>())
+            ),
+            user_id: record.user_id.clone(),
+            client_id: client.client_id.clone(),
+            scope: record.scope.clone(),
+            resource: record.resource.clone(),
+            created_at: now,
+            revoked_at: None,
+        };
+        match self
+            .store
+            .issue_from_code(&code_hash, now, &grant, &pair)
+            .await?
+        {
+            CodeRedemption::Issued => {
+                info!(grant_id = %grant.id, client_id = %client.client_id, "tokens issued from authorization code");
+                Ok(self.response(&access, refresh.as_ref(), &grant.scope))
+            }
+            CodeRedemption::AlreadyUsed { grant_id } => {
+                if let Some(id) = grant_id {
+                    warn!(grant_id = %id, client_id = %client.client_id, "authorization code replayed; revoking its grant");
+                    self.store.revoke_grant(&id, now).await?;
+                }
+                Err(OAuthError::invalid_grant(
+                    "the authorization code was already used; tokens issued from it have been revoked",
+                ))
+            }
+            CodeRedemption::NotFound => Err(OAuthError::invalid_grant(
+                "the authorization code is invalid or expired",
+            )),
+        }
+    }
+
+    async fn refresh_grant(
+        &self,
+        client: &Client,
+        form: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
+        let token = form
+            .get("refresh_token")
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let now = self.now();
+        let hash = TokenHash::of(token);
+        let live = self.store.find_refresh_token(&hash, now).await?;
+        if let Some(live) = &live {
+            if live.client_id != client.client_id {
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token was issued to another client",
+                ));
+            }
+            if let Some(scope) = form.get("scope") {
+                let granted: Vec<&str> = live.scope.split(' ').collect();
+                if let Some(extra) = scope
+                    .split(' ')
+                    .filter(|s| !s.is_empty() && *s != "offline_access")
+                    .find(|s| !granted.contains(s))
+                {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidScope,
+                        format!("scope `{extra}` was not granted; a refresh cannot widen scope"),
+                    ));
+                }
+            }
+            check_token_resource(form, &live.resource)?;
+            // The client's tokens are only worth refreshing while the user's
+            // upstream sign-in can be: once the provider refused our refresh
+            // token, only a new sign-in helps.
+            if let Some(up) = self.store.get_upstream_tokens(&live.user_id).await?
+                && up.reauth_required_at.is_some()
+            {
+                self.store.revoke_grant(&live.grant_id, now).await?;
+                info!(grant_id = %live.grant_id, "refresh refused: the upstream sign-in ended");
+                return Err(OAuthError::invalid_grant(format!(
+                    "the sign-in with {} has ended ({} refused to renew it); authorize again",
+                    up.provider, up.provider
+                )));
+            }
+        }
+        // Only a live token can be rotated; otherwise the minted pair is
+        // discarded, so it need not be a signed JWT.
+        let facts = live.as_ref().map(|l| GrantFacts {
+            user_id: &l.user_id,
+            scope: &l.scope,
+            resource: &l.resource,
+        });
+        let (access, refresh, pair) = self.mint_pair(client, now, facts).await?;
+        let new_response = self.response(&access, refresh.as_ref(), "");
+        let aad = successor_aad(&hash);
+        let sealed = self.keyring.seal(
+            &serde_json::to_vec(&new_response).unwrap_or_default(),
+            aad.as_bytes(),
+        );
+        match self
+            .store
+            .rotate_refresh(&hash, now, self.config.refresh_grace, &pair, &sealed)
+            .await?
+        {
+            RefreshRotation::Rotated { grant } => {
+                if grant.client_id != client.client_id {
+                    // Unreachable for live tokens (checked above); a rotation
+                    // race with a foreign client revokes the compromised grant.
+                    self.store.revoke_grant(&grant.id, now).await?;
+                    return Err(OAuthError::invalid_grant(
+                        "the refresh token was issued to another client",
+                    ));
+                }
+                Ok(TokenResponse {
+                    scope: grant.scope,
+                    ..new_response
+                })
+            }
+            RefreshRotation::Grace {
+                grant,
+                successor_sealed,
+            } => {
+                if grant.client_id != client.client_id {
+                    return Err(OAuthError::invalid_grant(
+                        "the refresh token was issued to another client",
+                    ));
+                }
+                let opened = self
+                    .keyring
+                    .open(&successor_sealed, aad.as_bytes())
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "cannot open the sealed refresh successor");
+                        OAuthError::invalid_grant("the refresh token was already used")
+                    })?;
+                let previous: TokenResponse = serde_json::from_slice(opened.expose_secret())
+                    .map_err(|_| OAuthError::invalid_grant("the refresh token was already used"))?;
+                info!(grant_id = %grant.id, "parallel refresh within grace window: returning the same successor");
+                Ok(TokenResponse {
+                    scope: grant.scope,
+                    ..previous
+                })
+            }
+            RefreshRotation::ReuseDetected { grant_id } => {
+                warn!(grant_id = %grant_id, client_id = %client.client_id, "refresh token reuse detected; grant revoked");
+                Err(OAuthError::invalid_grant(
+                    "the refresh token was already used; every token of this grant has been revoked. Sign in again.",
+                ))
+            }
+            RefreshRotation::Invalid => Err(OAuthError::invalid_grant(
+                "the refresh token is invalid, expired or revoked",
+            )),
+        }
+    }
+
+    // ----- /revoke and /introspect -----------------------------------------
+
+    /// RFC 7009 revocation. Unknown tokens and tokens of other clients are
+    /// answered with success and left alone.
+    #[instrument(skip_all)]
+    pub async fn revoke(&self, creds: &ClientCredentials, body: &str) -> Result<(), OAuthError> {
+        let form = Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        let client = self.authenticate_client(creds, &form).await?;
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let now = self.now();
+        let hash = TokenHash::of(token);
+        if let Some(rt) = self.store.find_refresh_token(&hash, now).await? {
+            if rt.client_id == client.client_id {
+                self.store.revoke_grant(&rt.grant_id, now).await?;
+                info!(grant_id = %rt.grant_id, "grant revoked through its refresh token");
+            }
+            return Ok(());
+        }
+        if let Some(at) = self.store.find_access_token(&hash, now).await?
+            && at.client_id == client.client_id
+        {
+            self.store.delete_access_token(&hash).await?;
+            info!(grant_id = %at.grant_id, "access token revoked");
+        }
+        Ok(())
+    }
+
+    /// RFC 7662 introspection, for confidential clients allowed to use it.
+    #[instrument(skip_all)]
+    pub async fn introspect(
+        &self,
+        creds: &ClientCredentials,
+        body: &str,
+    ) -> Result<serde_json::Value, OAuthError> {
+        let form = Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        let client = self.authenticate_client(creds, &form).await?;
+        let allowed = client.is_confidential()
+            && (self
+                .config
+                .introspection_clients
+                .contains(&client.client_id)
+                || (self.config.introspection_clients.is_empty()
+                    && client.kind == ClientKind::Static));
+        if !allowed {
+            let mut e = OAuthError::invalid_client("this client may not use introspection");
+            e.basic_challenge = creds.basic.is_some();
+            return Err(e);
+        }
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let now = self.now();
+        let hash = TokenHash::of(token);
+        if let Some(at) = self.store.find_access_token(&hash, now).await? {
+            return Ok(serde_json::json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": at.scope,
+                "client_id": at.client_id,
+                "sub": at.subject,
+                "username": at.username,
+                "aud": at.resource,
+                "iss": self.config.issuer,
+                "exp": at.expires_at,
+                "iat": at.issued_at,
+            }));
+        }
+        if let Some(rt) = self.store.find_refresh_token(&hash, now).await? {
+            return Ok(serde_json::json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": rt.scope,
+                "client_id": rt.client_id,
+                "aud": rt.resource,
+                "iss": self.config.issuer,
+                "exp": rt.expires_at,
+            }));
+        }
+        Ok(serde_json::json!({ "active": false }))
+    }
+
+    // ----- resource guard --------------------------------------------------
+
+    /// Validate the `Authorization` header of a request to the protected
+    /// resource. Tokens anywhere else (query, body) are never considered.
+    pub async fn authenticate_bearer(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<Principal, GuardError> {
+        let Some(header) = authorization else {
+            return Err(GuardError::Missing);
+        };
+        let (scheme, token) = header
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| GuardError::InvalidRequest("malformed Authorization header".into()))?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(GuardError::Missing);
+        }
+        let token = token.trim();
+        if token.is_empty() || token.len() > 4096 {
+            return Err(GuardError::InvalidToken(
+                "the access token is malformed".into(),
+            ));
+        }
+        let now = self.now();
+        if let Some(keys) = &self.jwt
+            && !token.starts_with("xmcp_")
+        {
+            let audiences = [self.config.resource.as_str(), self.config.issuer.as_str()];
+            keys.verify(token, now, &self.config.issuer, &audiences)
+                .await
+                .map_err(GuardError::InvalidToken)?;
+        }
+        // Every token, JWT or opaque, must also be live in the store: that is
+        // what makes revocation immediate.
+        let info = match self
+            .store
+            .find_access_token(&TokenHash::of(token), now)
+            .await
+        {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                return Err(GuardError::InvalidToken(
+                    "the access token is invalid, expired or revoked".into(),
+                ));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store failure while checking a bearer token");
+                return Err(GuardError::Unavailable);
+            }
+        };
+        if !self.config.accepts_resource(&info.resource) {
+            return Err(GuardError::InvalidToken(
+                "the access token was issued for another resource".into(),
+            ));
+        }
+        Ok(Principal {
+            user_id: info.user_id,
+            subject: info.subject,
+            username: info.username,
+            client_id: info.client_id,
+            scopes: info
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            grant_id: info.grant_id,
+            expires_at: info.expires_at,
+        })
+    }
+
+    // ----- metadata ------------------------------------------------------
+
+    /// RFC 8414 authorization server metadata: exactly what is implemented.
+    pub fn metadata(&self) -> serde_json::Value {
+        let mut scopes = self.config.scopes.clone();
+        scopes.push("offline_access".into());
+        let mut m = serde_json::json!({
+            "issuer": self.config.issuer,
+            "authorization_endpoint": self.endpoint("/authorize"),
+            "token_endpoint": self.endpoint("/token"),
+            "revocation_endpoint": self.endpoint("/revoke"),
+            "introspection_endpoint": self.endpoint("/introspect"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "scopes_supported": scopes,
+            "authorization_response_iss_parameter_supported": true,
+            "client_id_metadata_document_supported": self.config.cimd_enabled,
+            "protected_resources": [self.config.resource],
+        });
+        if let Some(o) = m.as_object_mut() {
+            if self.config.registration_enabled {
+                o.insert(
+                    "registration_endpoint".into(),
+                    self.endpoint("/register").into(),
+                );
+            }
+            if self.jwt.is_some() {
+                o.insert("jwks_uri".into(), self.endpoint("/jwks.json").into());
+            }
+        }
+        m
+    }
+
+    /// RFC 9728 protected-resource metadata for `resource`.
+    pub fn protected_resource_metadata(&self, resource: &str) -> serde_json::Value {
+        serde_json::json!({
+            "resource": resource,
+            "authorization_servers": [self.config.issuer],
+            "scopes_supported": self.config.scopes,
+            "bearer_methods_supported": ["header"],
+            "resource_name": "xmcp: the X API over MCP",
+        })
+    }
+
+    /// Delete expired rows.
+    pub async fn sweep(&self) -> Result<SweepReport, StoreError> {
+        self.store.sweep(self.now()).await
+    }
+}
+
+/// RFC 8707 §2.2: a `resource` in a token request must be the one the grant
+/// was authorized for (we serve one resource, so no narrowing is possible).
+fn check_token_resource(form: &Params, granted: &str) -> Result<(), OAuthError> {
+    let requested = form.all("resource");
+    if requested.len() > 1 || requested.first().is_some_and(|r| r != granted) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            format!("resource does not match the authorized resource {granted}"),
+        ));
+    }
+    Ok(())
+}
+
+/// What a JWT access token says about its grant.
+#[derive(Clone, Copy)]
+struct GrantFacts<'a> {
+    user_id: &'a str,
+    scope: &'a str,
+    resource: &'a str,
+}
+
+fn pending_aad(handle: &TokenHash) -> String {
+    format!("pending-upstream-verifier:{}", handle.as_str())
+}
+
+fn successor_aad(old: &TokenHash) -> String {
+    format!("refresh-successor:{}", old.as_str())
+}
+
+/// An S256 challenge is the base64url (no padding) of 32 bytes: 43 characters.
+fn is_s256_challenge(c: &str) -> bool {
+    c.len() == 43
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// RFC 7636 §4.1: 43 to 128 unreserved characters.
+fn is_valid_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
