@@ -1,0 +1,251 @@
+//! The composition root: configuration in, a running server out.
+
+use crate::config::Config;
+use crate::mcp::XmcpHandler;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use xmcp_auth::identity::{IdentityProvider, LocalIdentityProvider, LocalUser};
+use xmcp_auth::jwt::JwtKeys;
+use xmcp_auth::{AuthServer, Clock, SystemClock};
+use xmcp_crypto::envelope::Keyring;
+use xmcp_store::Store;
+
+/// Application state shared by every request.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub auth: Arc<AuthServer>,
+    pub keyring: Arc<Keyring>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Demo accounts offered by `--demo` on the consent page.
+pub fn demo_users() -> Vec<LocalUser> {
+    [("alice", "Alice (demo)"), ("bob", "Bob (demo)")]
+        .into_iter()
+        .map(|(u, n)| LocalUser {
+            username: u.into(),
+            display_name: Some(n.into()),
+            password_hash: None,
+        })
+        .collect()
+}
+
+impl App {
+    /// Open the store (running migrations), load keys, build the AS.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<App>> {
+        if config.database_url.starts_with("sqlite:") && !config.database_url.contains(":memory:") {
+            crate::keys::create_private_dir(&config.data_dir)?;
+        }
+        let keyring = Arc::new(crate::keys::load_keyring(&config)?);
+        let store = xmcp_store::connect(&config.database_url, config.database_max_connections)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+        let idp: Arc<dyn IdentityProvider> = if config.demo {
+            Arc::new(LocalIdentityProvider::demo(demo_users()))
+        } else {
+            Arc::new(LocalIdentityProvider::new(
+                config
+                    .users
+                    .iter()
+                    .map(|u| LocalUser {
+                        username: u.username.clone(),
+                        display_name: u.display_name.clone(),
+                        password_hash: Some(u.password_hash.clone()),
+                    })
+                    .collect(),
+            ))
+        };
+        // Cookies are signed with a key derived from the data key, so every
+        // instance sharing the encryption key verifies every other's cookies.
+        let cookie_key = keyring.derive("xmcp consent cookies");
+        let mut auth = AuthServer::new(
+            config.auth.clone(),
+            store.clone(),
+            clock.clone(),
+            idp,
+            keyring.clone(),
+            &cookie_key,
+        );
+        if config.auth.jwt_access_tokens {
+            // Retired keys stay published as long as tokens they signed live.
+            let keys = JwtKeys::load(
+                store.clone(),
+                keyring.clone(),
+                config.auth.access_token_ttl,
+                clock.now(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot load the JWT signing keys: {e}"))?;
+            auth = auth.with_jwt_keys(Arc::new(keys));
+        }
+        let auth = Arc::new(auth);
+        Ok(Arc::new(App {
+            config,
+            store,
+            auth,
+            keyring,
+            clock,
+        }))
+    }
+}
+
+/// Largest MCP message accepted on `/mcp`.
+const MAX_MCP_BODY: usize = 4 * 1024 * 1024;
+
+/// Headers a browser-based MCP client needs to read.
+const EXPOSED: [&str; 3] = ["www-authenticate", "mcp-session-id", "mcp-protocol-version"];
+
+fn cors() -> CorsLayer {
+    // Discovery, token and MCP endpoints are called with bearer tokens or
+    // client credentials, never with cookies, so any origin may call them;
+    // `/mcp` additionally validates `Origin` itself (MCP transport rules).
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers(EXPOSED.map(HeaderName::from_static))
+        .max_age(Duration::from_secs(3600))
+}
+
+/// Build the whole HTTP surface.
+pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
+    let mut mcp_config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(app.config.allowed_hosts.clone())
+        .with_allowed_origins(app.config.allowed_origins.clone())
+        .with_cancellation_token(shutdown.child_token())
+        .with_max_request_body_bytes(MAX_MCP_BODY);
+    mcp_config = if app.config.mcp_stateful {
+        mcp_config.with_legacy_session_mode(true)
+    } else {
+        mcp_config
+            .with_legacy_session_mode(false)
+            .with_json_response(true)
+    };
+    let handler = XmcpHandler::new();
+    let mcp: Router = if app.config.mcp_stateful {
+        let svc = StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            Arc::new(LocalSessionManager::default()),
+            mcp_config,
+        );
+        Router::new().route_service("/mcp", svc)
+    } else {
+        let svc = StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            Arc::new(NeverSessionManager::default()),
+            mcp_config,
+        );
+        Router::new().route_service("/mcp", svc)
+    };
+    // Layers run outside-in: the bearer guard, then the scope check.
+    let scope_guard = crate::scopes::ScopeGuard {
+        auth: app.auth.clone(),
+        tools: Arc::new(XmcpHandler::tool_scopes()),
+        max_body: MAX_MCP_BODY,
+    };
+    let mcp = mcp
+        .layer(axum::middleware::from_fn_with_state(
+            scope_guard,
+            crate::scopes::require_tool_scopes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.auth.clone(),
+            xmcp_auth::routes::require_bearer,
+        ));
+
+    let request_id = HeaderName::from_static("x-request-id");
+    let ops = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .with_state(app.clone());
+    Router::new()
+        .merge(xmcp_auth::routes::router(app.auth.clone()))
+        .merge(mcp)
+        .merge(ops)
+        .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not_found"}))) })
+        .layer(cors())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                // Never the query string: it can carry codes and state.
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            let mut r = (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+    }
+}
+
+/// Serve on `listener` until `shutdown` is cancelled, then drain in-flight
+/// requests. A background task sweeps expired rows.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
+    let router = build_router(app.clone(), shutdown.clone());
+    let sweeper = tokio::spawn(sweep_loop(app.clone(), shutdown.clone()));
+    // Without TCP_NODELAY, streamed MCP replies stall ~40 ms on Nagle and
+    // delayed ACKs.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let token = shutdown.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await?;
+    sweeper.abort();
+    Ok(())
+}
+
+async fn sweep_loop(app: Arc<App>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(app.config.sweep_interval));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => match app.auth.sweep().await {
+                Ok(r) if r.total() > 0 => tracing::info!(?r, "expired rows swept"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweep failed"),
+            },
+        }
+    }
+}
+
+/// The real clock.
+pub fn system_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}

@@ -1,0 +1,13 @@
+//! The xmcp server: configuration, application state, the HTTP router (OAuth
+//! authorization server, resource guard, MCP endpoint) and its lifecycle.
+//! The `xmcp` binary only parses arguments and calls into this crate.
+
+pub mod app;
+pub mod config;
+pub mod keys;
+pub mod mcp;
+pub mod scopes;
+pub mod telemetry;
+
+pub use app::{App, build_router, serve};
+pub use config::{Config, ConfigError, Settings};

@@ -1,0 +1,12 @@
+//! xmcp-server's one integration test binary.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+/// The shared harness, under the name the test modules use.
+mod harness {
+    pub use xmcp_test_support::*;
+}
+
+mod connection;
+mod flow;
+mod negative;
+mod python_sdk;

@@ -1,0 +1,46 @@
+//! An independent client: the Python MCP SDK's OAuth client drives the whole
+//! flow (discovery, dynamic registration, PKCE, consent, token, tool calls,
+//! refresh). Needs `XMCP_TEST_PYTHON` pointing at a Python with `mcp`
+//! installed; `.ci/run` sets it up.
+
+use crate::harness::*;
+use serde_json::Value;
+
+xmcp_test_support::both_backends!(python_sdk_oauth_client_completes_the_flow);
+
+async fn python_sdk_oauth_client_completes_the_flow(backend: Backend) {
+    let Ok(python) = std::env::var("XMCP_TEST_PYTHON") else {
+        eprintln!("XMCP_TEST_PYTHON not set: the Python SDK test is skipped (CI sets it)");
+        return;
+    };
+    let app = spawn(backend).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/sdk_oauth_client.py"
+    );
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        tokio::process::Command::new(python)
+            .arg(script)
+            .arg(app.url("/mcp"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the Python client finished within 120 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(report["tools"], serde_json::json!(["echo", "whoami"]));
+    assert_eq!(report["whoami"]["subject"], "local:alice");
+    assert_eq!(report["whoami"]["client_id"], report["client_id"]);
+    assert_eq!(report["echo"], "from python");
+    assert_eq!(report["echo_after_refresh"], "after refresh");
+    assert_eq!(report["refreshed"], true);
+    assert_eq!(report["iss"], app.base);
+}

@@ -1,0 +1,571 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+//! The one test harness: a real server on 127.0.0.1:0 with a fresh database
+//! (SQLite file, or a PostgreSQL schema when `XMCP_TEST_DATABASE_URL` is set),
+//! a manual clock, and an HTTP client that plays an MCP client's OAuth part.
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE, WWW_AUTHENTICATE};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use xmcp_auth::{Clock, ManualClock};
+use xmcp_server::config::{ClientSettings, Settings};
+use xmcp_server::{App, Config};
+use xmcp_store::testing::TestDatabase;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Run a test body against SQLite and, when configured, PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::postgres_url().is_none() {
+                        eprintln!("XMCP_TEST_DATABASE_URL not set: PostgreSQL case skipped");
+                        return;
+                    }
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+pub struct TestAppBuilder {
+    backend: Backend,
+    settings: Settings,
+    db: Option<TestDatabase>,
+    port: u16,
+}
+
+/// An HTTP client pointed at one xmcp server: what an MCP client sees.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+pub use xmcp_store::testing::postgres_url;
+
+pub struct TestApp {
+    pub client: Client,
+    pub app: Arc<App>,
+    pub clock: Arc<ManualClock>,
+    pub db: TestDatabase,
+    shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub const CONFIDENTIAL_ID: &str = "static-confidential";
+pub const CONFIDENTIAL_SECRET: &str = "static-secret-value-0123456789";
+pub const PUBLIC_STATIC_ID: &str = "static-public";
+
+impl TestAppBuilder {
+    pub fn settings(mut self, f: impl FnOnce(&mut Settings)) -> Self {
+        f(&mut self.settings);
+        self
+    }
+
+    /// Reuse a stopped app's database and address: a restart.
+    pub fn restart_of(mut self, stopped: (TestDatabase, u16)) -> Self {
+        self.db = Some(stopped.0);
+        self.port = stopped.1;
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let db = match self.db {
+            Some(db) => db,
+            None => match self.backend {
+                Backend::Sqlite => TestDatabase::sqlite(),
+                Backend::Postgres => TestDatabase::postgres()
+                    .await
+                    .expect("postgres test database"),
+            },
+        };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut s = self.settings;
+        s.public_url = Some(format!("http://127.0.0.1:{port}"));
+        s.database_url = Some(db.url.clone());
+        s.database_max_connections = Some(5);
+        let config = Config::resolve(None, s).expect("test config");
+        #[allow(clippy::disallowed_methods)]
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let clock = Arc::new(ManualClock::new(start));
+        let app = App::build(config, clock.clone() as Arc<dyn Clock>)
+            .await
+            .expect("app builds");
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn({
+            let (app, shutdown) = (app.clone(), shutdown.clone());
+            async move {
+                xmcp_server::serve(app, listener, shutdown)
+                    .await
+                    .expect("server runs");
+            }
+        });
+        TestApp {
+            client: Client::new(format!("http://127.0.0.1:{port}")),
+            app,
+            clock,
+            db,
+            shutdown,
+            handle: Some(handle),
+        }
+    }
+}
+
+/// One shared key so that restarts read what earlier instances sealed.
+pub const TEST_KEY: &str = "test:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+pub fn builder(backend: Backend) -> TestAppBuilder {
+    let settings = Settings {
+        demo: Some(true),
+        encryption_key: Some(TEST_KEY.to_owned().into()),
+        cimd_allow_loopback: Some(true),
+        sweep_interval: Some(3600),
+        clients: vec![
+            ClientSettings {
+                client_id: CONFIDENTIAL_ID.into(),
+                client_secret: Some(CONFIDENTIAL_SECRET.into()),
+                client_secret_file: None,
+                client_name: Some("Static Confidential".into()),
+                redirect_uris: vec!["https://app.example.com/callback".into()],
+                token_endpoint_auth_method: None,
+            },
+            ClientSettings {
+                client_id: PUBLIC_STATIC_ID.into(),
+                client_secret: None,
+                client_secret_file: None,
+                client_name: Some("Static Public".into()),
+                redirect_uris: vec!["http://127.0.0.1/callback".into()],
+                token_endpoint_auth_method: None,
+            },
+        ],
+        ..Default::default()
+    };
+    TestAppBuilder {
+        backend,
+        settings,
+        db: None,
+        port: 0,
+    }
+}
+
+pub async fn spawn(backend: Backend) -> TestApp {
+    builder(backend).spawn().await
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl TestApp {
+    /// Stop the server and wait for it; returns what a restart needs.
+    pub async fn stop(mut self) -> (TestDatabase, u16) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+        let port = self
+            .base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        (
+            std::mem::replace(&mut self.db, TestDatabase::sqlite()),
+            port,
+        )
+    }
+}
+
+impl Client {
+    pub fn new(base: String) -> Self {
+        Self {
+            base,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn register(&self, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url("/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Register a public loopback client as the Python and TypeScript SDKs do.
+    pub async fn register_public(&self) -> String {
+        let (status, body) = self
+            .register(json!({
+                "redirect_uris": ["http://127.0.0.1/callback"],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "client_name": "Test Client",
+                "application_type": "native"
+            }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["client_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, Value, HeaderMap) {
+        let r = self.post_form("/token", form).await;
+        let status = r.status();
+        let headers = r.headers().clone();
+        (status, r.json().await.unwrap_or(Value::Null), headers)
+    }
+
+    /// Call an MCP method with a bearer token (stateless JSON mode).
+    pub async fn mcp(&self, token: Option<&str>, method: &str, params: Value) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(self.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// `tools/call` and the JSON-RPC result.
+    pub async fn call_tool(&self, token: &str, name: &str, args: Value) -> Value {
+        let init = self
+            .mcp(Some(token), "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "it", "version": "1"}}))
+            .await;
+        assert_eq!(init.status(), StatusCode::OK);
+        let r = self
+            .mcp(
+                Some(token),
+                "tools/call",
+                json!({"name": name, "arguments": args}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        body["result"].clone()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// PKCE pair.
+pub fn pkce() -> (String, String) {
+    let verifier = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>());
+    let challenge = xmcp_crypto::b64url(&xmcp_crypto::sha256(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// What the consent page carried.
+pub struct ConsentPage {
+    pub status: StatusCode,
+    pub html: String,
+    pub request_id: String,
+    pub csrf_token: String,
+    pub cookie: String,
+    pub headers: HeaderMap,
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    html.split(&marker)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// An authorization request under construction.
+pub struct Authorize {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub verifier: String,
+    pub challenge: String,
+    pub state: String,
+    pub scope: String,
+    pub extra: Vec<(String, String)>,
+    pub resource: Option<String>,
+}
+
+impl Authorize {
+    pub fn new(app: &Client, client_id: &str, redirect_uri: &str) -> Self {
+        let (verifier, challenge) = pkce();
+        Self {
+            client_id: client_id.into(),
+            redirect_uri: redirect_uri.into(),
+            verifier,
+            challenge,
+            state: xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<8>()),
+            scope: "tweet.read users.read".into(),
+            extra: vec![],
+            resource: Some(app.url("/mcp")),
+        }
+    }
+
+    pub fn query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("code_challenge", &self.challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("state", &self.state)
+            .append_pair("scope", &self.scope);
+        if let Some(r) = &self.resource {
+            q.append_pair("resource", r);
+        }
+        for (k, v) in &self.extra {
+            q.append_pair(k, v);
+        }
+        q.finish()
+    }
+
+    /// GET /authorize with a custom query.
+    pub async fn get_raw(app: &Client, query: &str) -> reqwest::Response {
+        app.http
+            .get(app.url(&format!("/authorize?{query}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn consent_page(&self, app: &Client) -> ConsentPage {
+        let r = Self::get_raw(app, &self.query()).await;
+        let status = r.status();
+        let headers = r.headers().clone();
+        let cookie = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+            .next()
+            .unwrap_or_default();
+        let html = r.text().await.unwrap();
+        ConsentPage {
+            status,
+            request_id: hidden(&html, "request_id"),
+            csrf_token: hidden(&html, "csrf_token"),
+            html,
+            cookie,
+            headers,
+        }
+    }
+
+    /// Approve on the consent page as `user`; returns the redirect `Location`.
+    pub async fn approve_as(&self, app: &Client, user: &str) -> url::Url {
+        let page = self.consent_page(app).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+        let r = submit_consent(app, &page, &[("action", "approve"), ("username", user)]).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+        url::Url::parse(r.headers()[LOCATION].to_str().unwrap()).unwrap()
+    }
+
+    /// Run authorize + consent and return the code.
+    pub async fn code(&self, app: &Client) -> String {
+        let loc = self.approve_as(app, "alice").await;
+        let q: std::collections::HashMap<_, _> = loc.query_pairs().into_owned().collect();
+        assert_eq!(q.get("state"), Some(&self.state));
+        assert_eq!(q.get("iss").map(String::as_str), Some(app.base.as_str()));
+        q["code"].clone()
+    }
+
+    pub fn token_form<'a>(&'a self, code: &'a str) -> Vec<(&'a str, &'a str)> {
+        let mut f = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", self.verifier.as_str()),
+            ("client_id", self.client_id.as_str()),
+            ("redirect_uri", self.redirect_uri.as_str()),
+        ];
+        if let Some(r) = &self.resource {
+            f.push(("resource", r.as_str()));
+        }
+        f
+    }
+
+    /// The whole dance for a public client: tokens.
+    pub async fn tokens(&self, app: &Client) -> Value {
+        let code = self.code(app).await;
+        let (status, body, headers) = app.token(&self.token_form(&code)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(headers["cache-control"], "no-store");
+        body
+    }
+}
+
+pub async fn submit_consent(
+    app: &Client,
+    page: &ConsentPage,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form: Vec<(&str, &str)> = vec![
+        ("request_id", &page.request_id),
+        ("csrf_token", &page.csrf_token),
+    ];
+    form.extend_from_slice(fields);
+    app.http
+        .post(app.url("/consent"))
+        .header("cookie", &page.cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `resource_metadata` URL from a 401 challenge.
+pub fn resource_metadata(headers: &HeaderMap) -> String {
+    let v = headers[WWW_AUTHENTICATE].to_str().unwrap();
+    v.split("resource_metadata=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// Query parameters of a redirect `Location`.
+pub fn redirect_params(resp: &reqwest::Response) -> std::collections::HashMap<String, String> {
+    let loc = resp.headers()[LOCATION].to_str().unwrap();
+    url::Url::parse(loc)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// A real `xmcp` process on 127.0.0.1, for tests that need process
+/// boundaries (restarts, captured logs, the CLI).
+pub struct XmcpProcess {
+    pub client: Client,
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl std::ops::Deref for XmcpProcess {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// A port that was free a moment ago (the server needs it before it starts,
+/// because the port is part of its issuer URL).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl XmcpProcess {
+    /// Start `bin serve <args>` on `port`, with stderr going to `stderr`,
+    /// and wait (at most 20 s) until `/health` answers.
+    pub async fn start(
+        bin: &std::path::Path,
+        port: u16,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        stderr: std::fs::File,
+    ) -> Self {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("serve")
+            .arg("--port")
+            .arg(port.to_string())
+            .args(args);
+        cmd.env_remove("XMCP_DATABASE_URL")
+            .env_remove("XMCP_CONFIG");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.stdout(std::process::Stdio::null()).stderr(stderr);
+        let child = cmd.spawn().expect("spawn xmcp");
+        let proc = Self {
+            client: Client::new(format!("http://127.0.0.1:{port}")),
+            port,
+            child,
+        };
+        for _ in 0..400 {
+            if let Ok(r) = proc.http.get(proc.url("/health")).send().await
+                && r.status().is_success()
+            {
+                return proc;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("xmcp did not become healthy on port {port}");
+    }
+
+    /// SIGTERM, then wait for the process to exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().expect("wait for xmcp")
+    }
+}
+
+impl Drop for XmcpProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

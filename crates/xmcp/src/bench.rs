@@ -1,0 +1,353 @@
+//! `xmcp bench`: throughput and latency of authenticated `tools/call`.
+//!
+//! Boots the real server in this process on 127.0.0.1 (demo sign-in, a fresh
+//! SQLite database in a temporary directory unless `--database-url` is
+//! given), obtains a token through the real OAuth flow over HTTP, then has N
+//! concurrent workers call `tools/call echo` for a fixed time at each
+//! concurrency level. Load generator and server share the machine's cores,
+//! so the numbers are a lower bound for the server alone.
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use xmcp_server::config::Settings;
+use xmcp_server::{App, Config};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Seconds of measurement per concurrency level.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrency levels (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    concurrency: Vec<usize>,
+    /// Database to use instead of a temporary SQLite file.
+    #[arg(long, env = "XMCP_BENCH_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Serve MCP statefully (sessions) instead of stateless JSON.
+    #[arg(long)]
+    stateful: bool,
+}
+
+struct Level {
+    concurrency: usize,
+    requests: usize,
+    errors: usize,
+    /// The first failure seen, to explain a non-zero error count.
+    sample: Option<String>,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    Some(html.split(&marker).nth(1)?.split('"').next()?.to_owned())
+}
+
+/// Register, authorize, consent and exchange the code, as a client would.
+async fn obtain_token(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let reg: Value = http
+        .post(format!("{base}/register"))
+        .json(&json!({"redirect_uris": ["http://127.0.0.1/callback"], "token_endpoint_auth_method": "none", "client_name": "xmcp bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let client_id = reg["client_id"]
+        .as_str()
+        .context("registration failed")?
+        .to_owned();
+    let verifier = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>());
+    let challenge = xmcp_crypto::b64url(&xmcp_crypto::sha256(verifier.as_bytes()));
+    let redirect = "http://127.0.0.1:1/callback";
+    let authorize = url::Url::parse_with_params(
+        &format!("{base}/authorize"),
+        [
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("redirect_uri", redirect),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("resource", &format!("{base}/mcp")),
+        ],
+    )?;
+    let page = http.get(authorize).send().await?;
+    let cookie = page
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("no consent cookie")?
+        .to_owned();
+    let html = page.text().await?;
+    let form = [
+        (
+            "request_id",
+            hidden(&html, "request_id").context("no request id")?,
+        ),
+        (
+            "csrf_token",
+            hidden(&html, "csrf_token").context("no csrf token")?,
+        ),
+        ("username", "alice".to_owned()),
+        ("action", "approve".to_owned()),
+    ];
+    let r = http
+        .post(format!("{base}/consent"))
+        .header("cookie", cookie)
+        .form(&form)
+        .send()
+        .await?;
+    let location = r
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .context("no redirect")?;
+    let code = url::Url::parse(location)?
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .context("no code")?;
+    let tokens: Value = http
+        .post(format!("{base}/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &verifier),
+            ("client_id", &client_id),
+            ("redirect_uri", redirect),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(tokens["access_token"]
+        .as_str()
+        .context("no access token")?
+        .to_owned())
+}
+
+async fn measure(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    session: Option<&str>,
+    concurrency: usize,
+    duration: Duration,
+) -> Level {
+    // Request ids must be unique within a session (stateful mode).
+    let next_id = Arc::new(std::sync::atomic::AtomicU64::new(1));
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (http, next_id) = (http.clone(), next_id.clone());
+            let url = format!("{base}/mcp");
+            let auth = format!("Bearer {token}");
+            let session = session.map(str::to_owned);
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0;
+                let mut first_error: Option<String> = None;
+                while Instant::now() < deadline {
+                    let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let body = format!(
+                        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"message":"bench"}}}}}}"#
+                    );
+                    let t = Instant::now();
+                    let mut req = http
+                        .post(&url)
+                        .header("authorization", &auth)
+                        .header("content-type", "application/json")
+                        .header("accept", "application/json, text/event-stream")
+                        .header("mcp-protocol-version", "2025-06-18")
+                        .body(body);
+                    if let Some(s) = &session {
+                        req = req.header("mcp-session-id", s);
+                    }
+                    match req.send().await {
+                        Ok(r) if r.status().is_success() => match r.bytes().await {
+                            Ok(b) if b.windows(5).any(|w| w == b"bench") => {
+                                latencies.push(t.elapsed())
+                            }
+                            Ok(b) => {
+                                first_error.get_or_insert_with(|| {
+                                    String::from_utf8_lossy(&b).into_owned()
+                                });
+                                errors += 1
+                            }
+                            Err(e) => {
+                                first_error.get_or_insert_with(|| e.to_string());
+                                errors += 1
+                            }
+                        },
+                        Ok(r) => {
+                            let status = r.status();
+                            let text = r.text().await.unwrap_or_default();
+                            first_error.get_or_insert_with(|| format!("HTTP {status}: {text}"));
+                            errors += 1
+                        }
+                        Err(e) => {
+                            first_error.get_or_insert_with(|| e.to_string());
+                            errors += 1
+                        }
+                    }
+                }
+                (latencies, errors, first_error)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    let mut sample = None;
+    for w in workers {
+        if let Ok((l, e, first)) = w.await {
+            all.extend(l);
+            errors += e;
+            sample = sample.or(first);
+        }
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Level {
+        concurrency,
+        requests: all.len(),
+        errors,
+        sample,
+        elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
+/// Open a session (stateful mode) and return its id.
+async fn open_session(http: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<String> {
+    let r = http
+        .post(format!("{base}/mcp"))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}))
+        .send()
+        .await?;
+    let id = r
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .context("no session id")?
+        .to_owned();
+    // Read the reply: dropping the stream unread closes the session.
+    r.bytes().await?;
+    http.post(format!("{base}/mcp"))
+        .bearer_auth(token)
+        .header("mcp-session-id", &id)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    Ok(id)
+}
+
+#[allow(clippy::print_stdout)]
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.concurrency.is_empty() || args.concurrency.contains(&0) {
+        bail!("--concurrency needs positive numbers");
+    }
+    let dir = tempfile::tempdir()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let settings = Settings {
+        demo: Some(true),
+        public_url: Some(base.clone()),
+        data_dir: Some(dir.path().to_path_buf()),
+        database_url: args.database_url.clone(),
+        encryption_key: Some(xmcp_server::keys::new_data_key()?.export()),
+        mcp_stateful: Some(args.stateful),
+        log: Some("warn".into()),
+        ..Default::default()
+    };
+    let app = App::build(
+        Config::resolve(None, settings)?,
+        xmcp_server::app::system_clock(),
+    )
+    .await?;
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(xmcp_server::serve(app.clone(), listener, shutdown.clone()));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let token = obtain_token(&http, &base).await?;
+    let session = if args.stateful {
+        Some(open_session(&http, &base, &token).await?)
+    } else {
+        None
+    };
+
+    println!(
+        "xmcp bench: authenticated tools/call echo, {} mode, opaque tokens, {} store, {} s per level, {} cores",
+        if args.stateful {
+            "stateful"
+        } else {
+            "stateless JSON"
+        },
+        if app.config.database_url.starts_with("postgres") {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        args.seconds,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    );
+    // Warm up connections and caches.
+    measure(
+        &http,
+        &base,
+        &token,
+        session.as_deref(),
+        4,
+        Duration::from_millis(500),
+    )
+    .await;
+    println!(
+        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "concurrency", "requests", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+    for c in args.concurrency {
+        let l = measure(
+            &http,
+            &base,
+            &token,
+            session.as_deref(),
+            c,
+            Duration::from_secs(args.seconds),
+        )
+        .await;
+        println!(
+            "{:>11} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>8}",
+            l.concurrency,
+            l.requests,
+            l.requests as f64 / l.elapsed.as_secs_f64(),
+            l.p50.as_secs_f64() * 1e3,
+            l.p99.as_secs_f64() * 1e3,
+            l.errors
+        );
+        if let Some(s) = &l.sample {
+            println!("  first error: {}", s.chars().take(300).collect::<String>());
+        }
+    }
+    shutdown.cancel();
+    let _ = server.await;
+    Ok(())
+}

@@ -1,0 +1,408 @@
+//! The `xmcp` command. Parses arguments and calls into `xmcp-server`; every
+//! command is one `run_*` function.
+
+mod bench;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+use xmcp_server::config::{LogFormat, Settings};
+use xmcp_server::{App, Config};
+
+// No `Debug` on the argument types: they hold the raw encryption key and a
+// database URL that may carry a password.
+#[derive(Parser)]
+#[command(
+    name = "xmcp",
+    version,
+    about = "The X API as an MCP server, with a built-in OAuth 2.1 authorization server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (OAuth authorization server + MCP endpoint).
+    Serve(ServeArgs),
+    /// Validate the configuration exactly as `serve` would, then exit.
+    CheckConfig(ServeArgs),
+    /// Print a new random encryption key (`id:base64url`).
+    GenKey {
+        /// Key id (letters, digits, `-`, `_`); random if omitted.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Re-encrypt every stored upstream credential under the active key.
+    ///
+    /// With a configured key: deploy the new key as XMCP_ENCRYPTION_KEY and
+    /// the old one in XMCP_PREVIOUS_ENCRYPTION_KEYS on every instance, run
+    /// this once, then remove the previous key. With the local key file: stop
+    /// the server, run this; a new key is generated and the file updated.
+    RotateKey(ServeArgs),
+    /// Make a new JWT signing key the active one (older keys stay published
+    /// in /jwks.json until tokens they signed have expired).
+    RotateSigningKey(ServeArgs),
+    /// Hash a password (read from stdin) for a `[[users]]` entry.
+    HashPassword,
+    /// Measure authenticated tools/call throughput and latency on this machine.
+    Bench(bench::BenchArgs),
+}
+
+/// Every setting of `serve`. Each flag also reads an `XMCP_*` variable; both
+/// override the TOML file given by `--config`.
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "XMCP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Try xmcp with demo accounts (no configuration needed).
+    #[arg(long, env = "XMCP_DEMO")]
+    demo: bool,
+    /// Address to listen on.
+    #[arg(long, env = "XMCP_HOST")]
+    host: Option<IpAddr>,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "XMCP_PORT")]
+    port: Option<u16>,
+    /// Public origin clients use, e.g. https://mcp.example.com (the OAuth issuer).
+    #[arg(long, env = "XMCP_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Directory for the SQLite database and the local key file.
+    #[arg(long, env = "XMCP_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://... (default: SQLite in the data dir).
+    #[arg(long, env = "XMCP_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    #[arg(long, env = "XMCP_DATABASE_MAX_CONNECTIONS")]
+    database_max_connections: Option<u32>,
+    /// Log format: text or json.
+    #[arg(long, env = "XMCP_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `xmcp=debug,info`.
+    #[arg(long, env = "XMCP_LOG")]
+    log: Option<String>,
+    /// Serve MCP with sessions (stateful) instead of stateless JSON.
+    #[arg(long, env = "XMCP_MCP_STATEFUL")]
+    mcp_stateful: Option<bool>,
+    /// Extra Host header values accepted on /mcp (comma-separated).
+    #[arg(long, env = "XMCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Option<Vec<String>>,
+    /// Extra browser origins accepted on /mcp (comma-separated, `:*` for any port).
+    #[arg(long, env = "XMCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Option<Vec<String>>,
+    /// Encryption key (`id:base64url`); prefer XMCP_ENCRYPTION_KEY_FILE.
+    #[arg(long, env = "XMCP_ENCRYPTION_KEY", hide_env_values = true)]
+    encryption_key: Option<String>,
+    #[arg(long, env = "XMCP_ENCRYPTION_KEY_FILE")]
+    encryption_key_file: Option<PathBuf>,
+    /// Keys only used to decrypt (comma-separated), during a rotation.
+    #[arg(long, env = "XMCP_PREVIOUS_ENCRYPTION_KEYS", hide_env_values = true)]
+    previous_encryption_keys: Option<String>,
+    #[arg(long, env = "XMCP_PREVIOUS_ENCRYPTION_KEYS_FILE")]
+    previous_encryption_keys_file: Option<PathBuf>,
+    /// Scopes the authorization server grants (space- or comma-separated).
+    #[arg(long, env = "XMCP_SCOPES", value_delimiter = ',')]
+    scopes: Option<Vec<String>>,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "XMCP_ACCESS_TOKEN_TTL")]
+    access_token_ttl: Option<i64>,
+    /// Access token format: opaque or jwt (RFC 9068, RS256, /jwks.json).
+    #[arg(long, env = "XMCP_ACCESS_TOKEN_FORMAT")]
+    access_token_format: Option<String>,
+    /// Refresh token lifetime in seconds.
+    #[arg(long, env = "XMCP_REFRESH_TOKEN_TTL")]
+    refresh_token_ttl: Option<i64>,
+    /// Seconds during which a just-rotated refresh token returns the same successor.
+    #[arg(long, env = "XMCP_REFRESH_GRACE")]
+    refresh_grace: Option<i64>,
+    /// Allow RFC 7591 dynamic client registration.
+    #[arg(long, env = "XMCP_REGISTRATION_ENABLED")]
+    registration_enabled: Option<bool>,
+    #[arg(long, env = "XMCP_REGISTRATION_LIMIT_PER_HOUR")]
+    registration_limit_per_hour: Option<i64>,
+    /// Seconds after which a registration never used for a token is deleted.
+    #[arg(long, env = "XMCP_UNUSED_CLIENT_TTL")]
+    unused_client_ttl: Option<i64>,
+    /// Accept Client ID Metadata Document client ids.
+    #[arg(long, env = "XMCP_CIMD_ENABLED")]
+    cimd_enabled: Option<bool>,
+    /// Allow metadata documents on loopback http URLs (development only).
+    #[arg(long, env = "XMCP_CIMD_ALLOW_LOOPBACK")]
+    cimd_allow_loopback: Option<bool>,
+    /// Seconds between sweeps of expired rows.
+    #[arg(long, env = "XMCP_SWEEP_INTERVAL")]
+    sweep_interval: Option<u64>,
+    /// Seconds to wait for in-flight requests on shutdown.
+    #[arg(long, env = "XMCP_SHUTDOWN_TIMEOUT")]
+    shutdown_timeout: Option<u64>,
+}
+
+impl ServeArgs {
+    fn overrides(&self) -> Settings {
+        Settings {
+            host: self.host,
+            port: self.port,
+            public_url: self.public_url.clone(),
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            database_max_connections: self.database_max_connections,
+            demo: self.demo.then_some(true),
+            log_format: self.log_format,
+            log: self.log.clone(),
+            mcp_stateful: self.mcp_stateful,
+            allowed_hosts: self.allowed_hosts.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            encryption_key: self.encryption_key.clone().map(SecretString::from),
+            encryption_key_file: self.encryption_key_file.clone(),
+            previous_encryption_keys: self
+                .previous_encryption_keys
+                .clone()
+                .map(SecretString::from),
+            previous_encryption_keys_file: self.previous_encryption_keys_file.clone(),
+            scopes: self.scopes.clone(),
+            access_token_ttl: self.access_token_ttl,
+            access_token_format: self.access_token_format.clone(),
+            refresh_token_ttl: self.refresh_token_ttl,
+            refresh_grace: self.refresh_grace,
+            registration_enabled: self.registration_enabled,
+            registration_limit_per_hour: self.registration_limit_per_hour,
+            unused_client_ttl: self.unused_client_ttl,
+            cimd_enabled: self.cimd_enabled,
+            cimd_allow_loopback: self.cimd_allow_loopback,
+            sweep_interval: self.sweep_interval,
+            shutdown_timeout: self.shutdown_timeout,
+            ..Default::default()
+        }
+    }
+
+    fn config(&self) -> anyhow::Result<Config> {
+        let file = self
+            .config
+            .as_deref()
+            .map(Settings::from_file)
+            .transpose()?;
+        Ok(Config::resolve(file, self.overrides())?)
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => run_serve(args).await,
+            Command::CheckConfig(args) => run_check_config(args),
+            Command::GenKey { id } => run_gen_key(id),
+            Command::RotateKey(args) => run_rotate_key(args).await,
+            Command::RotateSigningKey(args) => run_rotate_signing_key(args).await,
+            Command::HashPassword => run_hash_password(),
+            Command::Bench(args) => bench::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn fail(e: anyhow::Error) -> std::process::ExitCode {
+    eprintln!("xmcp: {e:#}");
+    std::process::ExitCode::FAILURE
+}
+
+#[allow(clippy::print_stderr)]
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    xmcp_server::telemetry::init(config.log_format, &config.log);
+    let listener = tokio::net::TcpListener::bind((config.host, config.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+    let local = listener.local_addr()?;
+    let app = App::build(config, xmcp_server::app::system_clock()).await?;
+    tracing::info!(address = %local, issuer = %app.config.auth.issuer, mcp = %app.config.mcp_url(), demo = app.config.demo, "xmcp is listening");
+    if app.config.demo {
+        eprintln!(
+            "\nxmcp demo is running.\n  MCP endpoint: {mcp}\n  Connect MCP Inspector (npx @modelcontextprotocol/inspector) or any MCP client to it;\n  it discovers the OAuth server, and you sign in as a demo user on the consent page.\n",
+            mcp = app.config.mcp_url()
+        );
+    }
+    let shutdown = CancellationToken::new();
+    let timeout = std::time::Duration::from_secs(app.config.shutdown_timeout);
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: draining in-flight requests");
+        signal.cancel();
+    });
+    let server = xmcp_server::serve(app, listener, shutdown.clone());
+    tokio::pin!(server);
+    tokio::select! {
+        r = &mut server => r,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(timeout).await } => {
+            tracing::warn!("in-flight requests did not finish in time; exiting");
+            Ok(())
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn run_check_config(args: ServeArgs) -> anyhow::Result<()> {
+    let c = args.config()?;
+    println!("configuration is valid");
+    println!("  issuer:        {}", c.auth.issuer);
+    println!("  MCP endpoint:  {}", c.mcp_url());
+    println!("  listen:        {}:{}", c.host, c.port);
+    println!(
+        "  database:      {}",
+        xmcp_server::config::redacted_database_url(&c.database_url)
+    );
+    println!(
+        "  sign-in:       {}",
+        if c.demo {
+            "demo accounts"
+        } else {
+            "local accounts"
+        }
+    );
+    println!(
+        "  registration:  dynamic {}, metadata documents {}, {} static client(s)",
+        on_off(c.auth.registration_enabled),
+        on_off(c.auth.cimd_enabled),
+        c.auth.static_clients.len()
+    );
+    Ok(())
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+#[allow(clippy::print_stdout)]
+fn run_gen_key(id: Option<String>) -> anyhow::Result<()> {
+    let key = match id {
+        Some(id) => xmcp_crypto::envelope::DataKey::generate(id)?,
+        None => xmcp_server::keys::new_data_key()?,
+    };
+    println!("{}", key.export().expose_secret());
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+async fn run_rotate_key(args: ServeArgs) -> anyhow::Result<()> {
+    use xmcp_server::config::KeySource;
+    let config = args.config()?;
+    let now = xmcp_server::app::system_clock().now();
+    let store = xmcp_store::connect(&config.database_url, 2).await?;
+    match &config.encryption_key {
+        KeySource::Configured(_) => {
+            let keyring = xmcp_server::keys::load_keyring(&config)?;
+            let (changed, current) =
+                xmcp_server::keys::reseal_all(store.as_ref(), &keyring, now).await?;
+            println!(
+                "re-encrypted {changed} row(s) under key {}; {current} already used it",
+                keyring.active_id()
+            );
+            println!(
+                "once every instance runs with this key, remove XMCP_PREVIOUS_ENCRYPTION_KEYS"
+            );
+        }
+        KeySource::DataDirFile(path) => {
+            let (old, mut previous) = xmcp_server::keys::read_key_file(path)?;
+            let new = xmcp_server::keys::new_data_key()?;
+            // Step 1: the new key becomes active, the old stays readable.
+            let mut kept: Vec<&xmcp_crypto::envelope::DataKey> = vec![&new, &old];
+            kept.extend(previous.iter());
+            xmcp_server::keys::write_key_file(path, &kept)?;
+            let old_id = old.id().to_owned();
+            previous.insert(0, old);
+            let (new_copy, _) = xmcp_server::keys::read_key_file(path)?;
+            let keyring = xmcp_crypto::envelope::Keyring::new(new_copy, previous);
+            // Step 2: re-seal; Step 3: drop the old keys.
+            let (changed, current) =
+                xmcp_server::keys::reseal_all(store.as_ref(), &keyring, now).await?;
+            xmcp_server::keys::write_key_file(path, &[&new])?;
+            println!(
+                "rotated {} from key {old_id} to {}: re-encrypted {changed} row(s) ({current} already current)",
+                path.display(),
+                new.id()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+async fn run_rotate_signing_key(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let clock = xmcp_server::app::system_clock();
+    let store = xmcp_store::connect(&config.database_url, 2).await?;
+    let keyring = std::sync::Arc::new(xmcp_server::keys::load_keyring(&config)?);
+    let keys =
+        xmcp_auth::jwt::JwtKeys::load(store, keyring, config.auth.access_token_ttl, clock.now())
+            .await?;
+    let kid = keys.rotate(clock.now()).await?;
+    println!("signing key {kid} is now active; instances pick it up within a minute");
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn run_hash_password() -> anyhow::Result<()> {
+    let mut line = String::new();
+    if atty_stdin() {
+        eprint!("password: ");
+        std::io::stderr().flush()?;
+    }
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        anyhow::bail!("the password is empty");
+    }
+    println!("{}", xmcp_crypto::password::hash(password));
+    Ok(())
+}
+
+fn atty_stdin() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,303 @@
+//! Tests of the real `xmcp` binary: process restarts, captured logs, commands.
+#![allow(clippy::unwrap_used)]
+
+use reqwest::StatusCode;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use xmcp_test_support::{Authorize, XmcpProcess, free_port, submit_consent};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_xmcp"))
+}
+
+fn log_file(dir: &Path, name: &str) -> (std::fs::File, PathBuf) {
+    let path = dir.join(name);
+    (std::fs::File::create(&path).unwrap(), path)
+}
+
+async fn start_demo(dir: &Path, port: u16, log: &str, level: &str) -> (XmcpProcess, PathBuf) {
+    let (file, path) = log_file(dir, log);
+    let data = dir.join("data");
+    let proc = XmcpProcess::start(
+        &bin(),
+        port,
+        &["--demo", "--data-dir", data.to_str().unwrap()],
+        &[("XMCP_LOG", level)],
+        file,
+    )
+    .await;
+    (proc, path)
+}
+
+#[tokio::test]
+async fn flow_survives_a_process_restart_between_authorize_and_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (proc, _) = start_demo(dir.path(), port, "a.log", "info").await;
+    let client_id = proc.register_public().await;
+    let auth = Authorize::new(&proc, &client_id, "http://127.0.0.1:7777/callback");
+    let page = auth.consent_page(&proc).await;
+    assert!(proc.stop().success(), "graceful shutdown exits 0");
+
+    // Restart between the consent page and its submission.
+    let (proc, _) = start_demo(dir.path(), port, "b.log", "info").await;
+    let r = submit_consent(
+        &proc,
+        &page,
+        &[("action", "approve"), ("username", "alice")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let code = xmcp_test_support::redirect_params(&r)["code"].clone();
+    assert!(proc.stop().success());
+
+    // And between the redirect and the token request.
+    let (proc, _) = start_demo(dir.path(), port, "c.log", "info").await;
+    let (status, tokens, _) = proc.token(&auth.token_form(&code)).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let me = proc
+        .call_tool(
+            tokens["access_token"].as_str().unwrap(),
+            "whoami",
+            json!({}),
+        )
+        .await;
+    assert_eq!(me["structuredContent"]["subject"], "local:alice");
+}
+
+#[tokio::test]
+async fn trace_logs_of_a_whole_flow_contain_no_issued_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proc, log) = start_demo(dir.path(), free_port(), "trace.log", "trace").await;
+    let (status, reg) = proc
+        .register(json!({"redirect_uris": ["http://127.0.0.1/callback"], "token_endpoint_auth_method": "client_secret_post", "client_name": "secretive"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let client_id = reg["client_id"].as_str().unwrap().to_owned();
+    let client_secret = reg["client_secret"].as_str().unwrap().to_owned();
+    let auth = Authorize::new(&proc, &client_id, "http://127.0.0.1:8123/callback");
+    let page = auth.consent_page(&proc).await;
+    let r = submit_consent(&proc, &page, &[("action", "approve"), ("username", "bob")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let code = xmcp_test_support::redirect_params(&r)["code"].clone();
+    let mut form = auth.token_form(&code);
+    form.push(("client_secret", &client_secret));
+    let (status, tokens, _) = proc.token(&form).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    proc.call_tool(&access, "echo", json!({"message": "x"}))
+        .await;
+    let (status, refreshed, _) = proc
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+            ("client_secret", &client_secret),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let access2 = refreshed["access_token"].as_str().unwrap().to_owned();
+    let refresh2 = refreshed["refresh_token"].as_str().unwrap().to_owned();
+    let r = proc
+        .post_form(
+            "/revoke",
+            &[
+                ("token", &refresh2),
+                ("client_id", &client_id),
+                ("client_secret", &client_secret),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(proc.stop().success());
+
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.contains("TRACE"), "trace level was captured");
+    assert!(
+        logs.contains("tokens issued from authorization code"),
+        "the flow was logged"
+    );
+    let cookie_value = page.cookie.split_once('=').unwrap().1.to_owned();
+    let secrets = [
+        ("access token", access),
+        ("refreshed access token", access2),
+        ("refresh token", refresh),
+        ("rotated refresh token", refresh2),
+        ("authorization code", code),
+        ("client secret", client_secret),
+        ("CSRF token", page.csrf_token.clone()),
+        ("consent request id", page.request_id.clone()),
+        ("consent cookie", cookie_value),
+        ("PKCE verifier", auth.verifier.clone()),
+    ];
+    for (what, secret) in secrets {
+        assert!(!secret.is_empty());
+        assert!(
+            !logs.contains(&secret),
+            "the {what} appears in the TRACE logs"
+        );
+    }
+}
+
+#[test]
+fn check_config_explains_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["check-config", "--data-dir", dir.path().to_str().unwrap()])
+        .env_remove("XMCP_DEMO")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--demo") && err.contains("[[users]]"), "{err}");
+
+    let out = std::process::Command::new(bin())
+        .args([
+            "check-config",
+            "--demo",
+            "--public-url",
+            "http://mcp.example.com",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https"));
+
+    let out = std::process::Command::new(bin())
+        .args([
+            "check-config",
+            "--demo",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("http://127.0.0.1:8000/mcp"));
+}
+
+#[test]
+fn gen_key_and_hash_password() {
+    let out = std::process::Command::new(bin())
+        .args(["gen-key", "--id", "prod-2026"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap();
+    assert!(key.starts_with("prod-2026:"));
+    assert!(xmcp_crypto::envelope::DataKey::parse(key.trim()).is_ok());
+
+    use std::io::Write;
+    let mut child = std::process::Command::new(bin())
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hash = String::from_utf8(out.stdout).unwrap();
+    assert!(xmcp_crypto::password::verify("correct horse", hash.trim()));
+}
+
+#[tokio::test]
+async fn rotate_key_reseals_upstream_tokens_in_the_local_store() {
+    use xmcp_crypto::ExposeSecret;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // First start creates the key file and the database.
+    let (proc, _) = start_demo(dir.path(), free_port(), "a.log", "info").await;
+    assert!(proc.stop().success());
+    let key_path = data.join("encryption.key");
+    let old = xmcp_crypto::envelope::DataKey::parse(
+        std::fs::read_to_string(&key_path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let old_id = old.id().to_owned();
+    let ring = xmcp_crypto::envelope::Keyring::new(old, vec![]);
+    let store = xmcp_store::connect(&format!("sqlite://{}", data.join("xmcp.db").display()), 1)
+        .await
+        .unwrap();
+    let user = store
+        .upsert_user(
+            &xmcp_store::UserIdentity {
+                subject: "x:1".into(),
+                username: None,
+                display_name: None,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    let aad = |f: &str| xmcp_server::keys::upstream_aad(&user.id, f);
+    store
+        .put_upstream_tokens(&xmcp_store::UpstreamTokens {
+            user_id: user.id.clone(),
+            provider: "x".into(),
+            access_sealed: ring.seal(b"upstream-access", aad("access").as_bytes()),
+            refresh_sealed: Some(ring.seal(b"upstream-refresh", aad("refresh").as_bytes())),
+            expires_at: None,
+            scope: "tweet.read".into(),
+            updated_at: 1,
+            reauth_required_at: None,
+        })
+        .await
+        .unwrap();
+    drop(store);
+
+    let out = std::process::Command::new(bin())
+        .args(["rotate-key", "--demo", "--data-dir", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-encrypted 1 row"));
+
+    let text = std::fs::read_to_string(&key_path).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "the old key is gone after the rotation"
+    );
+    let new = xmcp_crypto::envelope::DataKey::parse(text.trim()).unwrap();
+    assert_ne!(new.id(), old_id);
+    let ring = xmcp_crypto::envelope::Keyring::new(new, vec![]);
+    let store = xmcp_store::connect(&format!("sqlite://{}", data.join("xmcp.db").display()), 1)
+        .await
+        .unwrap();
+    let row = store.get_upstream_tokens(&user.id).await.unwrap().unwrap();
+    assert_eq!(
+        ring.open(&row.access_sealed, aad("access").as_bytes())
+            .unwrap()
+            .expose_secret()
+            .as_slice(),
+        b"upstream-access"
+    );
+    assert_eq!(
+        ring.open(
+            row.refresh_sealed.as_deref().unwrap(),
+            aad("refresh").as_bytes()
+        )
+        .unwrap()
+        .expose_secret()
+        .as_slice(),
+        b"upstream-refresh"
+    );
+}
