@@ -1,0 +1,1268 @@
+//! The simulated X API v2: one table of operations ([`OPS`]) drives routing,
+//! authentication, scope checks, rate limits, fault injection and the OpenAPI
+//! document; [`execute`] does the work of each operation.
+
+use crate::Sandbox;
+use crate::faults::FaultKind;
+use crate::world::{Post, User, World, rfc3339};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, on};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+
+/// One API operation, as X's OpenAPI document describes it.
+pub struct Op {
+    pub id: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub tag: &'static str,
+    /// OAuth 2.0 user-context scopes X requires.
+    pub scopes: &'static [&'static str],
+    /// Whether an app-only bearer token may call it.
+    pub app_only: bool,
+    /// Requests per 15-minute window per user (or per app).
+    pub limit: u32,
+}
+
+const R: &[&str] = &["tweet.read", "users.read"];
+
+pub const OPS: &[Op] = &[
+    op(
+        "getUsersMe",
+        "GET",
+        "/2/users/me",
+        "Get my User",
+        "Users",
+        R,
+        false,
+        75,
+    ),
+    op(
+        "getUsersById",
+        "GET",
+        "/2/users/{id}",
+        "Get User by ID",
+        "Users",
+        R,
+        true,
+        900,
+    ),
+    op(
+        "getUsersByIds",
+        "GET",
+        "/2/users",
+        "Get Users by IDs",
+        "Users",
+        R,
+        true,
+        900,
+    ),
+    op(
+        "getUsersByUsername",
+        "GET",
+        "/2/users/by/username/{username}",
+        "Get User by username",
+        "Users",
+        R,
+        true,
+        900,
+    ),
+    op(
+        "getUsersByUsernames",
+        "GET",
+        "/2/users/by",
+        "Get Users by usernames",
+        "Users",
+        R,
+        true,
+        900,
+    ),
+    op(
+        "createPosts",
+        "POST",
+        "/2/tweets",
+        "Create or Edit Post",
+        "Posts",
+        &["tweet.read", "tweet.write", "users.read"],
+        false,
+        100,
+    ),
+    op(
+        "getPostsByIds",
+        "GET",
+        "/2/tweets",
+        "Get Posts by IDs",
+        "Posts",
+        R,
+        true,
+        900,
+    ),
+    op(
+        "getPostsById",
+        "GET",
+        "/2/tweets/{id}",
+        "Get Post by ID",
+        "Posts",
+        R,
+        true,
+        900,
+    ),
+    op(
+        "deletePosts",
+        "DELETE",
+        "/2/tweets/{id}",
+        "Delete Post",
+        "Posts",
+        &["tweet.read", "tweet.write", "users.read"],
+        false,
+        50,
+    ),
+    op(
+        "searchPostsRecent",
+        "GET",
+        "/2/tweets/search/recent",
+        "Search recent Posts",
+        "Posts",
+        R,
+        true,
+        300,
+    ),
+    op(
+        "getUsersPosts",
+        "GET",
+        "/2/users/{id}/tweets",
+        "Get Posts",
+        "Users",
+        R,
+        true,
+        900,
+    ),
+    op(
+        "getUsersTimeline",
+        "GET",
+        "/2/users/{id}/timelines/reverse_chronological",
+        "Get Timeline",
+        "Users",
+        R,
+        false,
+        180,
+    ),
+    op(
+        "likePost",
+        "POST",
+        "/2/users/{id}/likes",
+        "Like Post",
+        "Users",
+        &["like.write", "tweet.read", "users.read"],
+        false,
+        50,
+    ),
+    op(
+        "unlikePost",
+        "DELETE",
+        "/2/users/{id}/likes/{tweet_id}",
+        "Unlike Post",
+        "Users",
+        &["like.write", "tweet.read", "users.read"],
+        false,
+        50,
+    ),
+    op(
+        "getUsersLikedPosts",
+        "GET",
+        "/2/users/{id}/liked_tweets",
+        "Get liked Posts",
+        "Users",
+        &["like.read", "tweet.read", "users.read"],
+        false,
+        75,
+    ),
+    op(
+        "getPostsLikingUsers",
+        "GET",
+        "/2/tweets/{id}/liking_users",
+        "Get Liking Users",
+        "Posts",
+        &["like.read", "tweet.read", "users.read"],
+        false,
+        75,
+    ),
+    op(
+        "getUsersBookmarks",
+        "GET",
+        "/2/users/{id}/bookmarks",
+        "Get Bookmarks",
+        "Users",
+        &["bookmark.read", "tweet.read", "users.read"],
+        false,
+        180,
+    ),
+    op(
+        "createUsersBookmark",
+        "POST",
+        "/2/users/{id}/bookmarks",
+        "Create Bookmark",
+        "Users",
+        &["bookmark.write", "tweet.read", "users.read"],
+        false,
+        50,
+    ),
+    op(
+        "deleteUsersBookmark",
+        "DELETE",
+        "/2/users/{id}/bookmarks/{tweet_id}",
+        "Delete Bookmark",
+        "Users",
+        &["bookmark.write", "tweet.read", "users.read"],
+        false,
+        50,
+    ),
+    op(
+        "getUsersFollowing",
+        "GET",
+        "/2/users/{id}/following",
+        "Get following",
+        "Users",
+        &["follows.read", "tweet.read", "users.read"],
+        true,
+        15,
+    ),
+    op(
+        "followUser",
+        "POST",
+        "/2/users/{id}/following",
+        "Follow User",
+        "Users",
+        &["follows.write", "tweet.read", "users.read"],
+        false,
+        50,
+    ),
+    op(
+        "unfollowUser",
+        "DELETE",
+        "/2/users/{source_user_id}/following/{target_user_id}",
+        "Unfollow User",
+        "Users",
+        &["follows.write", "tweet.read", "users.read"],
+        false,
+        50,
+    ),
+    op(
+        "getUsersFollowers",
+        "GET",
+        "/2/users/{id}/followers",
+        "Get followers",
+        "Users",
+        &["follows.read", "tweet.read", "users.read"],
+        true,
+        15,
+    ),
+];
+
+#[allow(clippy::too_many_arguments)]
+const fn op(
+    id: &'static str,
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+    scopes: &'static [&'static str],
+    app_only: bool,
+    limit: u32,
+) -> Op {
+    Op {
+        id,
+        method,
+        path,
+        summary,
+        tag,
+        scopes,
+        app_only,
+        limit,
+    }
+}
+
+/// The `user.fields` values X accepts (the sandbox renders those it models).
+pub const USER_FIELDS: &[&str] = &[
+    "confirmed_email",
+    "connection_status",
+    "created_at",
+    "description",
+    "entities",
+    "id",
+    "is_identity_verified",
+    "location",
+    "name",
+    "parody",
+    "profile_banner_url",
+    "profile_image_url",
+    "protected",
+    "public_metrics",
+    "receives_your_dm",
+    "subscribes_to_you",
+    "subscription",
+    "subscription_type",
+    "url",
+    "username",
+    "verified",
+    "verified_followers_count",
+    "verified_type",
+    "withheld",
+];
+
+/// The `post.fields` (formerly `tweet.fields`) values X accepts.
+pub const POST_FIELDS: &[&str] = &[
+    "article",
+    "article_title",
+    "attachments",
+    "card_uri",
+    "community_id",
+    "context_annotations",
+    "conversation_id",
+    "created_at",
+    "display_text_range",
+    "edit_controls",
+    "entities",
+    "geo",
+    "id",
+    "lang",
+    "matched_media_notes",
+    "media_metadata",
+    "non_public_metrics",
+    "note_post",
+    "note_request_suggestions",
+    "organic_metrics",
+    "paid_partnership",
+    "possibly_sensitive",
+    "promoted_metrics",
+    "public_metrics",
+    "reply_settings",
+    "scopes",
+    "source",
+    "suggested_source_links",
+    "suggested_source_links_with_counts",
+    "text",
+    "withheld",
+];
+
+pub const POST_EXPANSIONS: &[&str] = &[
+    "article.cover_media",
+    "article.media_entities",
+    "attachments.media_keys",
+    "attachments.media_source_tweet",
+    "attachments.poll_ids",
+    "author_id",
+    "edit_history_post_ids",
+    "entities.mentions.username",
+    "geo.place_id",
+    "in_reply_to_user_id",
+    "referenced_posts",
+    "username",
+];
+
+pub const USER_EXPANSIONS: &[&str] = &["affiliation", "most_recent_post_id", "pinned_post_id"];
+
+pub fn routes() -> Router<Sandbox> {
+    let mut by_path: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, op) in OPS.iter().enumerate() {
+        by_path.entry(op.path).or_default().push(i);
+    }
+    let mut router = Router::new();
+    for (path, ops) in by_path {
+        let mut methods = axum::routing::MethodRouter::new();
+        for i in ops {
+            let filter = match OPS[i].method {
+                "POST" => MethodFilter::POST,
+                "DELETE" => MethodFilter::DELETE,
+                "PUT" => MethodFilter::PUT,
+                _ => MethodFilter::GET,
+            };
+            methods = methods.merge(on(
+                filter,
+                move |State(sb): State<Sandbox>,
+                      params: Option<Path<HashMap<String, String>>>,
+                      RawQuery(query): RawQuery,
+                      headers: HeaderMap,
+                      body: Bytes| async move {
+                    handle(
+                        &sb,
+                        &OPS[i],
+                        params.map(|p| p.0).unwrap_or_default(),
+                        query.unwrap_or_default(),
+                        &headers,
+                        &body,
+                    )
+                    .await
+                },
+            ));
+        }
+        router = router.route(path, methods);
+    }
+    router
+}
+
+/// A problem-details error (X's `application/problem+json`).
+pub struct Problem {
+    status: StatusCode,
+    body: Value,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, title: &str, detail: &str, kind: &str) -> Self {
+        Self {
+            status,
+            body: json!({"title": title, "detail": detail, "type": kind, "status": status.as_u16()}),
+            headers: Vec::new(),
+        }
+    }
+
+    fn invalid(detail: &str, parameter: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({
+                "errors": [{"parameters": {parameter: []}, "message": detail}],
+                "title": "Invalid Request",
+                "detail": "One or more parameters to your request was invalid.",
+                "type": "https://api.twitter.com/2/problems/invalid-request",
+            }),
+            headers: Vec::new(),
+        }
+    }
+
+    fn forbidden(detail: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", detail, "about:blank")
+    }
+
+    fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized",
+            "about:blank",
+        )
+    }
+
+    fn into_response(self, txid: &str) -> Response {
+        let mut resp = (self.status, axum::Json(self.body)).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        for (k, v) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(k, v);
+            }
+        }
+        if let Ok(v) = HeaderValue::from_str(txid) {
+            h.insert("x-transaction-id", v);
+        }
+        resp
+    }
+}
+
+/// The response X gives for an injected fault.
+pub fn fault_response(now: &i64, kind: &FaultKind) -> Response {
+    let txid = transaction_id();
+    let problem = match kind {
+        FaultKind::RateLimited { reset_after } => {
+            let mut p = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests",
+                "Too Many Requests",
+                "about:blank",
+            );
+            p.headers = vec![
+                ("x-rate-limit-limit", "1".into()),
+                ("x-rate-limit-remaining", "0".into()),
+                ("x-rate-limit-reset", (now + reset_after).to_string()),
+            ];
+            p
+        }
+        FaultKind::ServerError { status } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let title = status.canonical_reason().unwrap_or("Server Error");
+            Problem::new(status, title, title, "about:blank")
+        }
+        FaultKind::CreditsDepleted => Problem {
+            status: StatusCode::PAYMENT_REQUIRED,
+            body: json!({
+                "account_id": 1_850_000_000_u64,
+                "title": "CreditsDepleted",
+                "detail": "Your enrolled account [1850000000] does not have any credits to fulfill this request.",
+                "type": "https://api.twitter.com/2/problems/credits",
+            }),
+            headers: Vec::new(),
+        },
+        // Slow and refresh faults do not produce a response of their own.
+        FaultKind::Slow { .. } | FaultKind::RefuseRefresh => Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Error",
+            "unexpected fault",
+            "about:blank",
+        ),
+    };
+    problem.into_response(&txid)
+}
+
+fn transaction_id() -> String {
+    hex_of(&xmcp_crypto::random_bytes::<8>())
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Who is calling: a user (OAuth 2.0 user context) or the app.
+struct Caller {
+    user_id: Option<String>,
+    username: String,
+    scopes: Vec<String>,
+}
+
+fn authenticate(sb: &Sandbox, headers: &HeaderMap, now: i64) -> Result<Caller, Problem> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .ok_or_else(Problem::unauthorized)?;
+    if let Some(app) = &sb.inner.config.app_bearer_token
+        && xmcp_crypto::constant_time_eq(app.as_bytes(), token.as_bytes())
+    {
+        return Ok(Caller {
+            user_id: None,
+            username: "app".into(),
+            scopes: Vec::new(),
+        });
+    }
+    let world = sb.world();
+    let t = world
+        .access
+        .get(token)
+        .filter(|t| t.expires_at > now)
+        .ok_or_else(Problem::unauthorized)?;
+    let username = world
+        .user(&t.user_id)
+        .map(|u| u.username.clone())
+        .unwrap_or_default();
+    Ok(Caller {
+        user_id: Some(t.user_id.clone()),
+        username,
+        scopes: t.scope.split(' ').map(str::to_owned).collect(),
+    })
+}
+
+async fn handle(
+    sb: &Sandbox,
+    op: &'static Op,
+    params: HashMap<String, String>,
+    query: String,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let txid = transaction_id();
+    let endpoint = format!("{} {}", op.method, op.path);
+    match sb.take_fault(&endpoint, |k| !matches!(k, FaultKind::RefuseRefresh)) {
+        Some(FaultKind::Slow { millis }) => {
+            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+        }
+        Some(kind) => return fault_response(&sb.now(), &kind),
+        None => {}
+    }
+    let now = sb.now();
+    let caller = match authenticate(sb, headers, now) {
+        Ok(c) => c,
+        Err(p) => return p.into_response(&txid),
+    };
+    match &caller.user_id {
+        None if !op.app_only => {
+            return Problem::new(
+                StatusCode::FORBIDDEN,
+                "Unsupported Authentication",
+                "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].",
+                "https://api.twitter.com/2/problems/unsupported-authentication",
+            )
+            .into_response(&txid);
+        }
+        Some(_) => {
+            let missing: Vec<&str> = op
+                .scopes
+                .iter()
+                .copied()
+                .filter(|s| !caller.scopes.iter().any(|c| c == s))
+                .collect();
+            if !missing.is_empty() {
+                return Problem::forbidden(&format!(
+                    "Your token lacks the scopes this endpoint needs: {}",
+                    missing.join(", ")
+                ))
+                .into_response(&txid);
+            }
+        }
+        None => {}
+    }
+    let key = caller.user_id.clone().unwrap_or_else(|| "app".into());
+    let window = match sb.world().consume(&key, op.id, op.limit, now) {
+        Ok(w) => w,
+        Err(w) => {
+            let mut p = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests",
+                "Too Many Requests",
+                "about:blank",
+            );
+            p.headers = rate_headers(op.limit, 0, w.reset);
+            return p.into_response(&txid);
+        }
+    };
+    let rate = rate_headers(op.limit, op.limit - window.used, window.reset);
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let req = ApiRequest {
+        params,
+        query,
+        body,
+        caller: &caller,
+        now,
+    };
+    let result = execute(sb, op, &req);
+    match result {
+        Ok((status, value)) => {
+            sb.count(|s| *s.api_calls.entry(caller.username.clone()).or_default() += 1);
+            let mut resp = (status, axum::Json(value)).into_response();
+            let h = resp.headers_mut();
+            for (k, v) in rate {
+                if let Ok(v) = HeaderValue::from_str(&v) {
+                    h.insert(k, v);
+                }
+            }
+            if let Ok(v) = HeaderValue::from_str(&txid) {
+                h.insert("x-transaction-id", v);
+            }
+            resp
+        }
+        Err(mut p) => {
+            p.headers.extend(rate);
+            p.into_response(&txid)
+        }
+    }
+}
+
+fn rate_headers(limit: u32, remaining: u32, reset: i64) -> Vec<(&'static str, String)> {
+    vec![
+        ("x-rate-limit-limit", limit.to_string()),
+        ("x-rate-limit-remaining", remaining.to_string()),
+        ("x-rate-limit-reset", reset.to_string()),
+    ]
+}
+
+struct ApiRequest<'a> {
+    params: HashMap<String, String>,
+    query: Vec<(String, String)>,
+    body: &'a [u8],
+    caller: &'a Caller,
+    now: i64,
+}
+
+impl ApiRequest<'_> {
+    fn param(&self, name: &str) -> &str {
+        self.params.get(name).map_or("", String::as_str)
+    }
+
+    fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A comma-separated list parameter, each value checked against `allowed`.
+    fn list(&self, names: &[&str], allowed: &[&str]) -> Result<Vec<String>, Problem> {
+        let Some((name, raw)) = names.iter().find_map(|n| self.query(n).map(|v| (*n, v))) else {
+            return Ok(Vec::new());
+        };
+        let values: Vec<String> = raw.split(',').map(|v| v.trim().to_owned()).collect();
+        if let Some(bad) = values.iter().find(|v| !allowed.contains(&v.as_str())) {
+            return Err(Problem::invalid(
+                &format!(
+                    "The `{name}` query parameter value [{bad}] is not one of [{}]",
+                    allowed.join(",")
+                ),
+                name,
+            ));
+        }
+        Ok(values)
+    }
+
+    /// The body as JSON, or X's error for a body it cannot read.
+    fn json(&self) -> Result<Value, Problem> {
+        serde_json::from_slice(self.body)
+            .map_err(|_| Problem::invalid("The request body is not valid JSON.", "body"))
+    }
+
+    /// `{id}` must be the authenticated user, as X requires on these routes.
+    fn acting_user(&self, param: &str) -> Result<String, Problem> {
+        let id = self.param(param);
+        match &self.caller.user_id {
+            Some(me) if me == id => Ok(id.to_owned()),
+            _ => Err(Problem::forbidden(
+                "You are not permitted to perform this action.",
+            )),
+        }
+    }
+
+    fn views(&self) -> Result<Views, Problem> {
+        Ok(Views {
+            user_fields: self.list(&["user.fields"], USER_FIELDS)?,
+            post_fields: self.list(&["post.fields", "tweet.fields"], POST_FIELDS)?,
+            expansions: Vec::new(),
+        })
+    }
+}
+
+/// Which optional fields to render.
+struct Views {
+    user_fields: Vec<String>,
+    post_fields: Vec<String>,
+    expansions: Vec<String>,
+}
+
+impl Views {
+    fn user(&self, w: &World, u: &User) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), u.id.clone().into());
+        m.insert("name".into(), u.name.clone().into());
+        m.insert("username".into(), u.username.clone().into());
+        for f in &self.user_fields {
+            let v = match f.as_str() {
+                "created_at" => rfc3339(u.created_at).into(),
+                "description" => u.description.clone().into(),
+                "protected" | "verified" => false.into(),
+                "public_metrics" => json!({
+                    "followers_count": w.followers_of(&u.id).len(),
+                    "following_count": w.following_of(&u.id).len(),
+                    "tweet_count": w.posts.values().filter(|p| p.author_id == u.id).count(),
+                    "listed_count": 0,
+                    "like_count": w.likes.iter().filter(|(who, _)| *who == u.id).count(),
+                }),
+                "profile_image_url" => format!(
+                    "https://pbs.twimg.com/profile_images/{}/sandbox_normal.png",
+                    u.id
+                )
+                .into(),
+                "url" | "location" => "".into(),
+                _ => continue,
+            };
+            m.insert(f.clone(), v);
+        }
+        Value::Object(m)
+    }
+
+    fn post(&self, w: &World, p: &Post) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), p.id.to_string().into());
+        m.insert("text".into(), p.text.clone().into());
+        m.insert("edit_history_tweet_ids".into(), json!([p.id.to_string()]));
+        for f in &self.post_fields {
+            let v = match f.as_str() {
+                "author_id" => p.author_id.clone().into(),
+                "created_at" => rfc3339(p.created_at).into(),
+                "conversation_id" => p.conversation_id.to_string().into(),
+                "lang" => "en".into(),
+                "possibly_sensitive" => false.into(),
+                "reply_settings" => "everyone".into(),
+                "public_metrics" => json!({
+                    "retweet_count": 0,
+                    "reply_count": w.reply_count(p.id),
+                    "like_count": w.like_count(p.id),
+                    "quote_count": 0,
+                    "bookmark_count": w.bookmarks.values().filter(|b| b.contains(&p.id)).count(),
+                    "impression_count": 0,
+                }),
+                _ => continue,
+            };
+            m.insert(f.clone(), v);
+        }
+        // `author_id` is always useful to X clients; X includes it when expanded.
+        if self.expansions.iter().any(|e| e == "author_id") {
+            m.insert("author_id".into(), p.author_id.clone().into());
+        }
+        if let Some(r) = p.in_reply_to {
+            m.insert(
+                "referenced_tweets".into(),
+                json!([{"type": "replied_to", "id": r.to_string()}]),
+            );
+        }
+        Value::Object(m)
+    }
+
+    /// `{"data": [...], "includes": {...}, "meta": {...}}` for a list of posts.
+    fn posts(&self, w: &World, posts: &[&Post]) -> Value {
+        let mut out = json!({});
+        if !posts.is_empty() {
+            out["data"] = posts.iter().map(|p| self.post(w, p)).collect();
+        }
+        self.include_authors(w, posts, &mut out);
+        out
+    }
+
+    fn include_authors(&self, w: &World, posts: &[&Post], out: &mut Value) {
+        if !self.expansions.iter().any(|e| e == "author_id") || posts.is_empty() {
+            return;
+        }
+        let mut ids: Vec<&str> = posts.iter().map(|p| p.author_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let users: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| w.user(id))
+            .map(|u| self.user(w, u))
+            .collect();
+        out["includes"] = json!({"users": users});
+    }
+
+    fn users(&self, w: &World, users: &[&User]) -> Value {
+        if users.is_empty() {
+            return json!({"meta": {"result_count": 0}});
+        }
+        json!({
+            "data": users.iter().map(|u| self.user(w, u)).collect::<Vec<_>>(),
+            "meta": {"result_count": users.len()},
+        })
+    }
+}
+
+fn not_found(kind: &str, param: &str, value: &str) -> Value {
+    let (title, what) = if kind == "user" {
+        ("Not Found Error", "user")
+    } else {
+        ("Not Found Error", "tweet")
+    };
+    json!({
+        "value": value,
+        "detail": format!("Could not find {what} with {param}: [{value}]."),
+        "title": title,
+        "resource_type": kind,
+        "parameter": param,
+        "resource_id": value,
+        "type": "https://api.twitter.com/2/problems/resource-not-found",
+    })
+}
+
+fn post_id(raw: &str, param: &str) -> Result<u64, Problem> {
+    raw.parse().map_err(|_| {
+        Problem::invalid(
+            &format!("The `{param}` query parameter value [{raw}] does not match ^[0-9]{{1,19}}$"),
+            param,
+        )
+    })
+}
+
+/// Newest first, honouring `max_results` within `[min, max]`.
+fn page<'a>(
+    req: &ApiRequest<'_>,
+    mut posts: Vec<&'a Post>,
+    min: usize,
+    max: usize,
+) -> Result<(Vec<&'a Post>, Value), Problem> {
+    let n = match req.query("max_results") {
+        None => max.min(10).max(min),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                return Err(Problem::invalid(
+                    &format!(
+                        "The `max_results` query parameter value [{v}] is not between {min} and {max}"
+                    ),
+                    "max_results",
+                ));
+            }
+        },
+    };
+    posts.sort_by_key(|p| std::cmp::Reverse(p.id));
+    posts.truncate(n);
+    let mut meta = json!({"result_count": posts.len()});
+    if let (Some(first), Some(last)) = (posts.first(), posts.last()) {
+        meta["newest_id"] = first.id.to_string().into();
+        meta["oldest_id"] = last.id.to_string().into();
+    }
+    Ok((posts, meta))
+}
+
+type Outcome = Result<(StatusCode, Value), Problem>;
+
+/// Operations whose `data` is posts (their `expansions` are post expansions).
+pub const RETURNS_POSTS: &[&str] = &[
+    "getPostsByIds",
+    "getPostsById",
+    "searchPostsRecent",
+    "getUsersPosts",
+    "getUsersTimeline",
+    "getUsersLikedPosts",
+    "getUsersBookmarks",
+];
+
+fn execute(sb: &Sandbox, op: &Op, req: &ApiRequest<'_>) -> Outcome {
+    let ok = |v: Value| Ok((StatusCode::OK, v));
+    let mut views = req.views()?;
+    let allowed = if RETURNS_POSTS.contains(&op.id) {
+        POST_EXPANSIONS
+    } else {
+        USER_EXPANSIONS
+    };
+    let expansions = req.list(&["expansions"], allowed)?;
+    views.expansions = expansions;
+    let mut w = sb.world();
+    match op.id {
+        "getUsersMe" => {
+            let me = req.caller.user_id.as_deref().unwrap_or_default();
+            let u = w.user(me).ok_or_else(Problem::unauthorized)?;
+            ok(json!({"data": views.user(&w, u)}))
+        }
+        "getUsersById" => match w.user(req.param("id")) {
+            Some(u) => ok(json!({"data": views.user(&w, u)})),
+            None => ok(json!({"errors": [not_found("user", "id", req.param("id"))]})),
+        },
+        "getUsersByUsername" => match w.user_by_name(req.param("username")) {
+            Some(u) => ok(json!({"data": views.user(&w, u)})),
+            None => ok(json!({"errors": [not_found("user", "username", req.param("username"))]})),
+        },
+        "getUsersByIds" | "getUsersByUsernames" => {
+            let (param, by_name) = if op.id == "getUsersByIds" {
+                ("ids", false)
+            } else {
+                ("usernames", true)
+            };
+            let raw = req.query(param).filter(|v| !v.is_empty()).ok_or_else(|| {
+                Problem::invalid(
+                    &format!("The `{param}` query parameter can not be empty"),
+                    param,
+                )
+            })?;
+            let mut data = Vec::new();
+            let mut errors = Vec::new();
+            for v in raw.split(',').map(str::trim) {
+                let found = if by_name {
+                    w.user_by_name(v)
+                } else {
+                    w.user(v)
+                };
+                match found {
+                    Some(u) => data.push(views.user(&w, u)),
+                    None => errors.push(not_found(
+                        "user",
+                        if by_name { "usernames" } else { "ids" },
+                        v,
+                    )),
+                }
+            }
+            let mut out = json!({});
+            if !data.is_empty() {
+                out["data"] = data.into();
+            }
+            if !errors.is_empty() {
+                out["errors"] = errors.into();
+            }
+            ok(out)
+        }
+        "createPosts" => {
+            let body = req.json()?;
+            let text = body["text"].as_str().unwrap_or_default();
+            if text.is_empty() {
+                return Err(Problem::invalid("`text` must not be empty.", "text"));
+            }
+            if text.chars().count() > 280 {
+                return Err(Problem::forbidden(
+                    "You are not permitted to create a Post longer than 280 characters.",
+                ));
+            }
+            let reply = match body["reply"]["in_reply_to_tweet_id"].as_str() {
+                Some(id) => {
+                    let id = post_id(id, "in_reply_to_tweet_id")?;
+                    if !w.posts.contains_key(&id) {
+                        return Err(Problem::invalid(
+                            "The post you are replying to does not exist.",
+                            "in_reply_to_tweet_id",
+                        ));
+                    }
+                    Some(id)
+                }
+                None => None,
+            };
+            let me = req.caller.user_id.clone().unwrap_or_default();
+            if w.posts
+                .values()
+                .any(|p| p.author_id == me && p.text == text && req.now - p.created_at < 86_400)
+            {
+                return Err(Problem::forbidden(
+                    "You are not allowed to create a Tweet with duplicate content.",
+                ));
+            }
+            let p = w.add_post(&me, text, reply, req.now);
+            Ok((
+                StatusCode::CREATED,
+                json!({"data": {"id": p.id.to_string(), "text": p.text, "edit_history_tweet_ids": [p.id.to_string()]}}),
+            ))
+        }
+        "getPostsById" => {
+            let id = post_id(req.param("id"), "id")?;
+            match w.posts.get(&id) {
+                Some(p) => {
+                    let mut out = json!({"data": views.post(&w, p)});
+                    views.include_authors(&w, &[p], &mut out);
+                    ok(out)
+                }
+                None => ok(json!({"errors": [not_found("tweet", "id", req.param("id"))]})),
+            }
+        }
+        "getPostsByIds" => {
+            let raw = req.query("ids").filter(|v| !v.is_empty()).ok_or_else(|| {
+                Problem::invalid("The `ids` query parameter can not be empty", "ids")
+            })?;
+            let mut found = Vec::new();
+            let mut errors = Vec::new();
+            for v in raw.split(',').map(str::trim) {
+                match post_id(v, "ids")? {
+                    id if w.posts.contains_key(&id) => found.push(id),
+                    _ => errors.push(not_found("tweet", "ids", v)),
+                }
+            }
+            let posts: Vec<&Post> = found.iter().filter_map(|id| w.posts.get(id)).collect();
+            let mut out = views.posts(&w, &posts);
+            if !errors.is_empty() {
+                out["errors"] = errors.into();
+            }
+            ok(out)
+        }
+        "deletePosts" => {
+            let id = post_id(req.param("id"), "id")?;
+            let me = req.caller.user_id.as_deref().unwrap_or_default();
+            match w.posts.get(&id) {
+                None => ok(json!({"data": {"deleted": false}})),
+                Some(p) if p.author_id != me => Err(Problem::forbidden(
+                    "You are not permitted to delete this Post.",
+                )),
+                Some(_) => {
+                    w.delete_post(id);
+                    ok(json!({"data": {"deleted": true}}))
+                }
+            }
+        }
+        "searchPostsRecent" => {
+            let query = req.query("query").unwrap_or_default().trim().to_owned();
+            if query.is_empty() {
+                return Err(Problem::invalid(
+                    "The `query` query parameter can not be empty",
+                    "query",
+                ));
+            }
+            let matches = search(&w, &query);
+            let (posts, meta) = page(req, matches, 10, 100)?;
+            let mut out = views.posts(&w, &posts);
+            out["meta"] = meta;
+            ok(out)
+        }
+        "getUsersPosts" => {
+            let id = req.param("id").to_owned();
+            let posts: Vec<&Post> = w.posts.values().filter(|p| p.author_id == id).collect();
+            let (posts, meta) = page(req, posts, 5, 100)?;
+            let mut out = views.posts(&w, &posts);
+            out["meta"] = meta;
+            ok(out)
+        }
+        "getUsersTimeline" => {
+            let me = req.acting_user("id")?;
+            let following: Vec<String> = w.following_of(&me).iter().map(|u| u.id.clone()).collect();
+            let posts: Vec<&Post> = w
+                .posts
+                .values()
+                .filter(|p| p.author_id == me || following.contains(&p.author_id))
+                .collect();
+            let (posts, meta) = page(req, posts, 1, 100)?;
+            let mut out = views.posts(&w, &posts);
+            out["meta"] = meta;
+            ok(out)
+        }
+        "likePost" | "createUsersBookmark" => {
+            let me = req.acting_user("id")?;
+            let body = req.json()?;
+            let raw = body["tweet_id"].as_str().unwrap_or_default();
+            let id = post_id(raw, "tweet_id")?;
+            if !w.posts.contains_key(&id) {
+                return Err(Problem::invalid(
+                    &format!("Could not find tweet with tweet_id: [{raw}]."),
+                    "tweet_id",
+                ));
+            }
+            if op.id == "likePost" {
+                if !w.likes.iter().any(|(u, p)| *u == me && *p == id) {
+                    w.likes.push((me, id));
+                }
+                ok(json!({"data": {"liked": true}}))
+            } else {
+                let list = w.bookmarks.entry(me).or_default();
+                if !list.contains(&id) {
+                    list.insert(0, id);
+                }
+                ok(json!({"data": {"bookmarked": true}}))
+            }
+        }
+        "unlikePost" => {
+            let me = req.acting_user("id")?;
+            let id = post_id(req.param("tweet_id"), "tweet_id")?;
+            w.likes.retain(|(u, p)| !(*u == me && *p == id));
+            ok(json!({"data": {"liked": false}}))
+        }
+        "deleteUsersBookmark" => {
+            let me = req.acting_user("id")?;
+            let id = post_id(req.param("tweet_id"), "tweet_id")?;
+            if let Some(list) = w.bookmarks.get_mut(&me) {
+                list.retain(|p| *p != id);
+            }
+            ok(json!({"data": {"bookmarked": false}}))
+        }
+        "getUsersLikedPosts" => {
+            let me = req.acting_user("id")?;
+            let ids: Vec<u64> = w
+                .likes
+                .iter()
+                .rev()
+                .filter(|(u, _)| *u == me)
+                .map(|(_, p)| *p)
+                .collect();
+            let posts: Vec<&Post> = ids.iter().filter_map(|id| w.posts.get(id)).collect();
+            let mut out = views.posts(&w, &posts);
+            out["meta"] = json!({"result_count": posts.len()});
+            ok(out)
+        }
+        "getUsersBookmarks" => {
+            let me = req.acting_user("id")?;
+            let ids = w.bookmarks.get(&me).cloned().unwrap_or_default();
+            let posts: Vec<&Post> = ids.iter().filter_map(|id| w.posts.get(id)).collect();
+            let mut out = views.posts(&w, &posts);
+            out["meta"] = json!({"result_count": posts.len()});
+            ok(out)
+        }
+        "getPostsLikingUsers" => {
+            let id = post_id(req.param("id"), "id")?;
+            let users: Vec<&User> = w
+                .likes
+                .iter()
+                .filter(|(_, p)| *p == id)
+                .filter_map(|(u, _)| w.user(u))
+                .collect();
+            ok(views.users(&w, &users))
+        }
+        "getUsersFollowing" => ok(views.users(&w, &w.following_of(req.param("id")))),
+        "getUsersFollowers" => ok(views.users(&w, &w.followers_of(req.param("id")))),
+        "followUser" => {
+            let me = req.acting_user("id")?;
+            let body = req.json()?;
+            let target = body["target_user_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if w.user(&target).is_none() {
+                return Err(Problem::invalid(
+                    &format!("Could not find user with target_user_id: [{target}]."),
+                    "target_user_id",
+                ));
+            }
+            if target == me {
+                return Err(Problem::forbidden("You cannot follow yourself."));
+            }
+            w.follows.insert((me, target));
+            ok(json!({"data": {"following": true, "pending_follow": false}}))
+        }
+        "unfollowUser" => {
+            let me = req.acting_user("source_user_id")?;
+            let target = req.param("target_user_id").to_owned();
+            w.follows.remove(&(me, target));
+            ok(json!({"data": {"following": false}}))
+        }
+        _ => Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "Not Found",
+            "This operation is not simulated.",
+            "about:blank",
+        )),
+    }
+}
+
+/// Recent search with the operators people use most: words (all must
+/// appear, case-insensitive), `"exact phrases"`, `from:username` and `-word`.
+fn search<'a>(w: &'a World, query: &str) -> Vec<&'a Post> {
+    let mut must = Vec::new();
+    let mut not = Vec::new();
+    let mut from = None;
+    let mut rest = query;
+    while !rest.is_empty() {
+        rest = rest.trim_start();
+        if let Some(q) = rest.strip_prefix('"') {
+            let (phrase, after) = q.split_once('"').unwrap_or((q, ""));
+            must.push(phrase.to_lowercase());
+            rest = after;
+            continue;
+        }
+        let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
+        rest = after;
+        if let Some(user) = word.strip_prefix("from:") {
+            from = w
+                .user_by_name(user.trim_start_matches('@'))
+                .map(|u| u.id.clone());
+            if from.is_none() {
+                return Vec::new();
+            }
+        } else if let Some(neg) = word.strip_prefix('-') {
+            not.push(neg.to_lowercase());
+        } else if !word.is_empty() {
+            must.push(word.to_lowercase());
+        }
+    }
+    w.posts
+        .values()
+        .filter(|p| {
+            let text = p.text.to_lowercase();
+            from.as_ref().is_none_or(|f| *f == p.author_id)
+                && must.iter().all(|m| text.contains(m.as_str()))
+                && !not.iter().any(|n| text.contains(n.as_str()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_supports_words_phrases_from_and_negation() {
+        let w = World::seeded(1_000_000);
+        assert_eq!(search(&w, "sandbox").len(), 3);
+        assert_eq!(search(&w, "\"simulated X\"").len(), 1);
+        assert_eq!(search(&w, "sandbox -memory").len(), 2);
+        assert_eq!(search(&w, "from:sandbox_news").len(), 3);
+        assert_eq!(search(&w, "from:nobody sandbox").len(), 0);
+    }
+
+    #[test]
+    fn every_operation_has_a_unique_id_and_route() {
+        let mut ids: Vec<_> = OPS.iter().map(|o| o.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), OPS.len());
+        let mut routes: Vec<_> = OPS.iter().map(|o| (o.method, o.path)).collect();
+        routes.sort_unstable();
+        routes.dedup();
+        assert_eq!(routes.len(), OPS.len());
+    }
+}

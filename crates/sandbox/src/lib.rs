@@ -1,0 +1,194 @@
+#![doc = include_str!("../README.md")]
+
+mod api;
+mod faults;
+mod oauth;
+mod openapi;
+mod world;
+
+pub use faults::{Fault, FaultKind, FaultParseError};
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The sandbox's clock: Unix seconds. Tests share their manual clock with it.
+pub type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// An OAuth client registered with the simulated X (X's "app").
+#[derive(Clone)]
+pub struct SandboxClient {
+    pub client_id: String,
+    /// Confidential clients authenticate with HTTP Basic, as X requires.
+    pub client_secret: Option<String>,
+    /// Callback URLs, matched exactly.
+    pub redirect_uris: Vec<String>,
+}
+
+impl std::fmt::Debug for SandboxClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxClient")
+            .field("client_id", &self.client_id)
+            .field("confidential", &self.client_secret.is_some())
+            .field("redirect_uris", &self.redirect_uris)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    pub clients: Vec<SandboxClient>,
+    /// Lifetime of access tokens in seconds (X: 7200).
+    pub access_token_ttl: i64,
+    /// The sandbox's own origin (and path prefix, if mounted under one), for
+    /// the `servers` entry of its OpenAPI document.
+    pub base_url: String,
+    /// Faults active from the start.
+    pub faults: Vec<Fault>,
+    /// An app-only bearer token accepted by operations that X lets apps call.
+    pub app_bearer_token: Option<String>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            clients: Vec::new(),
+            access_token_ttl: 7200,
+            base_url: "http://127.0.0.1:8001".into(),
+            faults: Vec::new(),
+            app_bearer_token: None,
+        }
+    }
+}
+
+/// Counters tests read to see what reached "X".
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub authorization_codes_issued: u64,
+    pub code_exchanges: u64,
+    pub refreshes: u64,
+    pub refused_refreshes: u64,
+    pub revocations: u64,
+    /// Successful API calls per username (app-only calls under `app`).
+    pub api_calls: BTreeMap<String, u64>,
+}
+
+/// The simulated X. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SandboxConfig,
+    now: Now,
+    world: Mutex<world::World>,
+    faults: Mutex<faults::Faults>,
+    stats: Mutex<Stats>,
+}
+
+/// Lock a mutex even if a panicking thread poisoned it: the sandbox's state
+/// stays usable (each critical section leaves it consistent).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig, now: Now) -> Self {
+        let start = now();
+        let faults = faults::Faults::new(config.faults.clone());
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                now,
+                world: Mutex::new(world::World::seeded(start)),
+                faults: Mutex::new(faults),
+                stats: Mutex::new(Stats::default()),
+            }),
+        }
+    }
+
+    /// Every route: OAuth, API, OpenAPI document and the `/_sandbox` controls.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .merge(oauth::routes())
+            .merge(api::routes())
+            .route("/2/openapi.json", get(openapi_document))
+            .route(
+                "/_sandbox/faults",
+                get(list_faults).post(add_fault).delete(clear_faults),
+            )
+            .route("/_sandbox/stats", get(stats))
+            .with_state(self.clone())
+    }
+
+    /// The OpenAPI document for what the sandbox implements.
+    pub fn openapi(&self) -> serde_json::Value {
+        openapi::document(&self.inner.config.base_url)
+    }
+
+    pub fn stats(&self) -> Stats {
+        lock(&self.inner.stats).clone()
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        lock(&self.inner.faults).add(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.inner.faults).clear();
+    }
+
+    /// `(id, username)` of the demo accounts, in the order the login page lists them.
+    pub fn demo_users(&self) -> Vec<(String, String)> {
+        lock(&self.inner.world)
+            .users
+            .iter()
+            .map(|u| (u.id.clone(), u.username.clone()))
+            .collect()
+    }
+
+    fn now(&self) -> i64 {
+        (self.inner.now)()
+    }
+
+    fn world(&self) -> MutexGuard<'_, world::World> {
+        lock(&self.inner.world)
+    }
+
+    fn take_fault(&self, endpoint: &str, wanted: impl Fn(&FaultKind) -> bool) -> Option<FaultKind> {
+        lock(&self.inner.faults).take(endpoint, wanted)
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Stats)) {
+        f(&mut lock(&self.inner.stats));
+    }
+}
+
+async fn openapi_document(State(sb): State<Sandbox>) -> axum::Json<serde_json::Value> {
+    axum::Json(sb.openapi())
+}
+
+async fn list_faults(State(sb): State<Sandbox>) -> axum::Json<Vec<Fault>> {
+    axum::Json(lock(&sb.inner.faults).list())
+}
+
+async fn add_fault(
+    State(sb): State<Sandbox>,
+    axum::Json(fault): axum::Json<Fault>,
+) -> axum::http::StatusCode {
+    sb.add_fault(fault);
+    axum::http::StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(sb): State<Sandbox>) -> axum::http::StatusCode {
+    sb.clear_faults();
+    axum::http::StatusCode::NO_CONTENT
+}
+
+async fn stats(State(sb): State<Sandbox>) -> axum::Json<Stats> {
+    axum::Json(sb.stats())
+}
