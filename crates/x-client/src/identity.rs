@@ -1,0 +1,98 @@
+//! X as the identity provider behind xmcp's consent page.
+
+use crate::oauth::{CallError, XOAuth};
+use async_trait::async_trait;
+use secrecy::SecretString;
+use std::sync::Arc;
+use xmcp_auth::identity::{
+    IdentityProvider, LoginContext, LoginForm, LoginStep, UpstreamCredentials, UpstreamError,
+    UpstreamLogin,
+};
+use xmcp_auth::params::Params;
+use xmcp_store::UserIdentity;
+
+/// The provider name stored with sealed credentials and in subjects (`x:<id>`).
+pub const PROVIDER: &str = "x";
+
+/// Signs users in with X (OAuth 2.0 authorization code + PKCE).
+#[derive(Debug)]
+pub struct XIdentityProvider {
+    oauth: Arc<XOAuth>,
+}
+
+impl XIdentityProvider {
+    pub fn new(oauth: Arc<XOAuth>) -> Self {
+        Self { oauth }
+    }
+}
+
+fn random_secret() -> String {
+    xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>())
+}
+
+#[async_trait]
+impl IdentityProvider for XIdentityProvider {
+    fn display_name(&self) -> &str {
+        "X"
+    }
+
+    fn login_form(&self) -> LoginForm {
+        LoginForm::None
+    }
+
+    /// Our own PKCE pair and `state` for the upstream leg: the MCP client's
+    /// challenge and `resource` end at our authorization server.
+    async fn begin(&self, ctx: &LoginContext<'_>, _form: &Params) -> LoginStep {
+        let state = random_secret();
+        let verifier = random_secret();
+        let challenge = xmcp_crypto::b64url(&xmcp_crypto::sha256(verifier.as_bytes()));
+        let url = self.oauth.authorize_url(
+            &state,
+            &challenge,
+            &self.oauth.scopes_for(ctx.scope),
+            ctx.callback_url,
+        );
+        LoginStep::Redirect {
+            url,
+            state: state.into(),
+            verifier: verifier.into(),
+        }
+    }
+
+    async fn complete(
+        &self,
+        code: &str,
+        verifier: &SecretString,
+        ctx: &LoginContext<'_>,
+    ) -> Result<UpstreamLogin, UpstreamError> {
+        let upstream = |e: CallError| match e {
+            CallError::Transient(m) => UpstreamError::Unavailable(m),
+            CallError::Refused { message, .. } => UpstreamError::Provider(message),
+        };
+        let tokens = self
+            .oauth
+            .exchange_code(code, verifier, ctx.callback_url)
+            .await
+            .map_err(upstream)?;
+        let user = self
+            .oauth
+            .me(&tokens.access_token)
+            .await
+            .map_err(upstream)?;
+        tracing::info!(x_user_id = %user.id, scope = %tokens.scope, "signed in with X");
+        Ok(UpstreamLogin {
+            identity: UserIdentity {
+                subject: format!("{PROVIDER}:{}", user.id),
+                username: Some(user.username),
+                display_name: Some(user.name),
+            },
+            tokens: Some(UpstreamCredentials {
+                provider: PROVIDER.into(),
+                access_token: tokens.access_token,
+                refresh_token: tokens.refresh_token,
+                expires_at: tokens.expires_in.map(|s| ctx.now + s),
+                scope: tokens.scope,
+            }),
+        })
+    }
+}

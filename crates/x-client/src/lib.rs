@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+pub mod api;
+pub mod identity;
+pub mod oauth;
+pub mod vault;
+
+pub use api::{RateLimit, XApi, XCallError, XRequest, XResponse};
+pub use identity::XIdentityProvider;
+pub use oauth::{CallError, TokenSet, XOAuth, XOAuthConfig, XUser};
+pub use vault::{UpstreamAccess, Vault, VaultError};
