@@ -4,10 +4,11 @@ Usage: python sdk_oauth_client.py MCP_URL
 
 The SDK discovers the authorization server from the 401, registers itself
 (dynamic registration), runs PKCE, and calls our redirect handler with the
-authorization URL. The handler plays a browser: it loads the consent page,
-submits the form as served (a demo user is preselected) with its cookie, and
-captures the redirect back to the SDK's redirect URI. Then the SDK exchanges
-the code, calls tools, and refreshes the token after we expire it locally.
+authorization URL. The handler plays a browser: it submits our consent page
+and then the simulated X's login page as served (the first demo user is
+preselected), keeping cookies, and captures the redirect back to the SDK's
+redirect URI. Then the SDK exchanges the code, calls tools (one of them
+reaches X), and refreshes the token after we expire it locally.
 Prints one JSON line describing what happened; exits non-zero on failure.
 """
 
@@ -45,12 +46,15 @@ class MemoryStorage(TokenStorage):
 
 
 class FormParser(html.parser.HTMLParser):
-    """Collects the consent form's fields the way a browser would submit them."""
+    """Collects a form's fields the way a browser submits it as served:
+    hidden inputs, checked radios and checkboxes, and the first submit button
+    (what pressing Enter sends)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.action = None
         self.fields: list[tuple[str, str]] = []
+        self.button: tuple[str, str] | None = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -58,32 +62,52 @@ class FormParser(html.parser.HTMLParser):
             self.action = a.get("action")
         elif tag == "input":
             kind = a.get("type", "text")
-            if kind == "hidden" or (kind == "radio" and "checked" in a):
+            if kind == "hidden" or (kind in ("radio", "checkbox") and "checked" in a):
                 self.fields.append((a["name"], a.get("value", "")))
+        elif tag == "button" and self.button is None and a.get("type", "submit") == "submit":
+            if "name" in a:
+                self.button = (a["name"], a.get("value", ""))
 
 
 class Browser:
+    """Plays the user: follows redirects and submits every page's form as
+    served (our consent page, then the simulated X's login page, where the
+    first demo user is preselected) until the browser is sent back to the
+    client's redirect URI."""
+
     def __init__(self) -> None:
         self.callback: tuple[str, str | None] | None = None
+        self.pages: list[str] = []
 
     async def redirect_handler(self, authorization_url: str) -> None:
         async with httpx.AsyncClient(follow_redirects=False) as http:
-            page = await http.get(authorization_url)
-            if page.status_code != 200:
-                raise RuntimeError(f"consent page: HTTP {page.status_code}: {page.text[:300]}")
-            form = FormParser()
-            form.feed(page.text)
-            fields = form.fields + [("action", "approve")]
-            target = urllib.parse.urljoin(authorization_url, form.action)
-            # httpx keeps the consent cookie in the client's jar.
-            resp = await http.post(
-                target,
-                content=urllib.parse.urlencode(fields),
-                headers={"content-type": "application/x-www-form-urlencoded"},
-            )
-            if resp.status_code != 303:
-                raise RuntimeError(f"consent submit: HTTP {resp.status_code}: {resp.text[:300]}")
-            location = resp.headers["location"]
+            url = authorization_url
+            resp = await http.get(url)
+            location = None
+            for _ in range(12):
+                if resp.status_code in (301, 302, 303, 307, 308):
+                    target = urllib.parse.urljoin(url, resp.headers["location"])
+                    if target.startswith(REDIRECT_URI):
+                        location = target
+                        break
+                    url = target
+                    resp = await http.get(url)
+                    continue
+                if resp.status_code != 200:
+                    raise RuntimeError(f"{url}: HTTP {resp.status_code}: {resp.text[:300]}")
+                form = FormParser()
+                form.feed(resp.text)
+                self.pages.append(urllib.parse.urlparse(url).path)
+                fields = form.fields + ([form.button] if form.button else [])
+                url = urllib.parse.urljoin(url, form.action or "")
+                # httpx keeps the consent cookie in the client's jar.
+                resp = await http.post(
+                    url,
+                    content=urllib.parse.urlencode(fields),
+                    headers={"content-type": "application/x-www-form-urlencoded"},
+                )
+            if location is None:
+                raise RuntimeError(f"never got back to {REDIRECT_URI}; last page {url}")
         query = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)
         if "code" not in query:
             raise RuntimeError(f"no code in redirect: {location}")
@@ -119,6 +143,8 @@ async def main(url: str) -> None:
             report["tools"] = sorted(t.name for t in tools.tools)
             who = await session.call_tool("whoami", {})
             report["whoami"] = who.structuredContent
+            me = await session.call_tool("getUsersMe", {})
+            report["x_me"] = me.structuredContent
             echo = await session.call_tool("echo", {"message": "from python"})
             report["echo"] = echo.content[0].text
             first_access = storage.tokens.access_token
@@ -128,6 +154,7 @@ async def main(url: str) -> None:
             report["echo_after_refresh"] = again.content[0].text
             report["refreshed"] = storage.tokens.access_token != first_access
     report["iss"] = browser.iss
+    report["pages"] = browser.pages
     report["client_id"] = storage.client.client_id if storage.client else None
     print(json.dumps(report))
 

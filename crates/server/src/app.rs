@@ -1,6 +1,6 @@
 //! The composition root: configuration in, a running server out.
 
-use crate::config::Config;
+use crate::config::{Config, Identity, SANDBOX_PATH};
 use crate::mcp::XmcpHandler;
 use axum::Router;
 use axum::extract::State;
@@ -20,7 +20,9 @@ use xmcp_auth::identity::{IdentityProvider, LocalIdentityProvider, LocalUser};
 use xmcp_auth::jwt::JwtKeys;
 use xmcp_auth::{AuthServer, Clock, SystemClock};
 use xmcp_crypto::envelope::Keyring;
+use xmcp_sandbox::{Sandbox, SandboxClient, SandboxConfig};
 use xmcp_store::Store;
+use xmcp_x::{Vault, XApi, XIdentityProvider, XOAuth, XOAuthConfig};
 
 /// Application state shared by every request.
 pub struct App {
@@ -29,18 +31,44 @@ pub struct App {
     pub auth: Arc<AuthServer>,
     pub keyring: Arc<Keyring>,
     pub clock: Arc<dyn Clock>,
+    /// X's API for signed-in users (absent with local accounts).
+    pub x: Option<Arc<XApi>>,
+    /// The simulated X this process serves in demo mode.
+    pub sandbox: Option<Sandbox>,
 }
 
-/// Demo accounts offered by `--demo` on the consent page.
-pub fn demo_users() -> Vec<LocalUser> {
-    [("alice", "Alice (demo)"), ("bob", "Bob (demo)")]
-        .into_iter()
-        .map(|(u, n)| LocalUser {
-            username: u.into(),
-            display_name: Some(n.into()),
-            password_hash: None,
-        })
-        .collect()
+/// The X upstream of a demo server: the sandbox it mounts under
+/// [`SANDBOX_PATH`], with a client secret that lives as long as the process.
+fn demo_upstream(config: &Config, clock: &Arc<dyn Clock>) -> (Sandbox, XOAuthConfig) {
+    let base = format!("{}{SANDBOX_PATH}", config.auth.issuer);
+    let secret = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<24>());
+    let now = {
+        let clock = clock.clone();
+        Arc::new(move || clock.now())
+    };
+    let sandbox = Sandbox::new(
+        SandboxConfig {
+            clients: vec![SandboxClient {
+                client_id: "xmcp-demo".into(),
+                client_secret: Some(secret.clone()),
+                redirect_uris: vec![config.auth.upstream_callback_url()],
+            }],
+            base_url: base.clone(),
+            ..Default::default()
+        },
+        now,
+    );
+    let url = |path: &str| url::Url::parse(&format!("{base}{path}"));
+    let oauth = XOAuthConfig {
+        client_id: "xmcp-demo".into(),
+        client_secret: Some(secret.into()),
+        authorize_url: url("/i/oauth2/authorize").unwrap_or_else(|_| config.public_url.clone()),
+        token_url: url("/2/oauth2/token").unwrap_or_else(|_| config.public_url.clone()),
+        revoke_url: url("/2/oauth2/revoke").unwrap_or_else(|_| config.public_url.clone()),
+        api_url: url("").unwrap_or_else(|_| config.public_url.clone()),
+        required_scopes: crate::config::DEFAULT_X_SCOPES.map(String::from).to_vec(),
+    };
+    (sandbox, oauth)
 }
 
 impl App {
@@ -53,20 +81,45 @@ impl App {
         let store = xmcp_store::connect(&config.database_url, config.database_max_connections)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-        let idp: Arc<dyn IdentityProvider> = if config.demo {
-            Arc::new(LocalIdentityProvider::demo(demo_users()))
-        } else {
-            Arc::new(LocalIdentityProvider::new(
-                config
-                    .users
-                    .iter()
-                    .map(|u| LocalUser {
-                        username: u.username.clone(),
-                        display_name: u.display_name.clone(),
-                        password_hash: Some(u.password_hash.clone()),
-                    })
-                    .collect(),
-            ))
+        let (upstream, sandbox) = match &config.identity {
+            Identity::X(x) => (Some((x.oauth.clone(), x.refresh_margin)), None),
+            Identity::DemoSandbox { refresh_margin } => {
+                let (sandbox, oauth) = demo_upstream(&config, &clock);
+                (Some((oauth, *refresh_margin)), Some(sandbox))
+            }
+            Identity::Local => (None, None),
+        };
+        let (idp, x): (Arc<dyn IdentityProvider>, _) = match upstream {
+            Some((oauth_config, margin)) => {
+                let http = xmcp_x::oauth::http_client();
+                let api_url = oauth_config.api_url.clone();
+                let oauth = Arc::new(XOAuth::new(oauth_config, http.clone()));
+                let vault = Arc::new(Vault::new(
+                    store.clone(),
+                    keyring.clone(),
+                    oauth.clone(),
+                    clock.clone(),
+                    margin,
+                ));
+                (
+                    Arc::new(XIdentityProvider::new(oauth)),
+                    Some(Arc::new(XApi::new(http, api_url, vault))),
+                )
+            }
+            None => (
+                Arc::new(LocalIdentityProvider::new(
+                    config
+                        .users
+                        .iter()
+                        .map(|u| LocalUser {
+                            username: u.username.clone(),
+                            display_name: u.display_name.clone(),
+                            password_hash: Some(u.password_hash.clone()),
+                        })
+                        .collect(),
+                )),
+                None,
+            ),
         };
         // Cookies are signed with a key derived from the data key, so every
         // instance sharing the encryption key verifies every other's cookies.
@@ -98,6 +151,8 @@ impl App {
             auth,
             keyring,
             clock,
+            x,
+            sandbox,
         }))
     }
 }
@@ -141,7 +196,8 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
             .with_legacy_session_mode(false)
             .with_json_response(true)
     };
-    let handler = XmcpHandler::new();
+    let handler = XmcpHandler::new(app.x.clone());
+    let tool_scopes = Arc::new(handler.tool_scopes());
     let mcp: Router = if app.config.mcp_stateful {
         let svc = StreamableHttpService::new(
             move || Ok(handler.clone()),
@@ -160,7 +216,7 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
     // Layers run outside-in: the bearer guard, then the scope check.
     let scope_guard = crate::scopes::ScopeGuard {
         auth: app.auth.clone(),
-        tools: Arc::new(XmcpHandler::tool_scopes()),
+        tools: tool_scopes,
         max_body: MAX_MCP_BODY,
     };
     let mcp = mcp
@@ -178,10 +234,14 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .with_state(app.clone());
-    Router::new()
+    let mut router = Router::new()
         .merge(xmcp_auth::routes::router(app.auth.clone()))
         .merge(mcp)
-        .merge(ops)
+        .merge(ops);
+    if let Some(sandbox) = &app.sandbox {
+        router = router.nest(SANDBOX_PATH, sandbox.router());
+    }
+    router
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not_found"}))) })
         .layer(cors())
         .layer(

@@ -64,6 +64,21 @@ pub struct Settings {
     #[serde(default)]
     pub users: Vec<UserSettings>,
     pub introspection_clients: Option<Vec<String>>,
+    /// X app's client id: setting it makes X the identity provider.
+    pub x_client_id: Option<String>,
+    #[serde(skip)]
+    pub x_client_secret: Option<SecretString>,
+    pub x_client_secret_file: Option<PathBuf>,
+    /// Scopes always requested from X (must include `offline.access`).
+    pub x_scopes: Option<Vec<String>>,
+    pub x_authorize_url: Option<String>,
+    pub x_token_url: Option<String>,
+    pub x_revoke_url: Option<String>,
+    pub x_api_url: Option<String>,
+    /// Refresh X tokens this many seconds before they expire.
+    pub x_refresh_margin: Option<i64>,
+    /// Path of the upstream callback (register `<public_url><path>` with X).
+    pub upstream_callback_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -168,7 +183,17 @@ impl Settings {
             cimd_allow_loopback,
             sweep_interval,
             shutdown_timeout,
-            introspection_clients
+            introspection_clients,
+            x_client_id,
+            x_client_secret,
+            x_client_secret_file,
+            x_scopes,
+            x_authorize_url,
+            x_token_url,
+            x_revoke_url,
+            x_api_url,
+            x_refresh_margin,
+            upstream_callback_path
         )
     }
 }
@@ -202,8 +227,139 @@ pub struct Config {
     pub previous_encryption_keys: Option<SecretString>,
     pub auth: xmcp_auth::AuthConfig,
     pub users: Vec<UserSettings>,
+    /// Who signs users in: X (configured or, in demo mode, the simulated X)
+    /// or local accounts.
+    pub identity: Identity,
     pub sweep_interval: u64,
     pub shutdown_timeout: u64,
+}
+
+/// The identity provider behind the consent page.
+#[derive(Clone, Debug)]
+pub enum Identity {
+    /// X's OAuth 2.0 (or anything speaking it, like `xmcp sandbox`).
+    X(Box<XUpstream>),
+    /// The simulated X, served by this process under [`SANDBOX_PATH`].
+    DemoSandbox { refresh_margin: i64 },
+    /// Local username/password accounts from `[[users]]`.
+    Local,
+}
+
+/// Where the demo's simulated X is mounted.
+pub const SANDBOX_PATH: &str = "/sandbox";
+
+/// A configured X upstream.
+#[derive(Clone, Debug)]
+pub struct XUpstream {
+    pub oauth: xmcp_x::XOAuthConfig,
+    pub refresh_margin: i64,
+}
+
+/// Scopes requested from X when `x_scopes` is not set.
+pub const DEFAULT_X_SCOPES: [&str; 3] = ["tweet.read", "users.read", "offline.access"];
+
+fn x_url(value: Option<&str>, default: &str, name: &str, env: &str) -> Result<Url, ConfigError> {
+    let raw = value.unwrap_or(default);
+    let u = Url::parse(raw)
+        .map_err(|e| err(format!("{name} `{raw}` is not a URL ({e}); set {env}")))?;
+    if u.scheme() != "https" && !(u.scheme() == "http" && is_loopback_url(&u)) {
+        return Err(err(format!(
+            "{name} {u} must use https (http only on loopback, e.g. a local `xmcp sandbox`); set {env}"
+        )));
+    }
+    Ok(u)
+}
+
+fn x_scopes(s: &Settings) -> Result<Vec<String>, ConfigError> {
+    let scopes: Vec<String> = match &s.x_scopes {
+        Some(list) => list
+            .iter()
+            .flat_map(|s| s.split([' ', ',']))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => DEFAULT_X_SCOPES.map(String::from).to_vec(),
+    };
+    if !scopes.iter().any(|s| s == "offline.access") {
+        return Err(err(
+            "x_scopes must include offline.access: without it X issues no refresh token and every user would have to sign in again every two hours (set XMCP_X_SCOPES, e.g. \"tweet.read users.read offline.access\")",
+        ));
+    }
+    Ok(scopes)
+}
+
+fn x_refresh_margin(s: &Settings) -> Result<i64, ConfigError> {
+    match s.x_refresh_margin {
+        None => Ok(60),
+        Some(v) if (0..=3600).contains(&v) => Ok(v),
+        Some(_) => Err(err(
+            "x_refresh_margin must be between 0 and 3600 seconds (set XMCP_X_REFRESH_MARGIN)",
+        )),
+    }
+}
+
+fn identity(s: &Settings, demo: bool) -> Result<Identity, ConfigError> {
+    let Some(client_id) = s.x_client_id.clone().filter(|c| !c.trim().is_empty()) else {
+        let stray = s.x_client_secret.is_some()
+            || s.x_client_secret_file.is_some()
+            || s.x_authorize_url.is_some()
+            || s.x_token_url.is_some()
+            || s.x_api_url.is_some();
+        if stray {
+            return Err(err(
+                "X settings are given but x_client_id is not: set XMCP_X_CLIENT_ID to your X app's OAuth 2.0 client id",
+            ));
+        }
+        if demo {
+            x_scopes(s)?;
+            return Ok(Identity::DemoSandbox {
+                refresh_margin: x_refresh_margin(s)?,
+            });
+        }
+        if s.users.is_empty() {
+            return Err(err(
+                "no way for users to sign in is configured: set XMCP_X_CLIENT_ID and XMCP_X_CLIENT_SECRET_FILE (sign in with X), or add local accounts as [[users]] entries in the config file (hash passwords with `xmcp hash-password`), or run `xmcp serve --demo` to try xmcp with a simulated X",
+            ));
+        }
+        return Ok(Identity::Local);
+    };
+    let client_secret = match (&s.x_client_secret, &s.x_client_secret_file) {
+        (Some(k), _) => Some(k.clone()),
+        (None, Some(path)) => Some(read_secret_file(path, "the X client secret")?),
+        (None, None) => None,
+    };
+    Ok(Identity::X(Box::new(XUpstream {
+        oauth: xmcp_x::XOAuthConfig {
+            client_id,
+            client_secret,
+            authorize_url: x_url(
+                s.x_authorize_url.as_deref(),
+                "https://x.com/i/oauth2/authorize",
+                "x_authorize_url",
+                "XMCP_X_AUTHORIZE_URL",
+            )?,
+            token_url: x_url(
+                s.x_token_url.as_deref(),
+                "https://api.x.com/2/oauth2/token",
+                "x_token_url",
+                "XMCP_X_TOKEN_URL",
+            )?,
+            revoke_url: x_url(
+                s.x_revoke_url.as_deref(),
+                "https://api.x.com/2/oauth2/revoke",
+                "x_revoke_url",
+                "XMCP_X_REVOKE_URL",
+            )?,
+            api_url: x_url(
+                s.x_api_url.as_deref(),
+                "https://api.x.com",
+                "x_api_url",
+                "XMCP_X_API_URL",
+            )?,
+            required_scopes: x_scopes(s)?,
+        },
+        refresh_margin: x_refresh_margin(s)?,
+    })))
 }
 
 fn read_secret_file(path: &Path, what: &str) -> Result<SecretString, ConfigError> {
@@ -401,11 +557,15 @@ impl Config {
             auth.static_clients.push(static_client(c)?);
         }
 
-        if !demo && s.users.is_empty() {
-            return Err(err(
-                "no way for users to sign in is configured: add local accounts as [[users]] entries in the config file (hash passwords with `xmcp hash-password`), or run `xmcp serve --demo` to try xmcp with demo accounts",
-            ));
+        if let Some(path) = &s.upstream_callback_path {
+            if !path.starts_with('/') || path.contains(['?', '#']) || path == "/mcp" {
+                return Err(err(format!(
+                    "upstream_callback_path `{path}` must be a path starting with `/` (no query), e.g. /upstream/callback (XMCP_UPSTREAM_CALLBACK_PATH)"
+                )));
+            }
+            auth.upstream_callback_path = path.clone();
         }
+        let identity = identity(&s, demo)?;
         for u in &s.users {
             if u.username.trim().is_empty() || u.username.contains(':') {
                 return Err(err(format!(
@@ -457,6 +617,7 @@ impl Config {
             previous_encryption_keys,
             auth,
             users: s.users.clone(),
+            identity,
             sweep_interval: s.sweep_interval.unwrap_or(300).max(1),
             shutdown_timeout: s.shutdown_timeout.unwrap_or(10),
         })
@@ -485,6 +646,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redacted_database_url(&self.database_url))
             .field("demo", &self.demo)
             .field("mcp_stateful", &self.mcp_stateful)
+            .field("identity", &self.identity)
             .field("auth", &self.auth)
             .finish_non_exhaustive()
     }

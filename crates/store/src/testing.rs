@@ -62,6 +62,15 @@ impl TestDatabase {
         Some(Self { url, _dir: None })
     }
 
+    /// The same database for a second server instance; cleanup stays with
+    /// `self`, which must outlive the share.
+    pub fn share(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            _dir: None,
+        }
+    }
+
     pub async fn open(&self) -> Arc<dyn Store> {
         if self.url.starts_with("postgres") {
             let opts = PgConnectOptions::from_str(&self.url).expect("test database url");

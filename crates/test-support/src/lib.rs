@@ -49,6 +49,80 @@ pub struct TestAppBuilder {
     settings: Settings,
     db: Option<TestDatabase>,
     port: u16,
+    upstream: Upstream,
+    sandbox: Option<Arc<SandboxServer>>,
+    clock: Option<Arc<ManualClock>>,
+}
+
+/// Who signs users in for a test app.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Upstream {
+    /// A simulated X of the test's own, on another port (the default).
+    Sandbox,
+    /// Local accounts (`LOCAL_USER` / `LOCAL_PASSWORD`), no upstream.
+    Local,
+}
+
+/// The OAuth client the test app is at the simulated X.
+pub const X_CLIENT_ID: &str = "xmcp-test";
+pub const X_CLIENT_SECRET: &str = "xmcp-test-secret";
+/// The local account of [`Upstream::Local`] apps.
+pub const LOCAL_USER: &str = "local_user";
+pub const LOCAL_PASSWORD: &str = "correct horse battery staple";
+/// The sandbox's demo accounts, as X user ids.
+pub const DEMO_USER_ID: &str = "1850000000000000001";
+pub const SECOND_USER_ID: &str = "1850000000000000002";
+
+/// A simulated X served on its own port: it outlives restarts of the app
+/// (X does not restart when we do) and reads the app's manual clock.
+pub struct SandboxServer {
+    pub sandbox: xmcp_sandbox::Sandbox,
+    pub base: String,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl SandboxServer {
+    pub async fn start(callback: &str, clock: Arc<ManualClock>) -> Arc<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let sandbox = xmcp_sandbox::Sandbox::new(
+            xmcp_sandbox::SandboxConfig {
+                clients: vec![xmcp_sandbox::SandboxClient {
+                    client_id: X_CLIENT_ID.into(),
+                    client_secret: Some(X_CLIENT_SECRET.into()),
+                    redirect_uris: vec![callback.to_owned()],
+                }],
+                base_url: base.clone(),
+                ..Default::default()
+            },
+            Arc::new(move || clock.now()),
+        );
+        let router = sandbox.router();
+        let handle = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Arc::new(Self {
+            sandbox,
+            base,
+            handle,
+        })
+    }
+}
+
+impl Drop for SandboxServer {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+/// What a restart needs from a stopped app.
+pub struct Stopped {
+    pub db: TestDatabase,
+    pub port: u16,
+    pub sandbox: Option<Arc<SandboxServer>>,
+    pub clock: Arc<ManualClock>,
 }
 
 /// An HTTP client pointed at one xmcp server: what an MCP client sees.
@@ -65,6 +139,8 @@ pub struct TestApp {
     pub app: Arc<App>,
     pub clock: Arc<ManualClock>,
     pub db: TestDatabase,
+    /// The simulated X behind this app ([`Upstream::Sandbox`]).
+    pub x: Option<Arc<SandboxServer>>,
     shutdown: CancellationToken,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -79,10 +155,25 @@ impl TestAppBuilder {
         self
     }
 
-    /// Reuse a stopped app's database and address: a restart.
-    pub fn restart_of(mut self, stopped: (TestDatabase, u16)) -> Self {
-        self.db = Some(stopped.0);
-        self.port = stopped.1;
+    /// Reuse a stopped app's database, address, clock and simulated X: a restart.
+    pub fn restart_of(mut self, stopped: Stopped) -> Self {
+        self.db = Some(stopped.db);
+        self.port = stopped.port;
+        self.sandbox = stopped.sandbox;
+        self.clock = Some(stopped.clock);
+        self
+    }
+
+    /// Share another app's database and simulated X: a second instance.
+    pub fn sharing(mut self, other: &TestApp) -> Self {
+        self.db = Some(other.db.share());
+        self.sandbox = other.x.clone();
+        self.clock = Some(other.clock.clone());
+        self
+    }
+
+    pub fn upstream(mut self, upstream: Upstream) -> Self {
+        self.upstream = upstream;
         self
     }
 
@@ -104,13 +195,41 @@ impl TestAppBuilder {
         s.public_url = Some(format!("http://127.0.0.1:{port}"));
         s.database_url = Some(db.url.clone());
         s.database_max_connections = Some(5);
+        let clock = self.clock.unwrap_or_else(|| {
+            #[allow(clippy::disallowed_methods)]
+            let start = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            Arc::new(ManualClock::new(start))
+        });
+        let x = match self.upstream {
+            Upstream::Local => {
+                s.users = vec![xmcp_server::config::UserSettings {
+                    username: LOCAL_USER.into(),
+                    password_hash: local_password_hash(),
+                    display_name: Some("Local User".into()),
+                }];
+                None
+            }
+            Upstream::Sandbox => {
+                let x = match self.sandbox {
+                    Some(x) => x,
+                    None => {
+                        let callback = format!("http://127.0.0.1:{port}/upstream/callback");
+                        SandboxServer::start(&callback, clock.clone()).await
+                    }
+                };
+                s.x_client_id = Some(X_CLIENT_ID.into());
+                s.x_client_secret = Some(X_CLIENT_SECRET.to_owned().into());
+                s.x_authorize_url = Some(format!("{}/i/oauth2/authorize", x.base));
+                s.x_token_url = Some(format!("{}/2/oauth2/token", x.base));
+                s.x_revoke_url = Some(format!("{}/2/oauth2/revoke", x.base));
+                s.x_api_url = Some(x.base.clone());
+                Some(x)
+            }
+        };
         let config = Config::resolve(None, s).expect("test config");
-        #[allow(clippy::disallowed_methods)]
-        let start = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let clock = Arc::new(ManualClock::new(start));
         let app = App::build(config, clock.clone() as Arc<dyn Clock>)
             .await
             .expect("app builds");
@@ -128,6 +247,7 @@ impl TestAppBuilder {
             app,
             clock,
             db,
+            x,
             shutdown,
             handle: Some(handle),
         }
@@ -137,9 +257,15 @@ impl TestAppBuilder {
 /// One shared key so that restarts read what earlier instances sealed.
 pub const TEST_KEY: &str = "test:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
+/// The argon2 hash of [`LOCAL_PASSWORD`], computed once per test binary.
+fn local_password_hash() -> String {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| xmcp_crypto::password::hash(LOCAL_PASSWORD))
+        .clone()
+}
+
 pub fn builder(backend: Backend) -> TestAppBuilder {
     let settings = Settings {
-        demo: Some(true),
         encryption_key: Some(TEST_KEY.to_owned().into()),
         cimd_allow_loopback: Some(true),
         sweep_interval: Some(3600),
@@ -168,6 +294,9 @@ pub fn builder(backend: Backend) -> TestAppBuilder {
         settings,
         db: None,
         port: 0,
+        upstream: Upstream::Sandbox,
+        sandbox: None,
+        clock: None,
     }
 }
 
@@ -184,7 +313,7 @@ impl std::ops::Deref for TestApp {
 
 impl TestApp {
     /// Stop the server and wait for it; returns what a restart needs.
-    pub async fn stop(mut self) -> (TestDatabase, u16) {
+    pub async fn stop(mut self) -> Stopped {
         self.shutdown.cancel();
         if let Some(h) = self.handle.take() {
             let _ = h.await;
@@ -195,10 +324,17 @@ impl TestApp {
             .next()
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);
-        (
-            std::mem::replace(&mut self.db, TestDatabase::sqlite()),
+        Stopped {
+            db: std::mem::replace(&mut self.db, TestDatabase::sqlite()),
             port,
-        )
+            sandbox: self.x.take(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// The simulated X behind this app.
+    pub fn sandbox(&self) -> &xmcp_sandbox::Sandbox {
+        &self.x.as_ref().expect("this app has a simulated X").sandbox
     }
 }
 
@@ -402,23 +538,29 @@ impl Authorize {
         }
     }
 
-    /// Approve on the consent page as `user`; returns the redirect `Location`.
+    /// Approve on the consent page and sign in as `user` (a sandbox demo
+    /// username, or [`LOCAL_USER`] on a local-accounts app); returns the
+    /// redirect to the client.
     pub async fn approve_as(&self, app: &Client, user: &str) -> url::Url {
         let page = self.consent_page(app).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.html);
-        let r = submit_consent(app, &page, &[("action", "approve"), ("username", user)]).await;
+        let mut fields = vec![("action", "approve")];
+        if user == LOCAL_USER {
+            fields.extend([("username", LOCAL_USER), ("password", LOCAL_PASSWORD)]);
+        }
+        let r = submit_consent(app, &page, &fields).await;
         assert_eq!(
             r.status(),
             StatusCode::SEE_OTHER,
             "{}",
             r.text().await.unwrap_or_default()
         );
-        url::Url::parse(r.headers()[LOCATION].to_str().unwrap()).unwrap()
+        finish_upstream(app, &page.cookie, r, user, None).await
     }
 
-    /// Run authorize + consent and return the code.
+    /// Run authorize + consent + sign-in as the first demo user; the code.
     pub async fn code(&self, app: &Client) -> String {
-        let loc = self.approve_as(app, "alice").await;
+        let loc = self.approve_as(app, "demo_user").await;
         let q: std::collections::HashMap<_, _> = loc.query_pairs().into_owned().collect();
         assert_eq!(q.get("state"), Some(&self.state));
         assert_eq!(q.get("iss").map(String::as_str), Some(app.base.as_str()));
@@ -447,6 +589,90 @@ impl Authorize {
         assert_eq!(headers["cache-control"], "no-store");
         body
     }
+}
+
+/// Play the browser after the consent form was submitted (`consented` is
+/// its answer): if it leads to the simulated X, pick `user` on its login page
+/// (granting `grant`, or every scope offered), follow the callback with the
+/// consent `cookie`, and return where the browser ends up (the client's
+/// redirect URI). A consent answer that already goes to the client is
+/// returned as is.
+pub async fn finish_upstream(
+    app: &Client,
+    cookie: &str,
+    consented: reqwest::Response,
+    user: &str,
+    grant: Option<&[&str]>,
+) -> url::Url {
+    let to = consented.headers()[LOCATION].to_str().unwrap().to_owned();
+    if !to.contains("/i/oauth2/authorize") {
+        return url::Url::parse(&to).unwrap();
+    }
+    let page = app.http.get(&to).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let mut form = hidden_fields(&html);
+    let user_id = html
+        .split("name=\"user_id\" value=\"")
+        .skip(1)
+        .find(|chunk| chunk.contains(&format!("@{user}<")))
+        .and_then(|chunk| chunk.split('"').next())
+        .unwrap_or_else(|| panic!("no demo user {user} on the login page"))
+        .to_owned();
+    form.push(("user_id".into(), user_id));
+    let offered: Vec<String> = html
+        .split("name=\"grant\" value=\"")
+        .skip(1)
+        .filter_map(|chunk| chunk.split('"').next().map(str::to_owned))
+        .collect();
+    for scope in offered {
+        if grant.is_none_or(|g| g.contains(&scope.as_str())) {
+            form.push(("grant".into(), scope));
+        }
+    }
+    form.push(("action".into(), "allow".into()));
+    let back = app.http.post(&to).form(&form).send().await.unwrap();
+    assert_eq!(
+        back.status(),
+        StatusCode::FOUND,
+        "{}",
+        back.text().await.unwrap_or_default()
+    );
+    let callback = back.headers()[LOCATION].to_str().unwrap().to_owned();
+    let done = app
+        .http
+        .get(&callback)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        done.status(),
+        StatusCode::FOUND,
+        "{}",
+        done.text().await.unwrap_or_default()
+    );
+    url::Url::parse(done.headers()[LOCATION].to_str().unwrap()).unwrap()
+}
+
+/// `(name, value)` of every hidden input in a page.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=hidden name=\"")
+        .skip(1)
+        .filter_map(|chunk| {
+            let (name, rest) = chunk.split_once('"')?;
+            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
+            Some((name.to_owned(), html_unescape(value)))
+        })
+        .collect()
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 pub async fn submit_consent(
@@ -525,8 +751,65 @@ impl XmcpProcess {
         envs: &[(&str, &str)],
         stderr: std::fs::File,
     ) -> Self {
+        Self::start_command(bin, "serve", port, args, envs, stderr, "/health").await
+    }
+
+    /// Start `bin sandbox` (the simulated X) on `port` for a server whose
+    /// callback is `callback`, with client secret [`X_CLIENT_SECRET`].
+    pub async fn start_sandbox(
+        bin: &std::path::Path,
+        port: u16,
+        callback: &str,
+        stderr: std::fs::File,
+    ) -> Self {
+        Self::start_command(
+            bin,
+            "sandbox",
+            port,
+            &[
+                "--client-id",
+                X_CLIENT_ID,
+                "--client-secret",
+                X_CLIENT_SECRET,
+                "--redirect-uri",
+                callback,
+            ],
+            &[],
+            stderr,
+            "/2/openapi.json",
+        )
+        .await
+    }
+
+    /// The environment that makes `xmcp serve` use the sandbox at `base`.
+    pub fn x_env(base: &str) -> Vec<(String, String)> {
+        vec![
+            ("XMCP_X_CLIENT_ID".into(), X_CLIENT_ID.into()),
+            ("XMCP_X_CLIENT_SECRET".into(), X_CLIENT_SECRET.into()),
+            (
+                "XMCP_X_AUTHORIZE_URL".into(),
+                format!("{base}/i/oauth2/authorize"),
+            ),
+            ("XMCP_X_TOKEN_URL".into(), format!("{base}/2/oauth2/token")),
+            (
+                "XMCP_X_REVOKE_URL".into(),
+                format!("{base}/2/oauth2/revoke"),
+            ),
+            ("XMCP_X_API_URL".into(), base.into()),
+        ]
+    }
+
+    async fn start_command(
+        bin: &std::path::Path,
+        command: &str,
+        port: u16,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        stderr: std::fs::File,
+        ready_path: &str,
+    ) -> Self {
         let mut cmd = std::process::Command::new(bin);
-        cmd.arg("serve")
+        cmd.arg(command)
             .arg("--port")
             .arg(port.to_string())
             .args(args);
@@ -543,14 +826,14 @@ impl XmcpProcess {
             child,
         };
         for _ in 0..400 {
-            if let Ok(r) = proc.http.get(proc.url("/health")).send().await
+            if let Ok(r) = proc.http.get(proc.url(ready_path)).send().await
                 && r.status().is_success()
             {
                 return proc;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("xmcp did not become healthy on port {port}");
+        panic!("xmcp {command} did not become ready on port {port}");
     }
 
     /// SIGTERM, then wait for the process to exit.

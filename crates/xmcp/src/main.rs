@@ -30,6 +30,9 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (OAuth authorization server + MCP endpoint).
     Serve(ServeArgs),
+    /// Run the simulated X (OAuth 2.0 + API v2 subset) on its own, e.g. as
+    /// the upstream of a normally configured `xmcp serve`.
+    Sandbox(SandboxArgs),
     /// Validate the configuration exactly as `serve` would, then exit.
     CheckConfig(ServeArgs),
     /// Print a new random encryption key (`id:base64url`).
@@ -141,6 +144,69 @@ struct ServeArgs {
     /// Seconds to wait for in-flight requests on shutdown.
     #[arg(long, env = "XMCP_SHUTDOWN_TIMEOUT")]
     shutdown_timeout: Option<u64>,
+    /// Your X app's OAuth 2.0 client id: users then sign in with X.
+    #[arg(long, env = "XMCP_X_CLIENT_ID")]
+    x_client_id: Option<String>,
+    /// The X app's client secret; prefer XMCP_X_CLIENT_SECRET_FILE.
+    #[arg(long, env = "XMCP_X_CLIENT_SECRET", hide_env_values = true)]
+    x_client_secret: Option<String>,
+    #[arg(long, env = "XMCP_X_CLIENT_SECRET_FILE")]
+    x_client_secret_file: Option<PathBuf>,
+    /// Scopes always requested from X (must include offline.access).
+    #[arg(long, env = "XMCP_X_SCOPES", value_delimiter = ',')]
+    x_scopes: Option<Vec<String>>,
+    /// X's authorize URL (default https://x.com/i/oauth2/authorize).
+    #[arg(long, env = "XMCP_X_AUTHORIZE_URL")]
+    x_authorize_url: Option<String>,
+    /// X's token URL (default https://api.x.com/2/oauth2/token).
+    #[arg(long, env = "XMCP_X_TOKEN_URL")]
+    x_token_url: Option<String>,
+    /// X's revocation URL (default https://api.x.com/2/oauth2/revoke).
+    #[arg(long, env = "XMCP_X_REVOKE_URL")]
+    x_revoke_url: Option<String>,
+    /// X's API base URL (default https://api.x.com).
+    #[arg(long, env = "XMCP_X_API_URL")]
+    x_api_url: Option<String>,
+    /// Refresh X tokens this many seconds before they expire (default 60).
+    #[arg(long, env = "XMCP_X_REFRESH_MARGIN")]
+    x_refresh_margin: Option<i64>,
+    /// Path X redirects back to (register <public_url><path> as the X app's callback).
+    #[arg(long, env = "XMCP_UPSTREAM_CALLBACK_PATH")]
+    upstream_callback_path: Option<String>,
+}
+
+/// The simulated X on its own (`xmcp sandbox`).
+#[derive(Args)]
+struct SandboxArgs {
+    #[arg(long, env = "XMCP_SANDBOX_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    #[arg(long, env = "XMCP_SANDBOX_PORT", default_value_t = 8001)]
+    port: u16,
+    /// The OAuth client id xmcp uses (its XMCP_X_CLIENT_ID).
+    #[arg(long, env = "XMCP_SANDBOX_CLIENT_ID", default_value = "xmcp-sandbox")]
+    client_id: String,
+    /// The client's secret (its XMCP_X_CLIENT_SECRET); omit for a public client.
+    #[arg(long, env = "XMCP_SANDBOX_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// Callback URLs the client may use (repeatable).
+    #[arg(
+        long = "redirect-uri",
+        env = "XMCP_SANDBOX_REDIRECT_URIS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8000/upstream/callback"
+    )]
+    redirect_uris: Vec<String>,
+    /// Access token lifetime in seconds (X: 7200).
+    #[arg(long, env = "XMCP_SANDBOX_ACCESS_TOKEN_TTL", default_value_t = 7200)]
+    access_token_ttl: i64,
+    /// An app-only bearer token to accept on app-callable endpoints.
+    #[arg(long, env = "XMCP_SANDBOX_APP_BEARER_TOKEN", hide_env_values = true)]
+    app_bearer_token: Option<String>,
+    /// A fault to inject, `ENDPOINT=WHAT[*TIMES]` (repeatable), e.g.
+    /// "GET /2/users/me=503*2", "POST /2/tweets=429:900", "*=slow:250",
+    /// "POST /2/oauth2/token=refuse-refresh".
+    #[arg(long = "fault")]
+    faults: Vec<xmcp_sandbox::Fault>,
 }
 
 impl ServeArgs {
@@ -177,6 +243,16 @@ impl ServeArgs {
             cimd_allow_loopback: self.cimd_allow_loopback,
             sweep_interval: self.sweep_interval,
             shutdown_timeout: self.shutdown_timeout,
+            x_client_id: self.x_client_id.clone(),
+            x_client_secret: self.x_client_secret.clone().map(SecretString::from),
+            x_client_secret_file: self.x_client_secret_file.clone(),
+            x_scopes: self.x_scopes.clone(),
+            x_authorize_url: self.x_authorize_url.clone(),
+            x_token_url: self.x_token_url.clone(),
+            x_revoke_url: self.x_revoke_url.clone(),
+            x_api_url: self.x_api_url.clone(),
+            x_refresh_margin: self.x_refresh_margin,
+            upstream_callback_path: self.upstream_callback_path.clone(),
             ..Default::default()
         }
     }
@@ -200,6 +276,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => run_serve(args).await,
+            Command::Sandbox(args) => run_sandbox(args).await,
             Command::CheckConfig(args) => run_check_config(args),
             Command::GenKey { id } => run_gen_key(id),
             Command::RotateKey(args) => run_rotate_key(args).await,
@@ -232,7 +309,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(address = %local, issuer = %app.config.auth.issuer, mcp = %app.config.mcp_url(), demo = app.config.demo, "xmcp is listening");
     if app.config.demo {
         eprintln!(
-            "\nxmcp demo is running.\n  MCP endpoint: {mcp}\n  Connect MCP Inspector (npx @modelcontextprotocol/inspector) or any MCP client to it;\n  it discovers the OAuth server, and you sign in as a demo user on the consent page.\n",
+            "\nxmcp demo is running, with a simulated X at {issuer}/sandbox (no X account needed).\n\n  MCP endpoint: {mcp}\n\n  MCP Inspector: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", URL {mcp}\n  Claude Code:   claude mcp add --transport http xmcp {mcp}\n  Any MCP client: add {mcp} as a remote server; it discovers the OAuth server,\n  you allow access on the consent page, then pick a demo account on the simulated X.\n\n  The simulated X keeps its users and posts in memory: after a restart, authorize again.\n",
+            issuer = app.config.auth.issuer,
             mcp = app.config.mcp_url()
         );
     }
@@ -253,6 +331,46 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+#[allow(clippy::print_stderr)]
+async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
+    xmcp_server::telemetry::init(xmcp_server::config::LogFormat::Text, "info");
+    let listener = tokio::net::TcpListener::bind((args.host, args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let local = listener.local_addr()?;
+    let base = format!("http://{local}");
+    let clock = xmcp_server::app::system_clock();
+    let sandbox = xmcp_sandbox::Sandbox::new(
+        xmcp_sandbox::SandboxConfig {
+            clients: vec![xmcp_sandbox::SandboxClient {
+                client_id: args.client_id.clone(),
+                client_secret: args.client_secret.clone(),
+                redirect_uris: args.redirect_uris.clone(),
+            }],
+            access_token_ttl: args.access_token_ttl,
+            base_url: base.clone(),
+            faults: args.faults,
+            app_bearer_token: args.app_bearer_token,
+        },
+        std::sync::Arc::new(move || clock.now()),
+    );
+    eprintln!(
+        "\nxmcp sandbox (a simulated X) is listening on {base}.\n\n  Point a server at it:\n    XMCP_X_CLIENT_ID={id} XMCP_X_CLIENT_SECRET=<the secret> \\\n    XMCP_X_AUTHORIZE_URL={base}/i/oauth2/authorize XMCP_X_TOKEN_URL={base}/2/oauth2/token \\\n    XMCP_X_REVOKE_URL={base}/2/oauth2/revoke XMCP_X_API_URL={base} xmcp serve\n\n  Allowed callbacks: {cb}\n  OpenAPI document: {base}/2/openapi.json   Faults: {base}/_sandbox/faults\n",
+        id = args.client_id,
+        cb = args.redirect_uris.join(", "),
+    );
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signal.cancel();
+    });
+    axum::serve(listener, sandbox.router())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -4,7 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use xmcp_test_support::{Authorize, XmcpProcess, free_port, submit_consent};
+use xmcp_test_support::{
+    Authorize, DEMO_USER_ID, XmcpProcess, finish_upstream, free_port, submit_consent,
+};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_xmcp"))
@@ -29,40 +31,102 @@ async fn start_demo(dir: &Path, port: u16, log: &str, level: &str) -> (XmcpProce
     (proc, path)
 }
 
+/// `xmcp serve` signing users in with a separately running `xmcp sandbox`,
+/// as a real deployment signs them in with X.
+async fn start_with_sandbox(dir: &Path, port: u16, x_base: &str, log: &str) -> XmcpProcess {
+    let (file, _) = log_file(dir, log);
+    let data = dir.join("data");
+    let env = XmcpProcess::x_env(x_base);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    XmcpProcess::start(
+        &bin(),
+        port,
+        &["--data-dir", data.to_str().unwrap()],
+        &env,
+        file,
+    )
+    .await
+}
+
 #[tokio::test]
-async fn flow_survives_a_process_restart_between_authorize_and_token() {
+async fn flow_survives_restarts_at_every_step_with_x_as_a_separate_process() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let (proc, _) = start_demo(dir.path(), port, "a.log", "info").await;
+    let x_port = free_port();
+    let callback = format!("http://127.0.0.1:{port}/upstream/callback");
+    let (x_log, _) = log_file(dir.path(), "x.log");
+    let x = XmcpProcess::start_sandbox(&bin(), x_port, &callback, x_log).await;
+
+    let proc = start_with_sandbox(dir.path(), port, &x.base, "a.log").await;
     let client_id = proc.register_public().await;
     let auth = Authorize::new(&proc, &client_id, "http://127.0.0.1:7777/callback");
     let page = auth.consent_page(&proc).await;
     assert!(proc.stop().success(), "graceful shutdown exits 0");
 
     // Restart between the consent page and its submission.
-    let (proc, _) = start_demo(dir.path(), port, "b.log", "info").await;
-    let r = submit_consent(
-        &proc,
-        &page,
-        &[("action", "approve"), ("username", "alice")],
-    )
-    .await;
+    let proc = start_with_sandbox(dir.path(), port, &x.base, "b.log").await;
+    let r = submit_consent(&proc, &page, &[("action", "approve")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to_x = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to_x.starts_with(&x.base), "{to_x}");
+    assert!(proc.stop().success());
+
+    // Restart while the user is at X: the callback lands on a new process.
+    let proc = start_with_sandbox(dir.path(), port, &x.base, "c.log").await;
+    let back = proc.http.get(&to_x).send().await.unwrap();
+    let html = back.text().await.unwrap();
+    let user_id = html
+        .split("name=\"user_id\" value=\"")
+        .nth(1)
+        .and_then(|c| c.split('"').next())
+        .unwrap()
+        .to_owned();
+    let login = url::Url::parse(&to_x).unwrap();
+    let mut form: Vec<(String, String)> = login.query_pairs().into_owned().collect();
+    form.extend([
+        ("user_id".into(), user_id),
+        ("grant".into(), "tweet.read".into()),
+        ("grant".into(), "users.read".into()),
+        ("grant".into(), "offline.access".into()),
+        ("action".into(), "allow".into()),
+    ]);
+    let r = proc
+        .http
+        .post(x.url("/i/oauth2/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let callback_url = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(proc.stop().success());
+
+    let proc = start_with_sandbox(dir.path(), port, &x.base, "d.log").await;
+    let r = proc
+        .http
+        .get(&callback_url)
+        .header("cookie", &page.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
     let code = xmcp_test_support::redirect_params(&r)["code"].clone();
     assert!(proc.stop().success());
 
     // And between the redirect and the token request.
-    let (proc, _) = start_demo(dir.path(), port, "c.log", "info").await;
+    let proc = start_with_sandbox(dir.path(), port, &x.base, "e.log").await;
     let (status, tokens, _) = proc.token(&auth.token_form(&code)).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
-    let me = proc
-        .call_tool(
-            tokens["access_token"].as_str().unwrap(),
-            "whoami",
-            json!({}),
-        )
-        .await;
-    assert_eq!(me["structuredContent"]["subject"], "local:alice");
+    let access = tokens["access_token"].as_str().unwrap();
+    let me = proc.call_tool(access, "whoami", json!({})).await;
+    assert_eq!(
+        me["structuredContent"]["subject"],
+        format!("x:{DEMO_USER_ID}")
+    );
+    // The sealed X token survived every restart and reaches X.
+    let me = proc.call_tool(access, "getUsersMe", json!({})).await;
+    assert_eq!(me["isError"], false, "{me}");
+    assert_eq!(me["structuredContent"]["data"]["username"], "demo_user");
 }
 
 #[tokio::test]
@@ -77,9 +141,15 @@ async fn trace_logs_of_a_whole_flow_contain_no_issued_secret() {
     let client_secret = reg["client_secret"].as_str().unwrap().to_owned();
     let auth = Authorize::new(&proc, &client_id, "http://127.0.0.1:8123/callback");
     let page = auth.consent_page(&proc).await;
-    let r = submit_consent(&proc, &page, &[("action", "approve"), ("username", "bob")]).await;
+    let r = submit_consent(&proc, &page, &[("action", "approve")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let code = xmcp_test_support::redirect_params(&r)["code"].clone();
+    let back = finish_upstream(&proc, &page.cookie, r, "second_user", None).await;
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
     let mut form = auth.token_form(&code);
     form.push(("client_secret", &client_secret));
     let (status, tokens, _) = proc.token(&form).await;

@@ -85,7 +85,7 @@ async fn dcr_client_discovers_registers_authorizes_calls_refreshes_revokes(backe
 
     // Tools see the principal.
     let me = app.call_tool(access, "whoami", json!({})).await;
-    assert_eq!(me["structuredContent"]["subject"], "local:alice");
+    assert_eq!(me["structuredContent"]["subject"], "x:1850000000000000001");
     assert_eq!(me["structuredContent"]["client_id"], client_id);
     let echo = app
         .call_tool(access, "echo", json!({"message": "hello"}))
@@ -103,7 +103,7 @@ async fn dcr_client_discovers_registers_authorizes_calls_refreshes_revokes(backe
         .iter()
         .map(|t| t["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["whoami", "echo"]);
+    assert_eq!(names, ["whoami", "echo", "getUsersMe"]);
 
     // Refresh rotates.
     let (status, refreshed, _) = app
@@ -121,7 +121,7 @@ async fn dcr_client_discovers_registers_authorizes_calls_refreshes_revokes(backe
     assert_ne!(refresh2, refresh);
     assert_eq!(
         app.call_tool(access2, "whoami", json!({})).await["structuredContent"]["subject"],
-        "local:alice"
+        "x:1850000000000000001"
     );
 
     // Revoking the refresh token revokes the grant: tokens stop working.
@@ -248,7 +248,7 @@ async fn static_confidential_client_basic_and_post_with_introspection(backend: B
         assert_eq!(intro["active"], true);
         assert_eq!(intro["aud"], app.url("/mcp"));
         assert_eq!(intro["iss"], app.base);
-        assert_eq!(intro["sub"], "local:alice");
+        assert_eq!(intro["sub"], "x:1850000000000000001");
         assert_eq!(intro["client_id"], CONFIDENTIAL_ID);
 
         let r = app
@@ -294,7 +294,7 @@ async fn two_users_are_isolated(backend: Backend) {
     let client_id = app.register_public().await;
     let a = Authorize::new(&app, &client_id, "http://127.0.0.1:5000/callback");
     let code_a = {
-        let loc = a.approve_as(&app, "alice").await;
+        let loc = a.approve_as(&app, "demo_user").await;
         loc.query_pairs()
             .find(|(k, _)| k == "code")
             .unwrap()
@@ -303,7 +303,7 @@ async fn two_users_are_isolated(backend: Backend) {
     };
     let b = Authorize::new(&app, &client_id, "http://127.0.0.1:5000/callback");
     let code_b = {
-        let loc = b.approve_as(&app, "bob").await;
+        let loc = b.approve_as(&app, "second_user").await;
         loc.query_pairs()
             .find(|(k, _)| k == "code")
             .unwrap()
@@ -318,8 +318,14 @@ async fn two_users_are_isolated(backend: Backend) {
     let who_b = app
         .call_tool(tb["access_token"].as_str().unwrap(), "whoami", json!({}))
         .await;
-    assert_eq!(who_a["structuredContent"]["subject"], "local:alice");
-    assert_eq!(who_b["structuredContent"]["subject"], "local:bob");
+    assert_eq!(
+        who_a["structuredContent"]["subject"],
+        "x:1850000000000000001"
+    );
+    assert_eq!(
+        who_b["structuredContent"]["subject"],
+        "x:1850000000000000002"
+    );
     assert_ne!(
         who_a["structuredContent"]["user_id"],
         who_b["structuredContent"]["user_id"]
@@ -375,7 +381,7 @@ async fn stateful_mode_keeps_a_session_bound_to_its_user() {
     let r = send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}), Some(session)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let text = r.text().await.unwrap();
-    assert!(text.contains("local:alice"), "{text}");
+    assert!(text.contains("x:1850000000000000001"), "{text}");
 }
 
 /// Decode and check a JWT access token with the published key set, as an
@@ -442,7 +448,7 @@ async fn jwt_access_tokens_verify_with_the_published_key_set_and_rotate(backend:
         .await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let claims = verify_with_jwks(&access, &jwks().await, &app.base, &app.url("/mcp")).unwrap();
-    assert_eq!(claims["sub"], "local:alice");
+    assert_eq!(claims["sub"], "x:1850000000000000001");
     assert_eq!(claims["client_id"], client_id);
     assert_eq!(claims["scope"], "tweet.read users.read");
     assert_eq!(
@@ -452,7 +458,7 @@ async fn jwt_access_tokens_verify_with_the_published_key_set_and_rotate(backend:
     assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
     assert_eq!(
         app.call_tool(&access, "whoami", json!({})).await["structuredContent"]["subject"],
-        "local:alice"
+        "x:1850000000000000001"
     );
 
     // A tampered signature, and a genuinely signed token for another audience.
@@ -471,7 +477,7 @@ async fn jwt_access_tokens_verify_with_the_published_key_set_and_rotate(backend:
         .sign(
             &xmcp_auth::jwt::AccessClaims {
                 iss: app.base.clone(),
-                sub: "local:alice".into(),
+                sub: "x:1850000000000000001".into(),
                 aud: "https://other.example/mcp".into(),
                 client_id: client_id.clone(),
                 scope: "tweet.read".into(),

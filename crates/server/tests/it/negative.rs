@@ -156,8 +156,9 @@ async fn refresh_reuse_after_grace_revokes_the_family(backend: Backend) {
 }
 
 async fn restart_between_authorize_consent_and_token(backend: Backend) {
-    // Pending authorizations and codes live in the store: a new instance on
-    // the same database finishes flows the old one started.
+    // Pending authorizations (with our upstream state and PKCE verifier),
+    // codes and sealed X tokens live in the store: a new instance on the same
+    // database finishes flows the old one started, at every step.
     let app = spawn(backend).await;
     let client_id = app.register_public().await;
     let a = Authorize::new(&app, &client_id, "http://127.0.0.1:1/callback");
@@ -165,18 +166,33 @@ async fn restart_between_authorize_consent_and_token(backend: Backend) {
     let stopped = app.stop().await;
 
     let app = builder(backend).restart_of(stopped).spawn().await;
-    let r = submit_consent(&app, &page, &[("action", "approve"), ("username", "alice")]).await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let code = redirect_params(&r)["code"].clone();
+    let consented = submit_consent(&app, &page, &[("action", "approve")]).await;
+    assert_eq!(consented.status(), StatusCode::SEE_OTHER);
+    // The user is at X while the server restarts; X's callback lands on the
+    // new instance.
+    let stopped = app.stop().await;
+
+    let app = builder(backend).restart_of(stopped).spawn().await;
+    let back = finish_upstream(&app, &page.cookie, consented, "demo_user", None).await;
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
     let stopped = app.stop().await;
 
     let app = builder(backend).restart_of(stopped).spawn().await;
     let (s, t, _) = app.token(&a.token_form(&code)).await;
     assert_eq!(s, StatusCode::OK, "{t}");
-    let me = app
-        .call_tool(t["access_token"].as_str().unwrap(), "whoami", json!({}))
-        .await;
-    assert_eq!(me["structuredContent"]["subject"], "local:alice");
+    let token = t["access_token"].as_str().unwrap();
+    let me = app.call_tool(token, "whoami", json!({})).await;
+    assert_eq!(me["structuredContent"]["subject"], "x:1850000000000000001");
+    let me = app.call_tool(token, "getUsersMe", json!({})).await;
+    assert_eq!(
+        me["structuredContent"]["data"]["username"], "demo_user",
+        "{me}"
+    );
 }
 
 // The remaining cases do not depend on the backend: SQLite only.
@@ -303,7 +319,6 @@ async fn consent_requires_csrf_token_and_browser_cookie() {
         let mut f = vec![
             ("request_id", page.request_id.clone()),
             ("action", "approve".to_owned()),
-            ("username", "alice".to_owned()),
         ];
         if let Some(c) = csrf {
             f.push(("csrf_token", c.to_owned()));
@@ -321,9 +336,28 @@ async fn consent_requires_csrf_token_and_browser_cookie() {
     let forged_cookie = format!("{}=tampered.value", page.cookie.split('=').next().unwrap());
     let r = post(approve(Some(&page.csrf_token)), Some(forged_cookie)).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    // Nothing was consumed: the genuine submission still succeeds, once.
-    let r = post(approve(Some(&page.csrf_token)), Some(page.cookie.clone())).await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Nothing was consumed: the genuine submission still succeeds.
+    let first = post(approve(Some(&page.csrf_token)), Some(page.cookie.clone())).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    // Submitting again (the back button) starts the sign-in at X afresh:
+    // the first trip's state no longer completes anything.
+    let second = post(approve(Some(&page.csrf_token)), Some(page.cookie.clone())).await;
+    assert_eq!(second.status(), StatusCode::SEE_OTHER);
+    let stale_state = redirect_params(&first)["state"].clone();
+    let r = app
+        .http
+        .get(app.url(&format!(
+            "/upstream/callback?state={stale_state}&code=anything"
+        )))
+        .header("cookie", &page.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("location").is_none());
+    let back = finish_upstream(&app, &page.cookie, second, "demo_user", None).await;
+    assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
+    // And once the flow completed, the form is spent.
     let r = post(approve(Some(&page.csrf_token)), Some(page.cookie.clone())).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
@@ -594,7 +628,7 @@ async fn resource_guard_rejects_expired_foreign_and_misplaced_tokens() {
     let user = store
         .upsert_user(
             &xmcp_store::UserIdentity {
-                subject: "local:alice".into(),
+                subject: "x:1850000000000000001".into(),
                 username: None,
                 display_name: None,
             },

@@ -36,8 +36,17 @@ async fn python_sdk_oauth_client_completes_the_flow(backend: Backend) {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(report["tools"], serde_json::json!(["echo", "whoami"]));
-    assert_eq!(report["whoami"]["subject"], "local:alice");
+    assert_eq!(
+        report["tools"],
+        serde_json::json!(["echo", "getUsersMe", "whoami"])
+    );
+    // The browser went through our consent page, then X's login page.
+    assert_eq!(
+        report["pages"],
+        serde_json::json!(["/authorize", "/i/oauth2/authorize"])
+    );
+    assert_eq!(report["x_me"]["data"]["username"], "demo_user");
+    assert_eq!(report["whoami"]["subject"], "x:1850000000000000001");
     assert_eq!(report["whoami"]["client_id"], report["client_id"]);
     assert_eq!(report["echo"], "from python");
     assert_eq!(report["echo_after_refresh"], "after refresh");
