@@ -142,6 +142,18 @@ impl Sandbox {
         lock(&self.inner.faults).clear();
     }
 
+    /// End every access token of `username` early, as X does when it
+    /// invalidates a session; refresh tokens stay valid. Returns how many.
+    pub fn expire_access_tokens_of(&self, username: &str) -> usize {
+        let mut world = self.world();
+        let Some(id) = world.user_by_name(username).map(|u| u.id.clone()) else {
+            return 0;
+        };
+        let before = world.access.len();
+        world.access.retain(|_, t| t.user_id != id);
+        before - world.access.len()
+    }
+
     /// `(id, username)` of the demo accounts, in the order the login page lists them.
     pub fn demo_users(&self) -> Vec<(String, String)> {
         lock(&self.inner.world)

@@ -168,10 +168,14 @@ pub trait UpstreamTokenStore: Send + Sync {
     /// Every sealed row, for re-encryption under a new key.
     async fn list_upstream_tokens(&self) -> Result<Vec<UpstreamTokens>>;
     /// Take the refresh lease of `user_id` until `until`, if nobody holds a
-    /// live one. True when `holder` now holds it.
+    /// live one and the row still holds `access_sealed` (the token the
+    /// caller read: if someone refreshed since, the caller must use their
+    /// result, not refresh again with a spent refresh token). True when
+    /// `holder` now holds it.
     async fn try_lease_upstream_refresh(
         &self,
         user_id: &str,
+        access_sealed: &str,
         holder: &str,
         now: i64,
         until: i64,

@@ -678,17 +678,20 @@ macro_rules! impl_sql_store {
             async fn try_lease_upstream_refresh(
                 &self,
                 user_id: &str,
+                access_sealed: &str,
                 holder: &str,
                 now: i64,
                 until: i64,
             ) -> Result<bool> {
                 let res = sqlx::query(
                     "UPDATE upstream_tokens SET refresh_lease_holder = $1, refresh_lease_until = $2 \
-                     WHERE user_id = $3 AND (refresh_lease_until IS NULL OR refresh_lease_until <= $4)",
+                     WHERE user_id = $3 AND access_sealed = $4 \
+                     AND (refresh_lease_until IS NULL OR refresh_lease_until <= $5)",
                 )
                 .bind(holder)
                 .bind(until)
                 .bind(user_id)
+                .bind(access_sealed)
                 .bind(now)
                 .execute(&self.pool)
                 .await?;

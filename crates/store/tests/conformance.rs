@@ -500,18 +500,19 @@ async fn upstream_refresh_lease_is_exclusive_and_commits_with_the_tokens(db: &Te
     let store = db.open().await;
     let t = upstream_row(&store, "alice").await;
     let id = t.user_id.as_str();
-    assert!(
-        store
-            .try_lease_upstream_refresh(id, "a", NOW, NOW + 30)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .try_lease_upstream_refresh(id, "b", NOW + 1, NOW + 31)
-            .await
-            .unwrap()
-    );
+    let old = t.access_sealed.as_str();
+    let lease = |sealed: &str, holder: &str, now: i64| {
+        let (store, sealed, holder) = (store.clone(), sealed.to_owned(), holder.to_owned());
+        let id = id.to_owned();
+        async move {
+            store
+                .try_lease_upstream_refresh(&id, &sealed, &holder, now, now + 30)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(lease(old, "a", NOW).await);
+    assert!(!lease(old, "b", NOW + 1).await);
     // Only the holder can finish; a stranger writes nothing.
     let refreshed = UpstreamTokens {
         access_sealed: "v1.k1.new-access".into(),
@@ -540,26 +541,14 @@ async fn upstream_refresh_lease_is_exclusive_and_commits_with_the_tokens(db: &Te
         store.get_upstream_tokens(id).await.unwrap(),
         Some(refreshed.clone())
     );
-    // Finishing released the lease.
-    assert!(
-        store
-            .try_lease_upstream_refresh(id, "b", NOW + 3, NOW + 33)
-            .await
-            .unwrap()
-    );
+    // Finishing released the lease, but only a caller that saw the new token
+    // may take it: one still holding the old token must use the new one.
+    let new = refreshed.access_sealed.as_str();
+    assert!(!lease(old, "b", NOW + 3).await);
+    assert!(lease(new, "b", NOW + 3).await);
     // A lease whose holder died expires.
-    assert!(
-        !store
-            .try_lease_upstream_refresh(id, "c", NOW + 32, NOW + 62)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .try_lease_upstream_refresh(id, "c", NOW + 33, NOW + 63)
-            .await
-            .unwrap()
-    );
+    assert!(!lease(new, "c", NOW + 32).await);
+    assert!(lease(new, "c", NOW + 33).await);
     // The late holder can no longer write.
     assert!(!store.finish_upstream_refresh(&t, "b").await.unwrap());
     // Releasing with a refusal marks the row; a new sign-in clears it.
@@ -569,12 +558,7 @@ async fn upstream_refresh_lease_is_exclusive_and_commits_with_the_tokens(db: &Te
         .unwrap();
     let marked = store.get_upstream_tokens(id).await.unwrap().unwrap();
     assert_eq!(marked.reauth_required_at, Some(NOW + 40));
-    assert!(
-        store
-            .try_lease_upstream_refresh(id, "d", NOW + 41, NOW + 71)
-            .await
-            .unwrap()
-    );
+    assert!(lease(new, "d", NOW + 41).await);
     store.release_upstream_lease(id, "d", None).await.unwrap();
     assert_eq!(
         store
@@ -599,7 +583,7 @@ async fn upstream_refresh_lease_is_exclusive_and_commits_with_the_tokens(db: &Te
     // No row, no lease.
     assert!(
         !store
-            .try_lease_upstream_refresh("nobody", "a", NOW, NOW + 30)
+            .try_lease_upstream_refresh("nobody", new, "a", NOW, NOW + 30)
             .await
             .unwrap()
     );
@@ -610,10 +594,10 @@ async fn concurrent_upstream_leases_have_one_winner(db: &TestDatabase) {
     let t = upstream_row(&store, "bob").await;
     let tasks: Vec<_> = (0..16)
         .map(|i| {
-            let (store, id) = (store.clone(), t.user_id.clone());
+            let (store, id, sealed) = (store.clone(), t.user_id.clone(), t.access_sealed.clone());
             tokio::spawn(async move {
                 store
-                    .try_lease_upstream_refresh(&id, &format!("h{i}"), NOW, NOW + 30)
+                    .try_lease_upstream_refresh(&id, &sealed, &format!("h{i}"), NOW, NOW + 30)
                     .await
                     .unwrap()
             })

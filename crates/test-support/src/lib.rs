@@ -52,6 +52,8 @@ pub struct TestAppBuilder {
     upstream: Upstream,
     sandbox: Option<Arc<SandboxServer>>,
     clock: Option<Arc<ManualClock>>,
+    /// The issuer, when it is not this instance's own address.
+    public_url: Option<String>,
 }
 
 /// Who signs users in for a test app.
@@ -164,8 +166,10 @@ impl TestAppBuilder {
         self
     }
 
-    /// Share another app's database and simulated X: a second instance.
+    /// Share another app's database, public URL and simulated X: a second
+    /// instance of the same deployment (as behind a load balancer).
     pub fn sharing(mut self, other: &TestApp) -> Self {
+        self.public_url = Some(other.base.clone());
         self.db = Some(other.db.share());
         self.sandbox = other.x.clone();
         self.clock = Some(other.clock.clone());
@@ -192,7 +196,11 @@ impl TestAppBuilder {
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         let mut s = self.settings;
-        s.public_url = Some(format!("http://127.0.0.1:{port}"));
+        s.public_url = Some(
+            self.public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://127.0.0.1:{port}")),
+        );
         s.database_url = Some(db.url.clone());
         s.database_max_connections = Some(5);
         let clock = self.clock.unwrap_or_else(|| {
@@ -297,6 +305,7 @@ pub fn builder(backend: Backend) -> TestAppBuilder {
         upstream: Upstream::Sandbox,
         sandbox: None,
         clock: None,
+        public_url: None,
     }
 }
 
@@ -579,6 +588,16 @@ impl Authorize {
             f.push(("resource", r.as_str()));
         }
         f
+    }
+
+    /// The whole dance for a public client, signing in as `user`: tokens.
+    pub async fn tokens_as(&self, app: &Client, user: &str) -> Value {
+        let loc = self.approve_as(app, user).await;
+        let q: std::collections::HashMap<_, _> = loc.query_pairs().into_owned().collect();
+        assert_eq!(q.get("state"), Some(&self.state), "{loc}");
+        let (status, body, _) = app.token(&self.token_form(&q["code"])).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
     }
 
     /// The whole dance for a public client: tokens.

@@ -6,7 +6,10 @@
 //!   whoever comes second finds the row already refreshed;
 //! * across processes sharing the database, the refresher holds a lease on
 //!   the user's row ([`UpstreamTokenStore::try_lease_upstream_refresh`]);
-//!   others wait for the row to change.
+//!   others wait for the row to change. The lease is only granted while the
+//!   row still holds the token the caller read, so a process that looked
+//!   just before someone else's refresh finished never refreshes again with
+//!   the spent refresh token.
 //!
 //! X's refresh tokens are single-use, so the new pair is written (in the same
 //! statement that ends the lease) before anyone uses the new access token.
@@ -211,7 +214,13 @@ impl Vault {
             }
             if self
                 .store
-                .try_lease_upstream_refresh(user_id, &holder, now, now + LEASE_SECONDS)
+                .try_lease_upstream_refresh(
+                    user_id,
+                    &row.access_sealed,
+                    &holder,
+                    now,
+                    now + LEASE_SECONDS,
+                )
                 .await?
             {
                 return self.refresh_holding_lease(row, &holder, now).await;

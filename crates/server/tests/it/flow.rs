@@ -330,6 +330,34 @@ async fn two_users_are_isolated(backend: Backend) {
         who_a["structuredContent"]["user_id"],
         who_b["structuredContent"]["user_id"]
     );
+    // Calls to X, interleaved and at the same time, each use their own
+    // user's X token.
+    let before = app.sandbox().stats().api_calls;
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let client = app.client.clone();
+            let token = if i % 2 == 0 { &ta } else { &tb };
+            let token = token["access_token"].as_str().unwrap().to_owned();
+            tokio::spawn(
+                async move { (i, client.call_tool(&token, "getUsersMe", json!({})).await) },
+            )
+        })
+        .collect();
+    for t in tasks {
+        let (i, me) = t.await.unwrap();
+        let expected = if i % 2 == 0 {
+            "demo_user"
+        } else {
+            "second_user"
+        };
+        assert_eq!(
+            me["structuredContent"]["data"]["username"], expected,
+            "{me}"
+        );
+    }
+    let after = app.sandbox().stats().api_calls;
+    let made = |u: &str| after[u] - before[u];
+    assert_eq!((made("demo_user"), made("second_user")), (3, 3));
 }
 
 #[tokio::test]

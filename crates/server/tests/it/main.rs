@@ -10,3 +10,4 @@ mod connection;
 mod flow;
 mod negative;
 mod python_sdk;
+mod upstream;
