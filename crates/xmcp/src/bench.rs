@@ -42,12 +42,67 @@ struct Level {
     p99: Duration,
 }
 
-fn hidden(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    Some(html.split(&marker).nth(1)?.split('"').next()?.to_owned())
+/// The attributes of one HTML start tag (`rest` is what follows its name),
+/// quoted or not, entity-decoded for the few entities our pages emit.
+fn attributes(rest: &str) -> Vec<(String, String)> {
+    let tag = rest.split('>').next().unwrap_or_default();
+    let mut out = Vec::new();
+    let mut chars = tag.trim_end_matches('/').trim().chars().peekable();
+    while chars.peek().is_some() {
+        let name: String = chars
+            .by_ref()
+            .skip_while(|c| c.is_whitespace())
+            .take_while(|c| !c.is_whitespace() && *c != '=')
+            .collect();
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            value = chars.by_ref().take_while(|c| *c != '"').collect();
+        } else if chars.peek().is_some_and(|c| !c.is_whitespace()) {
+            value = chars.by_ref().take_while(|c| !c.is_whitespace()).collect();
+        }
+        if !name.is_empty() {
+            let value = value
+                .replace("&quot;", "\"")
+                .replace("&#x27;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&");
+            out.push((name, value));
+        }
+    }
+    out
 }
 
-/// Register, authorize, consent and exchange the code, as a client would.
+/// A page's form as a browser submits it untouched: its action, hidden
+/// inputs, checked radios and checkboxes, and the first submit button.
+fn form_as_served(html: &str) -> Option<(String, Vec<(String, String)>)> {
+    let get = |attrs: &[(String, String)], k: &str| {
+        attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    };
+    let action = get(&attributes(html.split("<form").nth(1)?), "action").unwrap_or_default();
+    let mut fields = Vec::new();
+    for input in html.split("<input").skip(1) {
+        let a = attributes(input);
+        let kind = get(&a, "type").unwrap_or_else(|| "text".into());
+        let checked = a.iter().any(|(n, _)| n == "checked");
+        if (kind == "hidden" || (matches!(kind.as_str(), "radio" | "checkbox") && checked))
+            && let (Some(name), Some(value)) = (get(&a, "name"), get(&a, "value"))
+        {
+            fields.push((name, value));
+        }
+    }
+    if let Some(button) = html.split("<button").nth(1) {
+        let a = attributes(button);
+        if let (Some(name), Some(value)) = (get(&a, "name"), get(&a, "value")) {
+            fields.push((name, value));
+        }
+    }
+    Some((action, fields))
+}
+
+/// Register, authorize, consent, sign in at the (simulated) X and exchange
+/// the code, as a client and its user would.
 async fn obtain_token(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
     let reg: Value = http
         .post(format!("{base}/register"))
@@ -74,38 +129,51 @@ async fn obtain_token(http: &reqwest::Client, base: &str) -> anyhow::Result<Stri
             ("resource", &format!("{base}/mcp")),
         ],
     )?;
-    let page = http.get(authorize).send().await?;
-    let cookie = page
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .context("no consent cookie")?
-        .to_owned();
-    let html = page.text().await?;
-    let form = [
-        (
-            "request_id",
-            hidden(&html, "request_id").context("no request id")?,
-        ),
-        (
-            "csrf_token",
-            hidden(&html, "csrf_token").context("no csrf token")?,
-        ),
-        ("username", "alice".to_owned()),
-        ("action", "approve".to_owned()),
-    ];
-    let r = http
-        .post(format!("{base}/consent"))
-        .header("cookie", cookie)
-        .form(&form)
-        .send()
-        .await?;
-    let location = r
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .context("no redirect")?;
+    // Play the browser: submit our consent page, then the simulated X's
+    // login page, as served (defaults preselected), until the redirect back.
+    let mut cookies: Vec<String> = Vec::new();
+    let mut url = authorize.to_string();
+    let mut resp = http.get(&url).send().await?;
+    let location = loop {
+        for c in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+            if let Some(pair) = c.to_str().ok().and_then(|v| v.split(';').next()) {
+                cookies.push(pair.to_owned());
+            }
+        }
+        if resp.status().is_redirection() {
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .context("a redirect without a location")?;
+            let to = url::Url::parse(&url)?.join(to)?.to_string();
+            if to.starts_with(redirect) {
+                break to;
+            }
+            url = to;
+            resp = http
+                .get(&url)
+                .header("cookie", cookies.join("; "))
+                .send()
+                .await?;
+            continue;
+        }
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "sign-in page {url}: HTTP {}",
+            resp.status()
+        );
+        let html = resp.text().await?;
+        let (action, form) = form_as_served(&html).context("no form on the sign-in page")?;
+        url = url::Url::parse(&url)?.join(&action)?.to_string();
+        resp = http
+            .post(&url)
+            .header("cookie", cookies.join("; "))
+            .form(&form)
+            .send()
+            .await?;
+    };
+    let location = location.as_str();
     let code = url::Url::parse(location)?
         .query_pairs()
         .find(|(k, _)| k == "code")
@@ -350,4 +418,30 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = server.await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn forms_are_read_as_a_browser_submits_them() {
+        let html = r#"<form method="post" action="/consent"><input type="hidden" name="request_id" value="a&amp;b">
+            <input type=radio name="user_id" value="1" checked> <input type=radio name="user_id" value="2">
+            <input type=checkbox name="grant" value="tweet.read" checked><input name="username">
+            <button type=submit name=action value=allow>Go</button><button name=action value=deny>No</button></form>"#;
+        let (action, fields) = super::form_as_served(html).unwrap();
+        assert_eq!(action, "/consent");
+        let f: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        assert_eq!(
+            f,
+            [
+                ("request_id", "a&b"),
+                ("user_id", "1"),
+                ("grant", "tweet.read"),
+                ("action", "allow")
+            ]
+        );
+    }
 }
