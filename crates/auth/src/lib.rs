@@ -17,6 +17,7 @@ pub mod error;
 pub mod html;
 pub mod identity;
 pub mod jwt;
+pub mod oidc;
 pub mod params;
 pub mod principal;
 pub mod redirect;

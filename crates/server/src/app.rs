@@ -18,6 +18,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use xmcp_auth::identity::{IdentityProvider, LocalIdentityProvider, LocalUser};
 use xmcp_auth::jwt::JwtKeys;
+use xmcp_auth::oidc::OidcIdentityProvider;
 use xmcp_auth::{AuthServer, Clock, SystemClock};
 use xmcp_crypto::envelope::Keyring;
 use xmcp_sandbox::{Sandbox, SandboxClient, SandboxConfig};
@@ -81,45 +82,50 @@ impl App {
         let store = xmcp_store::connect(&config.database_url, config.database_max_connections)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-        let (upstream, sandbox) = match &config.identity {
-            Identity::X(x) => (Some((x.oauth.clone(), x.refresh_margin)), None),
+        let x_upstream = |oauth: XOAuthConfig, margin: i64| {
+            let http = xmcp_x::oauth::http_client();
+            let api_url = oauth.api_url.clone();
+            let oauth = Arc::new(XOAuth::new(oauth, http.clone()));
+            let vault = Arc::new(Vault::new(
+                store.clone(),
+                keyring.clone(),
+                oauth.clone(),
+                clock.clone(),
+                margin,
+            ));
+            let idp: Arc<dyn IdentityProvider> = Arc::new(XIdentityProvider::new(oauth));
+            (idp, Some(Arc::new(XApi::new(http, api_url, vault))))
+        };
+        let (idp, x, sandbox) = match &config.identity {
+            Identity::X(x) => {
+                let (idp, api) = x_upstream(x.oauth.clone(), x.refresh_margin);
+                (idp, api, None)
+            }
             Identity::DemoSandbox { refresh_margin } => {
                 let (sandbox, oauth) = demo_upstream(&config, &clock);
-                (Some((oauth, *refresh_margin)), Some(sandbox))
+                let (idp, api) = x_upstream(oauth, *refresh_margin);
+                (idp, api, Some(sandbox))
             }
-            Identity::Local => (None, None),
-        };
-        let (idp, x): (Arc<dyn IdentityProvider>, _) = match upstream {
-            Some((oauth_config, margin)) => {
-                let http = xmcp_x::oauth::http_client();
-                let api_url = oauth_config.api_url.clone();
-                let oauth = Arc::new(XOAuth::new(oauth_config, http.clone()));
-                let vault = Arc::new(Vault::new(
-                    store.clone(),
-                    keyring.clone(),
-                    oauth.clone(),
-                    clock.clone(),
-                    margin,
+            Identity::Oidc(oidc) => {
+                let idp: Arc<dyn IdentityProvider> = Arc::new(OidcIdentityProvider::new(
+                    oidc.as_ref().clone(),
+                    xmcp_x::oauth::http_client(),
                 ));
-                (
-                    Arc::new(XIdentityProvider::new(oauth)),
-                    Some(Arc::new(XApi::new(http, api_url, vault))),
-                )
+                (idp, None, None)
             }
-            None => (
-                Arc::new(LocalIdentityProvider::new(
-                    config
-                        .users
-                        .iter()
-                        .map(|u| LocalUser {
-                            username: u.username.clone(),
-                            display_name: u.display_name.clone(),
-                            password_hash: Some(u.password_hash.clone()),
-                        })
-                        .collect(),
-                )),
-                None,
-            ),
+            Identity::Local => {
+                let users = config
+                    .users
+                    .iter()
+                    .map(|u| LocalUser {
+                        username: u.username.clone(),
+                        display_name: u.display_name.clone(),
+                        password_hash: Some(u.password_hash.clone()),
+                    })
+                    .collect();
+                let idp: Arc<dyn IdentityProvider> = Arc::new(LocalIdentityProvider::new(users));
+                (idp, None, None)
+            }
         };
         // Cookies are signed with a key derived from the data key, so every
         // instance sharing the encryption key verifies every other's cookies.

@@ -79,6 +79,14 @@ pub struct Settings {
     pub x_refresh_margin: Option<i64>,
     /// Path of the upstream callback (register `<public_url><path>` with X).
     pub upstream_callback_path: Option<String>,
+    /// An OpenID Connect provider's issuer: setting it makes that provider
+    /// the identity provider (instead of X).
+    pub oidc_issuer: Option<String>,
+    pub oidc_client_id: Option<String>,
+    #[serde(skip)]
+    pub oidc_client_secret: Option<SecretString>,
+    pub oidc_client_secret_file: Option<PathBuf>,
+    pub oidc_scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -193,7 +201,12 @@ impl Settings {
             x_revoke_url,
             x_api_url,
             x_refresh_margin,
-            upstream_callback_path
+            upstream_callback_path,
+            oidc_issuer,
+            oidc_client_id,
+            oidc_client_secret,
+            oidc_client_secret_file,
+            oidc_scopes
         )
     }
 }
@@ -239,6 +252,8 @@ pub struct Config {
 pub enum Identity {
     /// X's OAuth 2.0 (or anything speaking it, like `xmcp sandbox`).
     X(Box<XUpstream>),
+    /// A generic OpenID Connect provider (no X tools: nobody has X tokens).
+    Oidc(Box<xmcp_auth::oidc::OidcConfig>),
     /// The simulated X, served by this process under [`SANDBOX_PATH`].
     DemoSandbox { refresh_margin: i64 },
     /// Local username/password accounts from `[[users]]`.
@@ -298,7 +313,50 @@ fn x_refresh_margin(s: &Settings) -> Result<i64, ConfigError> {
     }
 }
 
+fn oidc(s: &Settings, issuer: &str) -> Result<Identity, ConfigError> {
+    let u = x_url(Some(issuer), "", "oidc_issuer", "XMCP_OIDC_ISSUER")?;
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(err(
+            "oidc_issuer must be the provider's issuer identifier (no query or fragment), e.g. https://login.example.com/realms/main",
+        ));
+    }
+    let Some(client_id) = s.oidc_client_id.clone().filter(|c| !c.trim().is_empty()) else {
+        return Err(err(
+            "oidc_issuer is set but oidc_client_id is not: register xmcp as a client with the provider (callback <public_url>/upstream/callback) and set XMCP_OIDC_CLIENT_ID",
+        ));
+    };
+    let client_secret = match (&s.oidc_client_secret, &s.oidc_client_secret_file) {
+        (Some(k), _) => Some(k.clone()),
+        (None, Some(path)) => Some(read_secret_file(path, "the OIDC client secret")?),
+        (None, None) => None,
+    };
+    let scopes = s
+        .oidc_scopes
+        .clone()
+        .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()])
+        .iter()
+        .flat_map(|s| s.split([' ', ',']))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok(Identity::Oidc(Box::new(xmcp_auth::oidc::OidcConfig {
+        issuer: issuer.to_owned(),
+        client_id,
+        client_secret,
+        scopes,
+    })))
+}
+
 fn identity(s: &Settings, demo: bool) -> Result<Identity, ConfigError> {
+    let oidc_issuer = s.oidc_issuer.clone().filter(|i| !i.trim().is_empty());
+    if oidc_issuer.is_some() && s.x_client_id.is_some() {
+        return Err(err(
+            "both x_client_id and oidc_issuer are set: choose one identity provider (X, or an OpenID Connect provider)",
+        ));
+    }
+    if let Some(issuer) = oidc_issuer {
+        return oidc(s, &issuer);
+    }
     let Some(client_id) = s.x_client_id.clone().filter(|c| !c.trim().is_empty()) else {
         let stray = s.x_client_secret.is_some()
             || s.x_client_secret_file.is_some()
@@ -773,11 +831,95 @@ mod tests {
                 },
                 "XMCP_LOG",
             ),
+            (
+                Settings {
+                    x_client_id: Some("app".into()),
+                    x_scopes: Some(vec!["tweet.read users.read".into()]),
+                    ..Default::default()
+                },
+                "offline.access",
+            ),
+            (
+                Settings {
+                    x_client_id: Some("app".into()),
+                    x_token_url: Some("http://api.example.com/2/oauth2/token".into()),
+                    ..Default::default()
+                },
+                "XMCP_X_TOKEN_URL",
+            ),
+            (
+                Settings {
+                    x_client_secret_file: Some("/nonexistent".into()),
+                    ..demo()
+                },
+                "XMCP_X_CLIENT_ID",
+            ),
+            (
+                Settings {
+                    x_client_id: Some("app".into()),
+                    oidc_issuer: Some("https://id.example.com".into()),
+                    ..Default::default()
+                },
+                "choose one",
+            ),
+            (
+                Settings {
+                    oidc_issuer: Some("https://id.example.com".into()),
+                    ..Default::default()
+                },
+                "XMCP_OIDC_CLIENT_ID",
+            ),
+            (
+                Settings {
+                    upstream_callback_path: Some("callback".into()),
+                    ..demo()
+                },
+                "XMCP_UPSTREAM_CALLBACK_PATH",
+            ),
+            (
+                Settings {
+                    x_refresh_margin: Some(-1),
+                    ..demo()
+                },
+                "XMCP_X_REFRESH_MARGIN",
+            ),
         ];
         for (s, hint) in cases {
             let e = Config::resolve(None, s).unwrap_err().to_string();
             assert!(e.contains(hint), "{e}");
         }
+    }
+
+    #[test]
+    fn the_identity_provider_follows_the_settings() {
+        let x = Config::resolve(
+            None,
+            Settings {
+                x_client_id: Some("app".into()),
+                x_client_secret: Some("shh-secret".to_owned().into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let Identity::X(up) = &x.identity else {
+            panic!("{:?}", x.identity)
+        };
+        assert_eq!(up.oauth.token_url.as_str(), "https://api.x.com/2/oauth2/token");
+        assert_eq!(up.oauth.required_scopes, DEFAULT_X_SCOPES);
+        assert_eq!(up.refresh_margin, 60);
+        assert!(!format!("{x:?}").contains("shh-secret"));
+        let demo = Config::resolve(None, demo()).unwrap();
+        assert!(matches!(demo.identity, Identity::DemoSandbox { .. }));
+        let oidc = Config::resolve(
+            None,
+            Settings {
+                oidc_issuer: Some("https://id.example.com/realms/a".into()),
+                oidc_client_id: Some("xmcp".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(matches!(oidc.identity, Identity::Oidc(_)));
     }
 
     #[test]

@@ -13,6 +13,9 @@ use xmcp_server::config::{ClientSettings, Settings};
 use xmcp_server::{App, Config};
 use xmcp_store::testing::TestDatabase;
 
+mod oidc;
+pub use oidc::{Misbehaviour, OIDC_CLIENT_ID, OIDC_SUBJECT, OidcProvider};
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Backend {
     Sqlite,
@@ -63,6 +66,8 @@ pub enum Upstream {
     Sandbox,
     /// Local accounts (`LOCAL_USER` / `LOCAL_PASSWORD`), no upstream.
     Local,
+    /// Whatever the test's settings configure (e.g. an OIDC provider).
+    Configured,
 }
 
 /// The OAuth client the test app is at the simulated X.
@@ -212,6 +217,7 @@ impl TestAppBuilder {
             Arc::new(ManualClock::new(start))
         });
         let x = match self.upstream {
+            Upstream::Configured => None,
             Upstream::Local => {
                 s.users = vec![xmcp_server::config::UserSettings {
                     username: LOCAL_USER.into(),

@@ -173,6 +173,19 @@ struct ServeArgs {
     /// Path X redirects back to (register <public_url><path> as the X app's callback).
     #[arg(long, env = "XMCP_UPSTREAM_CALLBACK_PATH")]
     upstream_callback_path: Option<String>,
+    /// An OpenID Connect provider's issuer: users sign in there instead of at X.
+    #[arg(long, env = "XMCP_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    #[arg(long, env = "XMCP_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
+    /// The OIDC client secret; prefer XMCP_OIDC_CLIENT_SECRET_FILE.
+    #[arg(long, env = "XMCP_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    oidc_client_secret: Option<String>,
+    #[arg(long, env = "XMCP_OIDC_CLIENT_SECRET_FILE")]
+    oidc_client_secret_file: Option<PathBuf>,
+    /// Scopes requested from the OIDC provider (default: openid profile email).
+    #[arg(long, env = "XMCP_OIDC_SCOPES", value_delimiter = ',')]
+    oidc_scopes: Option<Vec<String>>,
 }
 
 /// The simulated X on its own (`xmcp sandbox`).
@@ -253,6 +266,11 @@ impl ServeArgs {
             x_api_url: self.x_api_url.clone(),
             x_refresh_margin: self.x_refresh_margin,
             upstream_callback_path: self.upstream_callback_path.clone(),
+            oidc_issuer: self.oidc_issuer.clone(),
+            oidc_client_id: self.oidc_client_id.clone(),
+            oidc_client_secret: self.oidc_client_secret.clone().map(SecretString::from),
+            oidc_client_secret_file: self.oidc_client_secret_file.clone(),
+            oidc_scopes: self.oidc_scopes.clone(),
             ..Default::default()
         }
     }

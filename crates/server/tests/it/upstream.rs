@@ -401,3 +401,104 @@ async fn local_accounts_sign_in_without_an_upstream_and_x_tools_are_absent() {
         .collect();
     assert_eq!(names, ["whoami", "echo"]);
 }
+
+/// An app whose users sign in at `idp`.
+async fn oidc_app(idp: &OidcProvider) -> TestApp {
+    let issuer = idp.issuer.clone();
+    builder(Backend::Sqlite)
+        .upstream(Upstream::Configured)
+        .settings(|s| {
+            s.oidc_issuer = Some(issuer);
+            s.oidc_client_id = Some(OIDC_CLIENT_ID.into());
+        })
+        .spawn()
+        .await
+}
+
+/// Consent, then the provider (which signs in at once), then the callback:
+/// where the browser is sent in the end.
+async fn through_oidc(app: &TestApp, a: &Authorize) -> std::collections::HashMap<String, String> {
+    let page = a.consent_page(app).await;
+    let r = submit_consent(app, &page, &[("action", "approve")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to_idp = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = app.http.get(&to_idp).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let callback = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = app
+        .http
+        .get(&callback)
+        .header("cookie", &page.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(REDIRECT)
+    );
+    redirect_params(&r)
+}
+
+#[tokio::test]
+async fn an_openid_connect_provider_signs_users_in() {
+    let idp = OidcProvider::start().await;
+    let app = oidc_app(&idp).await;
+    let client_id = app.register_public().await;
+    let a = Authorize::new(&app, &client_id, REDIRECT);
+    let back = through_oidc(&app, &a).await;
+    assert_eq!(back["state"], a.state);
+    let (status, t, _) = app.token(&a.token_form(&back["code"])).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    let who = app.call_tool(&access(&t), "whoami", json!({})).await;
+    assert_eq!(
+        who["structuredContent"]["subject"],
+        format!("oidc:{}#{OIDC_SUBJECT}", idp.issuer)
+    );
+    assert_eq!(who["structuredContent"]["username"], "oidc.user");
+}
+
+#[tokio::test]
+async fn id_tokens_that_fail_verification_end_in_an_error_redirect() {
+    let idp = OidcProvider::start().await;
+    let app = oidc_app(&idp).await;
+    let client_id = app.register_public().await;
+    for (mode, words) in [
+        (Misbehaviour::WrongNonce, "nonce"),
+        (Misbehaviour::WrongAudience, "not valid"),
+        (Misbehaviour::ForeignKey, "not valid"),
+    ] {
+        idp.misbehave(mode);
+        let a = Authorize::new(&app, &client_id, REDIRECT);
+        let back = through_oidc(&app, &a).await;
+        assert_eq!(back["error"], "server_error", "{mode:?}: {back:?}");
+        assert!(
+            back["error_description"].contains(words),
+            "{mode:?}: {back:?}"
+        );
+        assert!(!back.contains_key("code"));
+        assert_eq!(back["state"], a.state);
+    }
+}
+
+#[tokio::test]
+async fn a_discovery_document_for_another_issuer_is_refused() {
+    let idp = OidcProvider::start().await;
+    idp.misbehave(Misbehaviour::WrongIssuer);
+    let app = oidc_app(&idp).await;
+    let client_id = app.register_public().await;
+    let a = Authorize::new(&app, &client_id, REDIRECT);
+    let page = a.consent_page(&app).await;
+    let r = submit_consent(&app, &page, &[("action", "approve")]).await;
+    // The user stays on our consent page, told to try again; nobody is sent
+    // to a provider whose metadata does not check out.
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("cannot be reached"));
+}
