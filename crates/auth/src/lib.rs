@@ -14,6 +14,7 @@ pub mod cimd;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod external;
 pub mod html;
 pub mod identity;
 pub mod jwt;

@@ -18,21 +18,27 @@ use std::sync::Arc;
 /// Largest body accepted by the form and JSON endpoints.
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
-/// The authorization server's routes, at the issuer's root.
+/// The authorization server's routes, at the issuer's root; in
+/// resource-server-only mode, just the protected resource metadata.
 pub fn router(auth: Arc<AuthServer>) -> Router {
     let resource_path = url::Url::parse(&auth.config.resource)
         .map(|u| u.path().trim_end_matches('/').to_owned())
         .unwrap_or_else(|_| "/mcp".into());
     let prm = format!("/.well-known/oauth-protected-resource{resource_path}");
-    Router::new()
-        .route("/.well-known/oauth-authorization-server", get(metadata))
-        .route("/.well-known/openid-configuration", get(metadata))
+    let resource = Router::new()
         .route(&prm, get(resource_metadata))
         .route(&format!("{prm}/"), get(resource_metadata))
         .route(
             "/.well-known/oauth-protected-resource",
             get(root_resource_metadata),
-        )
+        );
+    if auth.is_resource_server_only() {
+        // The external issuer authorizes; we only describe the resource.
+        return resource.with_state(auth);
+    }
+    resource
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/openid-configuration", get(metadata))
         .route("/authorize", get(authorize))
         .route("/consent", post(consent))
         .route(&auth.config.upstream_callback_path, get(upstream_callback))

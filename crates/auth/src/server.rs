@@ -32,6 +32,8 @@ pub struct AuthServer {
     cookies: Signer,
     cimd: CimdResolver,
     jwt: Option<Arc<crate::jwt::JwtKeys>>,
+    /// Resource-server-only mode: tokens come from this external issuer.
+    external: Option<Arc<crate::external::ExternalVerifier>>,
 }
 
 impl std::fmt::Debug for AuthServer {
@@ -131,6 +133,7 @@ impl AuthServer {
             cookies: Signer::derive(cookie_key, "xmcp consent cookie v1"),
             cimd,
             jwt: None,
+            external: None,
         }
     }
 
@@ -138,6 +141,19 @@ impl AuthServer {
     pub fn with_jwt_keys(mut self, keys: Arc<crate::jwt::JwtKeys>) -> Self {
         self.jwt = Some(keys);
         self
+    }
+
+    /// Verify tokens of an external authorization server instead of issuing
+    /// our own: the server becomes a resource guard only (its router mounts
+    /// no authorization endpoints).
+    pub fn with_external(mut self, verifier: Arc<crate::external::ExternalVerifier>) -> Self {
+        self.external = Some(verifier);
+        self
+    }
+
+    /// Whether this is a resource guard for an external issuer only.
+    pub fn is_resource_server_only(&self) -> bool {
+        self.external.is_some()
     }
 
     pub fn jwt_keys(&self) -> Option<&Arc<crate::jwt::JwtKeys>> {
@@ -1360,6 +1376,9 @@ impl AuthServer {
             ));
         }
         let now = self.now();
+        if let Some(external) = &self.external {
+            return external.verify(token, &self.config.resource, now).await;
+        }
         if let Some(keys) = &self.jwt
             && !token.starts_with("xmcp_")
         {
@@ -1447,9 +1466,13 @@ impl AuthServer {
 
     /// RFC 9728 protected-resource metadata for `resource`.
     pub fn protected_resource_metadata(&self, resource: &str) -> serde_json::Value {
+        let issuer = self
+            .external
+            .as_ref()
+            .map_or(self.config.issuer.as_str(), |e| e.issuer());
         serde_json::json!({
             "resource": resource,
-            "authorization_servers": [self.config.issuer],
+            "authorization_servers": [issuer],
             "scopes_supported": self.config.scopes,
             "bearer_methods_supported": ["header"],
             "resource_name": "xmcp: the X API over MCP",

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use xmcp_auth::external::ExternalVerifier;
 use xmcp_auth::identity::{IdentityProvider, LocalIdentityProvider, LocalUser};
 use xmcp_auth::jwt::JwtKeys;
 use xmcp_auth::oidc::OidcIdentityProvider;
@@ -113,6 +114,12 @@ impl App {
                 ));
                 (idp, None, None)
             }
+            Identity::External(_) => {
+                // Nobody signs in here: the external issuer's tokens are verified.
+                let idp: Arc<dyn IdentityProvider> =
+                    Arc::new(LocalIdentityProvider::new(Vec::new()));
+                (idp, None, None)
+            }
             Identity::Local => {
                 let users = config
                     .users
@@ -149,6 +156,12 @@ impl App {
             .await
             .map_err(|e| anyhow::anyhow!("cannot load the JWT signing keys: {e}"))?;
             auth = auth.with_jwt_keys(Arc::new(keys));
+        }
+        if let Identity::External(external) = &config.identity {
+            auth = auth.with_external(Arc::new(ExternalVerifier::new(
+                external.as_ref().clone(),
+                xmcp_x::oauth::http_client(),
+            )));
         }
         let auth = Arc::new(auth);
         Ok(Arc::new(App {

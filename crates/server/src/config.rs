@@ -87,6 +87,15 @@ pub struct Settings {
     pub oidc_client_secret: Option<SecretString>,
     pub oidc_client_secret_file: Option<PathBuf>,
     pub oidc_scopes: Option<Vec<String>>,
+    /// Resource-server-only mode: an external authorization server issues
+    /// the tokens; xmcp verifies them (JWKS or introspection).
+    pub external_issuer: Option<String>,
+    pub external_jwks_url: Option<String>,
+    pub external_introspection_url: Option<String>,
+    pub external_client_id: Option<String>,
+    #[serde(skip)]
+    pub external_client_secret: Option<SecretString>,
+    pub external_client_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -206,7 +215,13 @@ impl Settings {
             oidc_client_id,
             oidc_client_secret,
             oidc_client_secret_file,
-            oidc_scopes
+            oidc_scopes,
+            external_issuer,
+            external_jwks_url,
+            external_introspection_url,
+            external_client_id,
+            external_client_secret,
+            external_client_secret_file
         )
     }
 }
@@ -254,6 +269,9 @@ pub enum Identity {
     X(Box<XUpstream>),
     /// A generic OpenID Connect provider (no X tools: nobody has X tokens).
     Oidc(Box<xmcp_auth::oidc::OidcConfig>),
+    /// Resource-server-only: no sign-in here; an external authorization
+    /// server's tokens are verified.
+    External(Box<xmcp_auth::external::ExternalConfig>),
     /// The simulated X, served by this process under [`SANDBOX_PATH`].
     DemoSandbox { refresh_margin: i64 },
     /// Local username/password accounts from `[[users]]`.
@@ -347,7 +365,65 @@ fn oidc(s: &Settings, issuer: &str) -> Result<Identity, ConfigError> {
     })))
 }
 
+fn external(s: &Settings, issuer: &str) -> Result<Identity, ConfigError> {
+    use xmcp_auth::external::{ExternalConfig, ExternalTokens};
+    if s.x_client_id.is_some() || s.oidc_issuer.is_some() {
+        return Err(err(
+            "external_issuer (resource-server-only mode) cannot be combined with x_client_id or oidc_issuer: the external server signs users in",
+        ));
+    }
+    let tokens = match (&s.external_jwks_url, &s.external_introspection_url) {
+        (Some(jwks), None) => ExternalTokens::Jwt {
+            jwks_url: x_url(
+                Some(jwks),
+                "",
+                "external_jwks_url",
+                "XMCP_EXTERNAL_JWKS_URL",
+            )?
+            .to_string(),
+        },
+        (None, Some(url)) => {
+            let url = x_url(
+                Some(url),
+                "",
+                "external_introspection_url",
+                "XMCP_EXTERNAL_INTROSPECTION_URL",
+            )?;
+            let secret = match (&s.external_client_secret, &s.external_client_secret_file) {
+                (Some(k), _) => Some(k.clone()),
+                (None, Some(path)) => {
+                    Some(read_secret_file(path, "the introspection client secret")?)
+                }
+                (None, None) => None,
+            };
+            let (Some(client_id), Some(client_secret)) = (s.external_client_id.clone(), secret)
+            else {
+                return Err(err(
+                    "introspection needs this resource server's credentials at the external issuer: set XMCP_EXTERNAL_CLIENT_ID and XMCP_EXTERNAL_CLIENT_SECRET_FILE",
+                ));
+            };
+            ExternalTokens::Introspection {
+                url: url.to_string(),
+                client_id,
+                client_secret,
+            }
+        }
+        _ => {
+            return Err(err(
+                "with external_issuer, set exactly one of XMCP_EXTERNAL_JWKS_URL (JWT access tokens) or XMCP_EXTERNAL_INTROSPECTION_URL (RFC 7662 introspection)",
+            ));
+        }
+    };
+    Ok(Identity::External(Box::new(ExternalConfig {
+        issuer: issuer.to_owned(),
+        tokens,
+    })))
+}
+
 fn identity(s: &Settings, demo: bool) -> Result<Identity, ConfigError> {
+    if let Some(issuer) = s.external_issuer.clone().filter(|i| !i.trim().is_empty()) {
+        return external(s, &issuer);
+    }
     let oidc_issuer = s.oidc_issuer.clone().filter(|i| !i.trim().is_empty());
     if oidc_issuer.is_some() && s.x_client_id.is_some() {
         return Err(err(
@@ -883,6 +959,30 @@ mod tests {
                 },
                 "XMCP_X_REFRESH_MARGIN",
             ),
+            (
+                Settings {
+                    external_issuer: Some("https://auth.example.com".into()),
+                    ..Default::default()
+                },
+                "exactly one of XMCP_EXTERNAL_JWKS_URL",
+            ),
+            (
+                Settings {
+                    external_issuer: Some("https://auth.example.com".into()),
+                    external_introspection_url: Some("https://auth.example.com/introspect".into()),
+                    ..Default::default()
+                },
+                "XMCP_EXTERNAL_CLIENT_ID",
+            ),
+            (
+                Settings {
+                    external_issuer: Some("https://auth.example.com".into()),
+                    external_jwks_url: Some("https://auth.example.com/jwks".into()),
+                    x_client_id: Some("app".into()),
+                    ..Default::default()
+                },
+                "cannot be combined",
+            ),
         ];
         for (s, hint) in cases {
             let e = Config::resolve(None, s).unwrap_err().to_string();
@@ -904,7 +1004,10 @@ mod tests {
         let Identity::X(up) = &x.identity else {
             panic!("{:?}", x.identity)
         };
-        assert_eq!(up.oauth.token_url.as_str(), "https://api.x.com/2/oauth2/token");
+        assert_eq!(
+            up.oauth.token_url.as_str(),
+            "https://api.x.com/2/oauth2/token"
+        );
         assert_eq!(up.oauth.required_scopes, DEFAULT_X_SCOPES);
         assert_eq!(up.refresh_margin, 60);
         assert!(!format!("{x:?}").contains("shh-secret"));

@@ -181,6 +181,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Serve under another origin's public URL (issuer and resource).
+    pub fn public_url(mut self, url: &str) -> Self {
+        self.public_url = Some(url.to_owned());
+        self
+    }
+
     pub fn upstream(mut self, upstream: Upstream) -> Self {
         self.upstream = upstream;
         self

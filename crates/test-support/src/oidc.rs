@@ -97,6 +97,23 @@ impl OidcProvider {
         }
     }
 
+    pub fn jwks_url(&self) -> String {
+        format!("{}/jwks", self.issuer)
+    }
+
+    /// Sign `claims` as an RS256 JWT with the published key (or, with
+    /// `foreign`, with a key that is not published).
+    pub fn sign(&self, claims: &Value, foreign: bool) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("test-key".into());
+        let key = if foreign {
+            &self.inner.foreign
+        } else {
+            &self.inner.key
+        };
+        jsonwebtoken::encode(&header, claims, key).unwrap()
+    }
+
     pub fn misbehave(&self, mode: Misbehaviour) {
         *self.inner.mode.lock().unwrap() = mode;
     }

@@ -186,6 +186,22 @@ struct ServeArgs {
     /// Scopes requested from the OIDC provider (default: openid profile email).
     #[arg(long, env = "XMCP_OIDC_SCOPES", value_delimiter = ',')]
     oidc_scopes: Option<Vec<String>>,
+    /// Resource-server-only mode: the issuer whose access tokens /mcp accepts.
+    #[arg(long, env = "XMCP_EXTERNAL_ISSUER")]
+    external_issuer: Option<String>,
+    /// Verify the external issuer's JWT access tokens with this key set.
+    #[arg(long, env = "XMCP_EXTERNAL_JWKS_URL")]
+    external_jwks_url: Option<String>,
+    /// Or check tokens at this RFC 7662 introspection endpoint.
+    #[arg(long, env = "XMCP_EXTERNAL_INTROSPECTION_URL")]
+    external_introspection_url: Option<String>,
+    /// This server's client id at the external issuer (for introspection).
+    #[arg(long, env = "XMCP_EXTERNAL_CLIENT_ID")]
+    external_client_id: Option<String>,
+    #[arg(long, env = "XMCP_EXTERNAL_CLIENT_SECRET", hide_env_values = true)]
+    external_client_secret: Option<String>,
+    #[arg(long, env = "XMCP_EXTERNAL_CLIENT_SECRET_FILE")]
+    external_client_secret_file: Option<PathBuf>,
 }
 
 /// The simulated X on its own (`xmcp sandbox`).
@@ -271,6 +287,12 @@ impl ServeArgs {
             oidc_client_secret: self.oidc_client_secret.clone().map(SecretString::from),
             oidc_client_secret_file: self.oidc_client_secret_file.clone(),
             oidc_scopes: self.oidc_scopes.clone(),
+            external_issuer: self.external_issuer.clone(),
+            external_jwks_url: self.external_jwks_url.clone(),
+            external_introspection_url: self.external_introspection_url.clone(),
+            external_client_id: self.external_client_id.clone(),
+            external_client_secret: self.external_client_secret.clone().map(SecretString::from),
+            external_client_secret_file: self.external_client_secret_file.clone(),
             ..Default::default()
         }
     }

@@ -502,3 +502,147 @@ async fn a_discovery_document_for_another_issuer_is_refused() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("cannot be reached"));
 }
+
+#[tokio::test]
+async fn resource_server_only_verifies_an_external_issuers_jwts() {
+    let idp = OidcProvider::start().await;
+    let (issuer, jwks) = (idp.issuer.clone(), idp.jwks_url());
+    let app = builder(Backend::Sqlite)
+        .upstream(Upstream::Configured)
+        .settings(|s| {
+            s.external_issuer = Some(issuer);
+            s.external_jwks_url = Some(jwks);
+        })
+        .spawn()
+        .await;
+    // The resource names the external issuer; no authorization endpoints here.
+    let prm: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["authorization_servers"], json!([idp.issuer]));
+    assert_eq!(prm["resource"], app.url("/mcp"));
+    for (method, path) in [
+        ("GET", "/.well-known/oauth-authorization-server"),
+        ("GET", "/authorize"),
+        ("POST", "/token"),
+        ("POST", "/register"),
+    ] {
+        let r = app
+            .http
+            .request(method.parse().unwrap(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+
+    let now = xmcp_auth::Clock::now(app.clock.as_ref());
+    let claims = |over: Value| {
+        let mut c = json!({
+            "iss": idp.issuer, "sub": "ext-user-1", "aud": app.url("/mcp"),
+            "exp": now + 300, "iat": now, "scope": "tweet.read users.read",
+            "client_id": "ext-client", "jti": "t1",
+        });
+        for (k, v) in over.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let good = idp.sign(&claims(json!({})), false);
+    let who = app.call_tool(&good, "whoami", json!({})).await;
+    assert_eq!(who["structuredContent"]["subject"], "ext-user-1");
+    assert_eq!(who["structuredContent"]["client_id"], "ext-client");
+    assert_eq!(
+        who["structuredContent"]["scopes"],
+        json!(["tweet.read", "users.read"])
+    );
+
+    // An audience list naming us is fine too.
+    let listed = idp.sign(&claims(json!({"aud": ["other", app.url("/mcp")]})), false);
+    assert_eq!(
+        app.mcp(Some(&listed), "tools/list", json!({}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    for (why, token) in [
+        (
+            "another audience",
+            idp.sign(
+                &claims(json!({"aud": "https://elsewhere.example/mcp"})),
+                false,
+            ),
+        ),
+        ("expired", idp.sign(&claims(json!({"exp": now - 1})), false)),
+        (
+            "another issuer",
+            idp.sign(&claims(json!({"iss": "https://evil.example"})), false),
+        ),
+        ("an unpublished key", idp.sign(&claims(json!({})), true)),
+        ("garbage", "not.a.jwt".to_owned()),
+    ] {
+        let r = app.mcp(Some(&token), "tools/list", json!({})).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{why}");
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.contains("error=\"invalid_token\""),
+            "{why}: {challenge}"
+        );
+    }
+
+    // Scopes still gate tools: whoami needs users.read.
+    let narrow = idp.sign(&claims(json!({"scope": "tweet.read"})), false);
+    let r = app
+        .mcp(
+            Some(&narrow),
+            "tools/call",
+            json!({"name": "whoami", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn resource_server_only_introspects_at_a_remote_authorization_server() {
+    // Another xmcp is the authorization server; this one only guards /mcp
+    // (the same public URL, as a separate resource tier behind one origin).
+    let authz = spawn(Backend::Sqlite).await;
+    let rs = builder(Backend::Sqlite)
+        .upstream(Upstream::Configured)
+        .public_url(&authz.base)
+        .settings(|s| {
+            s.external_issuer = Some(authz.base.clone());
+            s.external_introspection_url = Some(authz.url("/introspect"));
+            s.external_client_id = Some(CONFIDENTIAL_ID.into());
+            s.external_client_secret = Some(CONFIDENTIAL_SECRET.to_owned().into());
+        })
+        .spawn()
+        .await;
+    // `rs.client` talks to the resource server's own port.
+    let rs_direct = rs.client.clone();
+    let (client_id, t) = signed_in(&authz, "demo_user").await;
+    let token = access(&t);
+    let who = rs_direct.call_tool(&token, "whoami", json!({})).await;
+    assert_eq!(
+        who["structuredContent"]["subject"],
+        format!("x:{DEMO_USER_ID}")
+    );
+
+    // Revoked at the authorization server: refused at once (no cache).
+    let r = authz
+        .post_form(
+            "/revoke",
+            &[("token", token.as_str()), ("client_id", client_id.as_str())],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = rs_direct.mcp(Some(&token), "tools/list", json!({})).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
