@@ -74,6 +74,9 @@ pub struct Stats {
     pub revocations: u64,
     /// Successful API calls per username (app-only calls under `app`).
     pub api_calls: BTreeMap<String, u64>,
+    /// Every code and token issued, so tests can check none of them leaks
+    /// (into logs, responses...). Simulated credentials, worthless outside.
+    pub issued: Vec<String>,
 }
 
 /// The simulated X. Cheap to clone; clones share state.

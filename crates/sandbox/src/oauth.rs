@@ -278,7 +278,10 @@ async fn authorize_submit(State(sb): State<Sandbox>, body: String) -> Response {
             expires_at: now + CODE_TTL,
         },
     );
-    sb.count(|s| s.authorization_codes_issued += 1);
+    sb.count(|s| {
+        s.authorization_codes_issued += 1;
+        s.issued.push(code.clone());
+    });
     req.redirect(&[("code", &code)])
 }
 
@@ -445,8 +448,10 @@ async fn token(State(sb): State<Sandbox>, headers: HeaderMap, body: String) -> R
                 scope,
             },
         );
+        sb.count(|s| s.issued.push(refresh.clone()));
         out["refresh_token"] = refresh.into();
     }
+    sb.count(|s| s.issued.push(access.clone()));
     (
         StatusCode::OK,
         [(header::CACHE_CONTROL, "no-store")],

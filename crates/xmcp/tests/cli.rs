@@ -158,6 +158,9 @@ async fn trace_logs_of_a_whole_flow_contain_no_issued_secret() {
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
     proc.call_tool(&access, "echo", json!({"message": "x"}))
         .await;
+    // A call that reaches the simulated X with the user's X token.
+    let me = proc.call_tool(&access, "getUsersMe", json!({})).await;
+    assert_eq!(me["structuredContent"]["data"]["username"], "second_user");
     let (status, refreshed, _) = proc
         .token(&[
             ("grant_type", "refresh_token"),
@@ -180,6 +183,27 @@ async fn trace_logs_of_a_whole_flow_contain_no_issued_secret() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
+    // Every code and token the simulated X issued in this process.
+    let x_stats: serde_json::Value = proc
+        .http
+        .get(proc.url("/sandbox/_sandbox/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let x_issued: Vec<String> = x_stats["issued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        x_issued.len(),
+        3,
+        "X issued a code, an access and a refresh token"
+    );
     assert!(proc.stop().success());
 
     let logs = std::fs::read_to_string(&log).unwrap();
@@ -201,7 +225,8 @@ async fn trace_logs_of_a_whole_flow_contain_no_issued_secret() {
         ("consent cookie", cookie_value),
         ("PKCE verifier", auth.verifier.clone()),
     ];
-    for (what, secret) in secrets {
+    let x_secrets = x_issued.into_iter().map(|s| ("credential issued by X", s));
+    for (what, secret) in secrets.into_iter().chain(x_secrets) {
         assert!(!secret.is_empty());
         assert!(
             !logs.contains(&secret),
