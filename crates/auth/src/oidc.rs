@@ -268,8 +268,7 @@ impl IdentityProvider for OidcIdentityProvider {
             }
         };
         let state = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>());
-        let verifier = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>());
-        let challenge = xmcp_crypto::b64url(&xmcp_crypto::sha256(verifier.as_bytes()));
+        let (verifier, challenge) = xmcp_crypto::pkce_pair();
         let Ok(mut url) = url::Url::parse(&d.authorization_endpoint) else {
             return LoginStep::Retry("The identity provider's metadata is invalid.".into());
         };

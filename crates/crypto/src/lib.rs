@@ -44,6 +44,13 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(data).into()
 }
 
+/// A fresh RFC 7636 pair: a 43-character verifier and its S256 challenge.
+pub fn pkce_pair() -> (String, String) {
+    let verifier = b64url(&random_bytes::<32>());
+    let challenge = b64url(&sha256(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
 /// Verify an RFC 7636 S256 code challenge against a verifier in constant time.
 pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
     let computed = b64url(&sha256(verifier.as_bytes()));
@@ -61,6 +68,9 @@ mod tests {
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(pkce_s256_matches(verifier, challenge));
         assert!(!pkce_s256_matches("x", challenge));
+        let (v, c) = pkce_pair();
+        assert_eq!(v.len(), 43);
+        assert!(pkce_s256_matches(&v, &c));
     }
 
     #[test]

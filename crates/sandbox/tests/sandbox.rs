@@ -61,9 +61,7 @@ async fn start() -> Env {
 }
 
 fn pkce() -> (String, String) {
-    let verifier = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>());
-    let challenge = xmcp_crypto::b64url(&xmcp_crypto::sha256(verifier.as_bytes()));
-    (verifier, challenge)
+    xmcp_crypto::pkce_pair()
 }
 
 fn query_of(location: &str) -> std::collections::HashMap<String, String> {

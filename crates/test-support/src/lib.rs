@@ -459,9 +459,7 @@ impl Drop for TestApp {
 
 /// PKCE pair.
 pub fn pkce() -> (String, String) {
-    let verifier = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>());
-    let challenge = xmcp_crypto::b64url(&xmcp_crypto::sha256(verifier.as_bytes()));
-    (verifier, challenge)
+    xmcp_crypto::pkce_pair()
 }
 
 /// What the consent page carried.

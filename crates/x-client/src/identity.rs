@@ -26,10 +26,6 @@ impl XIdentityProvider {
     }
 }
 
-fn random_secret() -> String {
-    xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>())
-}
-
 #[async_trait]
 impl IdentityProvider for XIdentityProvider {
     fn display_name(&self) -> &str {
@@ -43,9 +39,8 @@ impl IdentityProvider for XIdentityProvider {
     /// Our own PKCE pair and `state` for the upstream leg: the MCP client's
     /// challenge and `resource` end at our authorization server.
     async fn begin(&self, ctx: &LoginContext<'_>, _form: &Params) -> LoginStep {
-        let state = random_secret();
-        let verifier = random_secret();
-        let challenge = xmcp_crypto::b64url(&xmcp_crypto::sha256(verifier.as_bytes()));
+        let state = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>());
+        let (verifier, challenge) = xmcp_crypto::pkce_pair();
         let url = self.oauth.authorize_url(
             &state,
             &challenge,

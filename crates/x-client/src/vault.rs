@@ -126,14 +126,7 @@ impl Vault {
     /// within the margin.
     #[instrument(skip_all, fields(user_id = %user_id))]
     pub async fn access(&self, user_id: &str) -> Result<UpstreamAccess, VaultError> {
-        let row = self
-            .store
-            .get_upstream_tokens(user_id)
-            .await?
-            .ok_or(VaultError::NotLinked)?;
-        if row.reauth_required_at.is_some() {
-            return Err(VaultError::ReauthRequired);
-        }
+        let row = self.usable_row(user_id).await?;
         if self.is_fresh(&row, self.clock.now()) {
             return self.open(&row);
         }
@@ -148,6 +141,19 @@ impl Vault {
         stale: &UpstreamAccess,
     ) -> Result<UpstreamAccess, VaultError> {
         self.refresh(user_id, &stale.witness).await
+    }
+
+    /// The user's row, unless there is none or X refused it for good.
+    async fn usable_row(&self, user_id: &str) -> Result<UpstreamTokens, VaultError> {
+        let row = self
+            .store
+            .get_upstream_tokens(user_id)
+            .await?
+            .ok_or(VaultError::NotLinked)?;
+        if row.reauth_required_at.is_some() {
+            return Err(VaultError::ReauthRequired);
+        }
+        Ok(row)
     }
 
     fn is_fresh(&self, row: &UpstreamTokens, now: i64) -> bool {
@@ -199,14 +205,7 @@ impl Vault {
         let holder = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<12>());
         for _ in 0..MAX_POLLS {
             let now = self.clock.now();
-            let row = self
-                .store
-                .get_upstream_tokens(user_id)
-                .await?
-                .ok_or(VaultError::NotLinked)?;
-            if row.reauth_required_at.is_some() {
-                return Err(VaultError::ReauthRequired);
-            }
+            let row = self.usable_row(user_id).await?;
             if row.access_sealed != witness && row.expires_at.is_none_or(|e| e > now) {
                 // Someone (here or in another instance) refreshed meanwhile;
                 // their token serves even if X gave it a short life.

@@ -115,8 +115,7 @@ async fn obtain_token(http: &reqwest::Client, base: &str) -> anyhow::Result<Stri
         .as_str()
         .context("registration failed")?
         .to_owned();
-    let verifier = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>());
-    let challenge = xmcp_crypto::b64url(&xmcp_crypto::sha256(verifier.as_bytes()));
+    let (verifier, challenge) = xmcp_crypto::pkce_pair();
     let redirect = "http://127.0.0.1:1/callback";
     let authorize = url::Url::parse_with_params(
         &format!("{base}/authorize"),
