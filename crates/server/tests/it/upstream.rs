@@ -646,3 +646,35 @@ async fn resource_server_only_introspects_at_a_remote_authorization_server() {
     let r = rs_direct.mcp(Some(&token), "tools/list", json!({})).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_tool_needing_a_scope_x_did_not_grant_says_which_one() {
+    let app = spawn(Backend::Sqlite).await;
+    let (_, t) = signed_in(&app, "demo_user").await;
+    let token = access(&t);
+    let who = app.call_tool(&token, "whoami", json!({})).await;
+    let user_id = who["structuredContent"]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // As if the user had unticked users.read at X: the grant X recorded for
+    // them lacks it, while our token (the client's grant) still has it.
+    let store = &app.app.store;
+    let mut row = store.get_upstream_tokens(&user_id).await.unwrap().unwrap();
+    row.scope = "tweet.read offline.access".into();
+    store.put_upstream_tokens(&row).await.unwrap();
+    let calls_before = app.sandbox().stats().api_calls.get("demo_user").copied();
+    let r = me(&app, &token).await;
+    assert_eq!(r["isError"], true, "{r}");
+    let text = r["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("users.read"), "{text}");
+    assert!(
+        !text.contains("tweet.read,"),
+        "only the missing scope is named: {text}"
+    );
+    assert_eq!(
+        app.sandbox().stats().api_calls.get("demo_user").copied(),
+        calls_before,
+        "X was not called"
+    );
+}
