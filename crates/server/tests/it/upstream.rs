@@ -667,9 +667,8 @@ async fn a_tool_needing_a_scope_x_did_not_grant_says_which_one() {
     let r = me(&app, &token).await;
     assert_eq!(r["isError"], true, "{r}");
     let text = r["content"][0]["text"].as_str().unwrap();
-    assert!(text.contains("users.read"), "{text}");
     assert!(
-        !text.contains("tweet.read,"),
+        text.contains("did not grant the scope(s) users.read that this tool needs"),
         "only the missing scope is named: {text}"
     );
     assert_eq!(
