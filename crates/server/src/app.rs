@@ -41,7 +41,10 @@ pub struct App {
 
 /// The X upstream of a demo server: the sandbox it mounts under
 /// [`SANDBOX_PATH`], with a client secret that lives as long as the process.
-fn demo_upstream(config: &Config, clock: &Arc<dyn Clock>) -> (Sandbox, XOAuthConfig) {
+fn demo_upstream(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<(Sandbox, XOAuthConfig)> {
     let base = format!("{}{SANDBOX_PATH}", config.auth.issuer);
     let secret = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<24>());
     let now = {
@@ -60,17 +63,20 @@ fn demo_upstream(config: &Config, clock: &Arc<dyn Clock>) -> (Sandbox, XOAuthCon
         },
         now,
     );
-    let url = |path: &str| url::Url::parse(&format!("{base}{path}"));
+    let url = |path: &str| {
+        url::Url::parse(&format!("{base}{path}"))
+            .map_err(|e| anyhow::anyhow!("the demo's simulated X URL {base}{path} is invalid: {e}"))
+    };
     let oauth = XOAuthConfig {
         client_id: "xmcp-demo".into(),
         client_secret: Some(secret.into()),
-        authorize_url: url("/i/oauth2/authorize").unwrap_or_else(|_| config.public_url.clone()),
-        token_url: url("/2/oauth2/token").unwrap_or_else(|_| config.public_url.clone()),
-        revoke_url: url("/2/oauth2/revoke").unwrap_or_else(|_| config.public_url.clone()),
-        api_url: url("").unwrap_or_else(|_| config.public_url.clone()),
+        authorize_url: url("/i/oauth2/authorize")?,
+        token_url: url("/2/oauth2/token")?,
+        revoke_url: url("/2/oauth2/revoke")?,
+        api_url: url("")?,
         required_scopes: crate::config::DEFAULT_X_SCOPES.map(String::from).to_vec(),
     };
-    (sandbox, oauth)
+    Ok((sandbox, oauth))
 }
 
 impl App {
@@ -103,7 +109,7 @@ impl App {
                 (idp, api, None)
             }
             Identity::DemoSandbox { refresh_margin } => {
-                let (sandbox, oauth) = demo_upstream(&config, &clock);
+                let (sandbox, oauth) = demo_upstream(&config, &clock)?;
                 let (idp, api) = x_upstream(oauth, *refresh_margin);
                 (idp, api, Some(sandbox))
             }
