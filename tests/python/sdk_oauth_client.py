@@ -145,6 +145,18 @@ async def main(url: str) -> None:
             report["whoami"] = who.structuredContent
             me = await session.call_tool("getUsersMe", {})
             report["x_me"] = me.structuredContent
+            posted = await session.call_tool("createPosts", {"text": "Hello from the Python SDK"})
+            report["posted_is_error"] = posted.isError
+            search = await session.call_tool(
+                "searchPostsRecent",
+                {"query": "from:demo_user python", "post_fields": ["created_at"], "max_results": 10},
+            )
+            report["search_is_error"] = search.isError
+            report["search"] = search.structuredContent
+            resources = await session.list_resources()
+            report["resources"] = sorted(str(r.uri) for r in resources.resources)
+            me_resource = await session.read_resource("x://me")
+            report["me_resource"] = json.loads(me_resource.contents[0].text)
             echo = await session.call_tool("echo", {"message": "from python"})
             report["echo"] = echo.content[0].text
             first_access = storage.tokens.access_token

@@ -24,7 +24,7 @@ use xmcp_auth::{AuthServer, Clock, SystemClock};
 use xmcp_crypto::envelope::Keyring;
 use xmcp_sandbox::{Sandbox, SandboxClient, SandboxConfig};
 use xmcp_store::Store;
-use xmcp_x::{Vault, XApi, XIdentityProvider, XOAuth, XOAuthConfig};
+use xmcp_x::{Vault, XApi, XApiConfig, XIdentityProvider, XOAuth, XOAuthConfig};
 
 /// Application state shared by every request.
 pub struct App {
@@ -37,6 +37,8 @@ pub struct App {
     pub x: Option<Arc<XApi>>,
     /// The simulated X this process serves in demo mode.
     pub sandbox: Option<Sandbox>,
+    /// The X operations offered as tools.
+    pub catalog: Arc<xmcp_openapi::Catalog>,
 }
 
 /// The X upstream of a demo server: the sandbox it mounts under
@@ -101,7 +103,17 @@ impl App {
                 margin,
             ));
             let idp: Arc<dyn IdentityProvider> = Arc::new(XIdentityProvider::new(oauth));
-            (idp, Some(Arc::new(XApi::new(http, api_url, vault))))
+            let api = XApi::new(
+                http,
+                api_url,
+                vault,
+                XApiConfig {
+                    app_token: config.tools.app_token.clone(),
+                    max_rate_limit_wait: config.tools.max_rate_limit_wait,
+                    ..XApiConfig::default()
+                },
+            );
+            (idp, Some(Arc::new(api)))
         };
         let (idp, x, sandbox) = match &config.identity {
             Identity::X(x) => {
@@ -170,6 +182,11 @@ impl App {
             )));
         }
         let auth = Arc::new(auth);
+        let catalog = if x.is_some() {
+            crate::tools::load(&config, sandbox.as_ref().map(Sandbox::openapi)).await?
+        } else {
+            xmcp_openapi::Catalog::empty()
+        };
         Ok(Arc::new(App {
             config,
             store,
@@ -178,6 +195,7 @@ impl App {
             clock,
             x,
             sandbox,
+            catalog: Arc::new(catalog),
         }))
     }
 }
@@ -221,8 +239,9 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
             .with_legacy_session_mode(false)
             .with_json_response(true)
     };
-    let handler = XmcpHandler::new(app.x.clone());
+    let handler = XmcpHandler::new(app.x.clone(), app.catalog.clone(), &app.config.auth.scopes);
     let tool_scopes = Arc::new(handler.tool_scopes());
+    let resource_scopes = Arc::new(handler.resource_scopes());
     let mcp: Router = if app.config.mcp_stateful {
         let svc = StreamableHttpService::new(
             move || Ok(handler.clone()),
@@ -242,6 +261,7 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
     let scope_guard = crate::scopes::ScopeGuard {
         auth: app.auth.clone(),
         tools: tool_scopes,
+        resources: resource_scopes,
         max_body: MAX_MCP_BODY,
     };
     let mcp = mcp

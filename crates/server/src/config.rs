@@ -79,6 +79,23 @@ pub struct Settings {
     pub x_refresh_margin: Option<i64>,
     /// Path of the upstream callback (register `<public_url><path>` with X).
     pub upstream_callback_path: Option<String>,
+    /// X's OpenAPI document, a file or an http(s) URL (default:
+    /// `<x_api_url>/2/openapi.json`, cached in the data directory).
+    pub x_openapi: Option<String>,
+    /// Only these operations become tools (operationIds or `METHOD /path`,
+    /// globs allowed).
+    pub tools_allow: Option<Vec<String>>,
+    /// These operations never become tools.
+    pub tools_deny: Option<Vec<String>>,
+    /// Only operations with these tags become tools.
+    pub tools_tags: Option<Vec<String>>,
+    /// The X app's bearer token, for operations X lets only apps call.
+    #[serde(skip)]
+    pub x_bearer_token: Option<SecretString>,
+    pub x_bearer_token_file: Option<PathBuf>,
+    /// Longest wait, in seconds, for X's rate-limit window before a call
+    /// is answered "retry at ...".
+    pub x_rate_limit_max_wait: Option<i64>,
     /// An OpenID Connect provider's issuer: setting it makes that provider
     /// the identity provider (instead of X).
     pub oidc_issuer: Option<String>,
@@ -211,6 +228,13 @@ impl Settings {
             x_api_url,
             x_refresh_margin,
             upstream_callback_path,
+            x_openapi,
+            tools_allow,
+            tools_deny,
+            tools_tags,
+            x_bearer_token,
+            x_bearer_token_file,
+            x_rate_limit_max_wait,
             oidc_issuer,
             oidc_client_id,
             oidc_client_secret,
@@ -260,6 +284,94 @@ pub struct Config {
     pub identity: Identity,
     pub sweep_interval: u64,
     pub shutdown_timeout: u64,
+    /// Which X operations become tools, and how X is called.
+    pub tools: ToolsConfig,
+}
+
+/// Where X's OpenAPI document comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenApiSource {
+    File(PathBuf),
+    /// Fetched at startup; the last good copy is cached in the data
+    /// directory and used when the URL cannot be fetched.
+    Url(Url),
+}
+
+/// The X tools: their source document, filters and call settings.
+#[derive(Clone)]
+pub struct ToolsConfig {
+    /// `None`: the X API's own `/2/openapi.json` (the demo: its simulated X's).
+    pub openapi: Option<OpenApiSource>,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub tags: Vec<String>,
+    pub app_token: Option<SecretString>,
+    pub max_rate_limit_wait: i64,
+}
+
+impl std::fmt::Debug for ToolsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolsConfig")
+            .field("openapi", &self.openapi)
+            .field("allow", &self.allow)
+            .field("deny", &self.deny)
+            .field("tags", &self.tags)
+            .field("app_token", &self.app_token.is_some())
+            .field("max_rate_limit_wait", &self.max_rate_limit_wait)
+            .finish()
+    }
+}
+
+fn list(v: &Option<Vec<String>>) -> Vec<String> {
+    v.iter()
+        .flatten()
+        .flat_map(|s| s.split([',', ' ']))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn tools_config(s: &Settings) -> Result<ToolsConfig, ConfigError> {
+    let openapi = match s.x_openapi.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) if raw.starts_with("http://") || raw.starts_with("https://") => Some(
+            OpenApiSource::Url(x_url(Some(raw), "", "x_openapi", "XMCP_X_OPENAPI")?),
+        ),
+        Some(raw) => {
+            let path = PathBuf::from(raw.strip_prefix("file://").unwrap_or(raw));
+            if !path.is_file() {
+                return Err(err(format!(
+                    "x_openapi {} is not a readable file; set XMCP_X_OPENAPI to a copy of X's OpenAPI document or to its URL (https://api.x.com/2/openapi.json)",
+                    path.display()
+                )));
+            }
+            Some(OpenApiSource::File(path))
+        }
+    };
+    let app_token = match (&s.x_bearer_token, &s.x_bearer_token_file) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(path)) => Some(read_secret_file(path, "the X app bearer token")?),
+        (None, None) => None,
+    }
+    .filter(|t| !t.expose_secret().is_empty());
+    let max_rate_limit_wait = match s.x_rate_limit_max_wait {
+        None => 20,
+        Some(v) if (0..=900).contains(&v) => v,
+        Some(_) => {
+            return Err(err(
+                "x_rate_limit_max_wait must be between 0 and 900 seconds (X's windows are 15 minutes; set XMCP_X_RATE_LIMIT_MAX_WAIT)",
+            ));
+        }
+    };
+    Ok(ToolsConfig {
+        openapi,
+        allow: list(&s.tools_allow),
+        deny: list(&s.tools_deny),
+        tags: list(&s.tools_tags),
+        app_token,
+        max_rate_limit_wait,
+    })
 }
 
 /// The identity provider behind the consent page.
@@ -754,6 +866,7 @@ impl Config {
             identity,
             sweep_interval: s.sweep_interval.unwrap_or(300).max(1),
             shutdown_timeout: s.shutdown_timeout.unwrap_or(10),
+            tools: tools_config(&s)?,
         })
     }
 

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod mcp;
 pub mod scopes;
 pub mod telemetry;
+pub mod tools;
 
 pub use app::{App, build_router, serve};
 pub use config::{Config, ConfigError, Settings};

@@ -1,7 +1,8 @@
-//! Step-up authorization: a `tools/call` whose tool needs scopes the token
-//! lacks is answered at the HTTP layer with 403 `insufficient_scope`, naming
-//! every scope the tool needs in one challenge (MCP "Runtime Insufficient
-//! Scope Errors"), so clients can re-authorize for exactly those.
+//! Step-up authorization: a `tools/call` (or `resources/read`) whose tool
+//! (or resource) needs scopes the token lacks is answered at the HTTP layer
+//! with 403 `insufficient_scope`, naming every scope it needs in one
+//! challenge (MCP "Runtime Insufficient Scope Errors"), so clients can
+//! re-authorize for exactly those.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -11,13 +12,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use xmcp_auth::{AuthServer, Principal};
 
-/// Scopes each tool needs (tools not listed need none).
-pub type ToolScopes = Arc<HashMap<String, Vec<String>>>;
+/// Scopes each tool or resource needs (those not listed need none).
+pub type Scopes = Arc<HashMap<String, Vec<String>>>;
 
 #[derive(Clone)]
 pub struct ScopeGuard {
     pub auth: Arc<AuthServer>,
-    pub tools: ToolScopes,
+    /// By tool name.
+    pub tools: Scopes,
+    /// By resource URI.
+    pub resources: Scopes,
     pub max_body: usize,
 }
 
@@ -47,9 +51,13 @@ pub async fn require_tool_scopes(
                 .into_response();
         }
     };
+    let required = match target(&bytes) {
+        Some(Target::Tool(name)) => guard.tools.get(&name),
+        Some(Target::Resource(uri)) => guard.resources.get(&uri),
+        None => None,
+    };
     if let Some(principal) = parts.extensions.get::<Principal>()
-        && let Some(tool) = called_tool(&bytes)
-        && let Some(required) = guard.tools.get(&tool)
+        && let Some(required) = required
     {
         let missing = principal.missing_scopes(required);
         if !missing.is_empty() {
@@ -61,8 +69,14 @@ pub async fn require_tool_scopes(
         .await
 }
 
-/// The tool a JSON-RPC `tools/call` request names, if that is what it is.
-fn called_tool(body: &[u8]) -> Option<String> {
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    Tool(String),
+    Resource(String),
+}
+
+/// The tool a `tools/call`, or the resource a `resources/read`, names.
+fn target(body: &[u8]) -> Option<Target> {
     #[derive(serde::Deserialize)]
     struct Call<'a> {
         #[serde(borrow)]
@@ -72,27 +86,37 @@ fn called_tool(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Params {
         name: Option<String>,
+        uri: Option<String>,
     }
     let call: Call<'_> = serde_json::from_slice(body).ok()?;
-    (call.method? == "tools/call").then_some(call.params?.name?)
+    match call.method? {
+        "tools/call" => Some(Target::Tool(call.params?.name?)),
+        "resources/read" => Some(Target::Resource(call.params?.uri?)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{Target, target};
+
     #[test]
-    fn finds_the_called_tool_only_in_tools_call() {
+    fn finds_the_called_tool_or_read_resource() {
         assert_eq!(
-            super::called_tool(
-                br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#
-            )
-            .as_deref(),
-            Some("whoami")
+            target(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#),
+            Some(Target::Tool("whoami".into()))
         );
         assert_eq!(
-            super::called_tool(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
+            target(
+                br#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"x://me"}}"#
+            ),
+            Some(Target::Resource("x://me".into()))
+        );
+        assert_eq!(
+            target(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
             None
         );
-        assert_eq!(super::called_tool(b"not json"), None);
-        assert_eq!(super::called_tool(br#"[{"method":"tools/call"}]"#), None);
+        assert_eq!(target(b"not json"), None);
+        assert_eq!(target(br#"[{"method":"tools/call"}]"#), None);
     }
 }

@@ -73,6 +73,8 @@ pub enum Upstream {
 /// The OAuth client the test app is at the simulated X.
 pub const X_CLIENT_ID: &str = "xmcp-test";
 pub const X_CLIENT_SECRET: &str = "xmcp-test-secret";
+/// The app-only bearer token every test sandbox accepts.
+pub const X_APP_BEARER_TOKEN: &str = "xmcp-test-app-bearer-token";
 /// The local account of [`Upstream::Local`] apps.
 pub const LOCAL_USER: &str = "local_user";
 pub const LOCAL_PASSWORD: &str = "correct horse battery staple";
@@ -102,6 +104,7 @@ impl SandboxServer {
                     redirect_uris: vec![callback.to_owned()],
                 }],
                 base_url: base.clone(),
+                app_bearer_token: Some(X_APP_BEARER_TOKEN.into()),
                 ..Default::default()
             },
             Arc::new(move || clock.now()),
@@ -148,6 +151,8 @@ pub struct TestApp {
     pub db: TestDatabase,
     /// The simulated X behind this app ([`Upstream::Sandbox`]).
     pub x: Option<Arc<SandboxServer>>,
+    /// The data directory (X's cached OpenAPI document...), removed on drop.
+    pub data_dir: Arc<tempfile::TempDir>,
     shutdown: CancellationToken,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -214,6 +219,10 @@ impl TestAppBuilder {
         );
         s.database_url = Some(db.url.clone());
         s.database_max_connections = Some(5);
+        let data_dir = Arc::new(tempfile::tempdir().expect("a temporary data directory"));
+        if s.data_dir.is_none() {
+            s.data_dir = Some(data_dir.path().to_owned());
+        }
         let clock = self.clock.unwrap_or_else(|| {
             #[allow(clippy::disallowed_methods)]
             let start = std::time::SystemTime::now()
@@ -268,6 +277,7 @@ impl TestAppBuilder {
             clock,
             db,
             x,
+            data_dir,
             shutdown,
             handle: Some(handle),
         }

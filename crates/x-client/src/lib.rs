@@ -5,7 +5,7 @@ pub mod identity;
 pub mod oauth;
 pub mod vault;
 
-pub use api::{RateLimit, XApi, XCallError, XRequest, XResponse};
+pub use api::{Caller, RateLimit, RateLimits, XApi, XApiConfig, XCallError, XRequest, XResponse};
 pub use identity::XIdentityProvider;
 pub use oauth::{CallError, TokenSet, XOAuth, XOAuthConfig, XUser};
 pub use vault::{UpstreamAccess, Vault, VaultError};

@@ -122,6 +122,10 @@ impl Vault {
         &self.oauth
     }
 
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// A usable access token for `user_id`, refreshed first if it expires
     /// within the margin.
     #[instrument(skip_all, fields(user_id = %user_id))]

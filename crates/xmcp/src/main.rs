@@ -173,6 +173,26 @@ struct ServeArgs {
     /// Path X redirects back to (register <public_url><path> as the X app's callback).
     #[arg(long, env = "XMCP_UPSTREAM_CALLBACK_PATH")]
     upstream_callback_path: Option<String>,
+    /// X's OpenAPI document, a file or URL (default <x-api-url>/2/openapi.json, cached).
+    #[arg(long, env = "XMCP_X_OPENAPI")]
+    x_openapi: Option<String>,
+    /// Only these X operations become tools (operationIds or "METHOD /path", globs allowed).
+    #[arg(long, env = "XMCP_TOOLS_ALLOW", value_delimiter = ',')]
+    tools_allow: Option<Vec<String>>,
+    /// These X operations never become tools (operationIds or "METHOD /path", globs allowed).
+    #[arg(long, env = "XMCP_TOOLS_DENY", value_delimiter = ',')]
+    tools_deny: Option<Vec<String>>,
+    /// Only X operations with these tags become tools (e.g. Posts,Users).
+    #[arg(long, env = "XMCP_TOOLS_TAGS", value_delimiter = ',')]
+    tools_tags: Option<Vec<String>>,
+    /// The X app's bearer token, enabling operations X lets only apps call; prefer XMCP_X_BEARER_TOKEN_FILE.
+    #[arg(long, env = "XMCP_X_BEARER_TOKEN", hide_env_values = true)]
+    x_bearer_token: Option<String>,
+    #[arg(long, env = "XMCP_X_BEARER_TOKEN_FILE")]
+    x_bearer_token_file: Option<PathBuf>,
+    /// Longest wait in seconds for X's rate-limit window before answering "retry at" (default 20).
+    #[arg(long, env = "XMCP_X_RATE_LIMIT_MAX_WAIT")]
+    x_rate_limit_max_wait: Option<i64>,
     /// An OpenID Connect provider's issuer: users sign in there instead of at X.
     #[arg(long, env = "XMCP_OIDC_ISSUER")]
     oidc_issuer: Option<String>,
@@ -282,6 +302,13 @@ impl ServeArgs {
             x_api_url: self.x_api_url.clone(),
             x_refresh_margin: self.x_refresh_margin,
             upstream_callback_path: self.upstream_callback_path.clone(),
+            x_openapi: self.x_openapi.clone(),
+            tools_allow: self.tools_allow.clone(),
+            tools_deny: self.tools_deny.clone(),
+            tools_tags: self.tools_tags.clone(),
+            x_bearer_token: self.x_bearer_token.clone().map(SecretString::from),
+            x_bearer_token_file: self.x_bearer_token_file.clone(),
+            x_rate_limit_max_wait: self.x_rate_limit_max_wait,
             oidc_issuer: self.oidc_issuer.clone(),
             oidc_client_id: self.oidc_client_id.clone(),
             oidc_client_secret: self.oidc_client_secret.clone().map(SecretString::from),

@@ -103,7 +103,19 @@ async fn dcr_client_discovers_registers_authorizes_calls_refreshes_revokes(backe
         .iter()
         .map(|t| t["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["whoami", "echo", "getUsersMe"]);
+    // Ours, then one per operation of the simulated X's OpenAPI document.
+    assert_eq!(names[..3], ["whoami", "echo", "rate_limits"]);
+    assert!(names.contains(&"getUsersMe".to_owned()), "{names:?}");
+    assert!(names.contains(&"createPosts".to_owned()), "{names:?}");
+    assert_eq!(
+        names.len(),
+        3 + app.sandbox().openapi()["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|p| p.as_object().unwrap().len())
+            .sum::<usize>()
+    );
 
     // Refresh rotates.
     let (status, refreshed, _) = app

@@ -11,3 +11,4 @@ mod flow;
 mod negative;
 mod python_sdk;
 mod upstream;
+mod x_tools;

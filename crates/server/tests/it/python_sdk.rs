@@ -36,10 +36,37 @@ async fn python_sdk_oauth_client_completes_the_flow(backend: Backend) {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(
-        report["tools"],
-        serde_json::json!(["echo", "getUsersMe", "whoami"])
+    // Ours and one per operation of the simulated X's document.
+    let tools: Vec<&str> = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for name in [
+        "echo",
+        "whoami",
+        "rate_limits",
+        "getUsersMe",
+        "searchPostsRecent",
+    ] {
+        assert!(tools.contains(&name), "{name}: {tools:?}");
+    }
+    assert_eq!(tools.len(), 3 + app.app.catalog.tools.len());
+    // Generated tools, one with a body and one with list arguments, as the
+    // SDK sends them.
+    assert_eq!(report["posted_is_error"], false);
+    assert_eq!(report["search_is_error"], false, "{}", report["search"]);
+    assert!(
+        report["search"]["data"][0]["created_at"].is_string(),
+        "{}",
+        report["search"]
     );
+    assert_eq!(
+        report["resources"],
+        serde_json::json!(["x://bookmarks/latest", "x://me", "x://rate-limits"])
+    );
+    assert_eq!(report["me_resource"]["data"]["username"], "demo_user");
     // The browser went through our consent page, then X's login page.
     assert_eq!(
         report["pages"],

@@ -347,12 +347,26 @@ async fn x_errors_become_tool_errors_with_problem_details_and_5xx_is_retried() {
             .contains("HTTP 402")
     );
 
+    // A window resetting in 15 minutes is not waited for: the tool says
+    // when to retry.
     app.sandbox()
         .add_fault("GET /2/users/me=429:900*1".parse().unwrap());
     let r = me(&app, &token).await;
     assert_eq!(r["isError"], true);
     assert_eq!(r["structuredContent"]["status"], 429);
     assert_eq!(r["structuredContent"]["rate_limit"]["remaining"], 0);
+    let text = r["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("(in 900 s): retry then"), "{text}");
+    // X said the window is used up: until it resets, X is not asked again
+    // (the fault is spent, so a call reaching X would succeed).
+    let r = me(&app, &token).await;
+    assert_eq!(r["isError"], true, "{r}");
+    let text = r["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("rate limit for GET /2/users/me is used up"),
+        "{text}"
+    );
+    app.clock.advance(901);
 
     // Two 503s in a row are retried away.
     app.sandbox()
@@ -668,7 +682,7 @@ async fn a_tool_needing_a_scope_x_did_not_grant_says_which_one() {
     assert_eq!(r["isError"], true, "{r}");
     let text = r["content"][0]["text"].as_str().unwrap();
     assert!(
-        text.contains("did not grant the scope(s) users.read that this tool needs"),
+        text.contains("did not grant the scope(s) users.read that this needs"),
         "only the missing scope is named: {text}"
     );
     assert_eq!(
