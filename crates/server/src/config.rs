@@ -1074,6 +1074,27 @@ mod tests {
             ),
             (
                 Settings {
+                    x_rate_limit_max_wait: Some(3600),
+                    ..demo()
+                },
+                "XMCP_X_RATE_LIMIT_MAX_WAIT",
+            ),
+            (
+                Settings {
+                    x_openapi: Some("/nonexistent/openapi.json".into()),
+                    ..demo()
+                },
+                "x_openapi /nonexistent/openapi.json is not a readable file",
+            ),
+            (
+                Settings {
+                    x_openapi: Some("http://api.example.com/2/openapi.json".into()),
+                    ..demo()
+                },
+                "must use https",
+            ),
+            (
+                Settings {
                     external_issuer: Some("https://auth.example.com".into()),
                     ..Default::default()
                 },

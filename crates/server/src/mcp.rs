@@ -81,7 +81,7 @@ fn object(v: Value) -> Arc<Map<String, Value>> {
 }
 
 /// The MCP tool for an X operation.
-fn x_tool(spec: &ToolSpec) -> Tool {
+pub fn x_tool(spec: &ToolSpec) -> Tool {
     let h = spec.hints;
     let meta = json!({
         "xmcp.dev/x-operation": {

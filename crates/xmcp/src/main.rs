@@ -55,6 +55,31 @@ enum Command {
     HashPassword,
     /// Measure authenticated tools/call throughput and latency on this machine.
     Bench(bench::BenchArgs),
+    /// List the tools an X OpenAPI document gives, and the operations that
+    /// are not tools with the reason.
+    Tools(ToolsArgs),
+}
+
+#[derive(Args)]
+struct ToolsArgs {
+    /// The OpenAPI document (a file).
+    #[arg(long, env = "XMCP_X_OPENAPI")]
+    openapi: PathBuf,
+    /// Only these operations (operationIds or "METHOD /path", globs allowed).
+    #[arg(long, env = "XMCP_TOOLS_ALLOW", value_delimiter = ',')]
+    allow: Vec<String>,
+    /// Never these operations.
+    #[arg(long, env = "XMCP_TOOLS_DENY", value_delimiter = ',')]
+    deny: Vec<String>,
+    /// Only operations with these tags.
+    #[arg(long, env = "XMCP_TOOLS_TAGS", value_delimiter = ',')]
+    tags: Vec<String>,
+    /// As if an app bearer token were configured (app-only operations become tools).
+    #[arg(long)]
+    app_token: bool,
+    /// Print the MCP tool definitions as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Every setting of `serve`. Each flag also reads an `XMCP_*` variable; both
@@ -350,12 +375,76 @@ fn main() -> std::process::ExitCode {
             Command::RotateSigningKey(args) => run_rotate_signing_key(args).await,
             Command::HashPassword => run_hash_password(),
             Command::Bench(args) => bench::run(args).await,
+            Command::Tools(args) => run_tools(args),
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
+}
+
+#[allow(clippy::print_stdout)]
+fn run_tools(args: ToolsArgs) -> anyhow::Result<()> {
+    let bytes = std::fs::read(&args.openapi)
+        .with_context(|| format!("cannot read {}", args.openapi.display()))?;
+    let catalog = xmcp_openapi::load(
+        &bytes,
+        &xmcp_openapi::Options {
+            allow: args.allow,
+            deny: args.deny,
+            tags: args.tags,
+            app_token: args.app_token,
+            reserved: xmcp_server::tools::BUILTIN_TOOLS.map(String::from).to_vec(),
+        },
+    )
+    .with_context(|| {
+        format!(
+            "{} is not a usable OpenAPI document",
+            args.openapi.display()
+        )
+    })?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let tools: Vec<_> = catalog.tools.iter().map(xmcp_server::mcp::x_tool).collect();
+        serde_json::to_writer_pretty(&mut out, &tools)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let width = catalog
+        .tools
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(0);
+    for t in &catalog.tools {
+        let who = if t.access.app_only() {
+            "(as the app)".to_owned()
+        } else {
+            t.access.user_scopes.clone().unwrap_or_default().join(" ")
+        };
+        writeln!(
+            out,
+            "{:width$}  {:6} {}  {who}",
+            t.name,
+            t.method.as_str(),
+            t.path
+        )?;
+    }
+    writeln!(
+        out,
+        "\n{} tools from version {}; {} operations are not tools:",
+        catalog.tools.len(),
+        catalog.version,
+        catalog.skipped.len()
+    )?;
+    for s in &catalog.skipped {
+        writeln!(out, "  {}: {}", s.operation, s.reason)?;
+    }
+    for w in &catalog.warnings {
+        writeln!(out, "warning: {w}")?;
+    }
+    Ok(())
 }
 
 #[allow(clippy::print_stderr)]

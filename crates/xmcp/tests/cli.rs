@@ -396,3 +396,44 @@ async fn rotate_key_reseals_upstream_tokens_in_the_local_store() {
         b"upstream-refresh"
     );
 }
+
+#[test]
+fn tools_lists_what_xs_document_gives_and_why_the_rest_is_skipped() {
+    let doc = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/x-api/openapi.json"
+    );
+    let out = std::process::Command::new(bin())
+        .args(["tools", "--openapi", doc, "--json"])
+        .env_remove("XMCP_X_OPENAPI")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tools: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(tools.len(), 131);
+    let create = tools.iter().find(|t| t["name"] == "createPosts").unwrap();
+    assert_eq!(create["annotations"]["readOnlyHint"], false);
+    assert_eq!(create["_meta"]["xmcp.dev/x-operation"]["path"], "/2/tweets");
+
+    let out = std::process::Command::new(bin())
+        .args(["tools", "--openapi", doc, "--deny", "get*,search*"])
+        .env_remove("XMCP_X_OPENAPI")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("createPosts"), "{text}");
+    assert!(!text.contains("getUsersMe "), "{text}");
+    assert!(text.contains("streamPosts: a streaming endpoint"), "{text}");
+
+    let out = std::process::Command::new(bin())
+        .args(["tools", "--openapi", "/nonexistent/openapi.json"])
+        .env_remove("XMCP_X_OPENAPI")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/openapi.json"));
+}

@@ -411,3 +411,30 @@ async fn tools_list_from_xs_real_document_matches_the_snapshot() {
     }
     insta::assert_json_snapshot!("tools_list_x_api_2_167", tools);
 }
+
+#[tokio::test]
+async fn without_x_the_last_good_openapi_document_is_used() {
+    // The first start fetched the simulated X's document and cached it.
+    let first = spawn(Backend::Sqlite).await;
+    let cache = first.data_dir.path().join("x-openapi.json");
+    assert!(cache.is_file());
+    let dir = first.data_dir.path().to_owned();
+    let unreachable = format!("http://127.0.0.1:{}/2/openapi.json", free_port());
+    let second = builder(Backend::Sqlite)
+        .settings(|s| {
+            s.data_dir = Some(dir);
+            s.x_openapi = Some(unreachable);
+        })
+        .spawn()
+        .await;
+    let names = |app: &TestApp| -> Vec<String> {
+        app.app
+            .catalog
+            .tools
+            .iter()
+            .map(|t| t.name.clone())
+            .collect()
+    };
+    assert!(!names(&first).is_empty());
+    assert_eq!(names(&second), names(&first));
+}
