@@ -375,7 +375,16 @@ fn main() -> std::process::ExitCode {
             Command::RotateSigningKey(args) => run_rotate_signing_key(args).await,
             Command::HashPassword => run_hash_password(),
             Command::Bench(args) => bench::run(args).await,
-            Command::Tools(args) => run_tools(args),
+            Command::Tools(args) => match run_tools(args) {
+                // `xmcp tools | head` closed the pipe: not an error.
+                Err(e)
+                    if e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+                {
+                    Ok(())
+                }
+                other => other,
+            },
         }
     });
     match result {
@@ -407,8 +416,7 @@ fn run_tools(args: ToolsArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if args.json {
         let tools: Vec<_> = catalog.tools.iter().map(xmcp_server::mcp::x_tool).collect();
-        serde_json::to_writer_pretty(&mut out, &tools)?;
-        writeln!(out)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&tools)?)?;
         return Ok(());
     }
     let width = catalog
