@@ -104,15 +104,6 @@ impl Catalog {
             .map(|i| &self.tools[i])
     }
 
-    /// Every scope some tool needs, sorted.
-    pub fn scopes(&self) -> BTreeSet<&str> {
-        self.tools
-            .iter()
-            .flat_map(|t| t.access.user_scopes.iter().flatten())
-            .map(String::as_str)
-            .collect()
-    }
-
     /// An empty catalog (no X tools).
     pub fn empty() -> Self {
         Self {
@@ -282,7 +273,7 @@ pub fn convert(doc: &Value, options: &Options) -> Result<Catalog, LoadError> {
             let result = if !filter.admits(&keys, tag, &mut matched) {
                 Err(SkipReason::Filtered)
             } else {
-                operation_tool(doc, path, item, method, op, options)
+                operation_tool(doc, path, item, method, op, tag, options)
             };
             match result {
                 Ok(tool) => tools.push(tool),
@@ -493,6 +484,7 @@ fn operation_tool(
     item: &Map<String, Value>,
     method: Method,
     op: &Value,
+    tag: Option<&str>,
     options: &Options,
 ) -> Result<ToolSpec, SkipReason> {
     let op_map = op
@@ -679,12 +671,7 @@ fn operation_tool(
         operation_id: id.map(str::to_owned),
         method,
         path: path.to_owned(),
-        tag: op
-            .get("tags")
-            .and_then(Value::as_array)
-            .and_then(|t| t.first())
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        tag: tag.map(str::to_owned),
         title: if title.is_empty() {
             format!("{method} {path}")
         } else {

@@ -223,9 +223,7 @@ impl XmcpHandler {
             return out;
         }
         for spec in &self.inner.catalog.tools {
-            if let Some(scopes) = &spec.access.user_scopes
-                && !spec.access.app_only()
-            {
+            if let Some(scopes) = &spec.access.user_scopes {
                 out.insert(spec.name.clone(), self.issuable(scopes));
             }
         }

@@ -280,8 +280,8 @@ impl XApi {
         })
     }
 
-    /// Seconds until the endpoint's exhausted window resets, if X said it
-    /// is exhausted and the reset is still ahead.
+    /// The endpoint's last known rate limit, if X said its window is used
+    /// up and the reset is still ahead.
     fn exhausted_for(&self, caller: &str, endpoint: &str, now: i64) -> Option<RateLimit> {
         self.limits
             .get(caller, endpoint)
@@ -325,7 +325,8 @@ impl XApi {
         if let Some(rl) = self.exhausted_for(&key, req.endpoint, self.vault.clock().now()) {
             self.wait_for_window(req.endpoint, rl).await?;
         }
-        let (mut access, app_token) = match caller {
+        // The user's vault entry (to refresh on a 401) and the token sent.
+        let (mut access, mut token) = match caller {
             Caller::User(user_id) => {
                 let access = self.vault.access(user_id).await?;
                 let missing: Vec<String> = req
@@ -337,16 +338,15 @@ impl XApi {
                 if !missing.is_empty() {
                     return Err(XCallError::MissingScopes(missing));
                 }
-                (Some(access), None)
+                let token = access.token.clone();
+                (Some(access), token)
             }
             Caller::App => (
                 None,
-                Some(
-                    self.config
-                        .app_token
-                        .clone()
-                        .ok_or(XCallError::NoAppToken)?,
-                ),
+                self.config
+                    .app_token
+                    .clone()
+                    .ok_or(XCallError::NoAppToken)?,
             ),
         };
         // Retried after a 5xx or a network error that may have reached X
@@ -363,12 +363,7 @@ impl XApi {
         let mut waited = false;
         let mut attempt = 0;
         loop {
-            let token = match (&access, &app_token) {
-                (Some(a), _) => &a.token,
-                (None, Some(t)) => t,
-                (None, None) => return Err(XCallError::NoAppToken),
-            };
-            let result = self.send(req, token).await;
+            let result = self.send(req, &token).await;
             if let Ok(r) = &result
                 && let Some(rl) = r.rate_limit
             {
@@ -391,7 +386,9 @@ impl XApi {
                         return Ok(r);
                     };
                     debug!("X answered 401: refreshing the user's token once");
-                    access = Some(self.vault.refresh_after_rejection(user_id, stale).await?);
+                    let fresh = self.vault.refresh_after_rejection(user_id, stale).await?;
+                    token = fresh.token.clone();
+                    access = Some(fresh);
                     refreshed = true;
                 }
                 Ok(r) if r.status == 429 && !waited => match r.rate_limit {
@@ -423,11 +420,6 @@ impl XApi {
                 Err(e) => return Err(XCallError::Unreachable(e.without_url().to_string())),
             }
         }
-    }
-
-    /// Call X as the signed-in user `user_id`.
-    pub async fn call(&self, user_id: &str, req: &XRequest<'_>) -> Result<XResponse, XCallError> {
-        self.call_as(Caller::User(user_id), req).await
     }
 }
 
