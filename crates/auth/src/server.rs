@@ -428,6 +428,7 @@ impl AuthServer {
             expires_at: now + self.config.pending_ttl,
             upstream_state: None,
             upstream_verifier_sealed: None,
+            device_code: None,
         };
         if let Err(e) = self.store.insert_pending(&pending).await {
             return PageOutcome::Error(ErrorView::unavailable(OAuthError::store(e).description));

@@ -81,6 +81,39 @@ fn demo_upstream(
     Ok((sandbox, oauth))
 }
 
+/// X's OAuth client and API for `oauth`, with the vault that keeps each
+/// user's X tokens in `store`.
+pub fn x_api(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    keyring: &Arc<Keyring>,
+    clock: &Arc<dyn Clock>,
+    oauth: XOAuthConfig,
+    refresh_margin: i64,
+) -> (Arc<XOAuth>, Arc<XApi>) {
+    let http = xmcp_x::oauth::http_client();
+    let api_url = oauth.api_url.clone();
+    let oauth = Arc::new(XOAuth::new(oauth, http.clone()));
+    let vault = Arc::new(Vault::new(
+        store.clone(),
+        keyring.clone(),
+        oauth.clone(),
+        clock.clone(),
+        refresh_margin,
+    ));
+    let api = XApi::new(
+        http,
+        api_url,
+        vault,
+        XApiConfig {
+            app_token: config.tools.app_token.clone(),
+            max_rate_limit_wait: config.tools.max_rate_limit_wait,
+            ..XApiConfig::default()
+        },
+    );
+    (oauth, Arc::new(api))
+}
+
 impl App {
     /// Open the store (running migrations), load keys, build the AS.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<App>> {
@@ -92,28 +125,9 @@ impl App {
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
         let x_upstream = |oauth: XOAuthConfig, margin: i64| {
-            let http = xmcp_x::oauth::http_client();
-            let api_url = oauth.api_url.clone();
-            let oauth = Arc::new(XOAuth::new(oauth, http.clone()));
-            let vault = Arc::new(Vault::new(
-                store.clone(),
-                keyring.clone(),
-                oauth.clone(),
-                clock.clone(),
-                margin,
-            ));
+            let (oauth, api) = x_api(&config, &store, &keyring, &clock, oauth, margin);
             let idp: Arc<dyn IdentityProvider> = Arc::new(XIdentityProvider::new(oauth));
-            let api = XApi::new(
-                http,
-                api_url,
-                vault,
-                XApiConfig {
-                    app_token: config.tools.app_token.clone(),
-                    max_rate_limit_wait: config.tools.max_rate_limit_wait,
-                    ..XApiConfig::default()
-                },
-            );
-            (idp, Some(Arc::new(api)))
+            (idp, Some(api))
         };
         let (idp, x, sandbox) = match &config.identity {
             Identity::X(x) => {

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod config;
 pub mod keys;
+pub mod local;
 pub mod mcp;
 pub mod scopes;
 pub mod telemetry;

@@ -1,10 +1,11 @@
 //! The MCP server handler. Tools and resources receive the authenticated
 //! [`Principal`] that the resource guard put into the HTTP request's
-//! extensions.
+//! extensions, or, over stdio, the person signed in locally ([`Local`]).
 //!
 //! Tools: `whoami` and `echo`, and with X, `rate_limits` plus one tool per
 //! X operation in the [`Catalog`]. Resources: `x://me`,
-//! `x://bookmarks/latest` and `x://rate-limits`.
+//! `x://bookmarks/latest` and `x://rate-limits`. Over stdio, also
+//! `auth_start` and `auth_status`, to sign in from the MCP client.
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -21,6 +22,8 @@ use xmcp_auth::Principal;
 use xmcp_openapi::{Catalog, ToolSpec};
 use xmcp_x::{Caller, RateLimit, XApi, XCallError, XRequest, XResponse};
 
+use crate::local::Local;
+
 /// The xmcp MCP handler. Cheap to clone: one is made per request in
 /// stateless mode.
 #[derive(Clone)]
@@ -35,6 +38,8 @@ struct Inner {
     /// Scopes our authorization server issues: the only ones a client can
     /// step up to.
     supported_scopes: Vec<String>,
+    /// Over stdio: the locally signed-in person, instead of a bearer token.
+    local: Option<Arc<Local>>,
 }
 
 /// A resource backed by an X operation, with the arguments it is read with.
@@ -202,7 +207,57 @@ impl XmcpHandler {
                 catalog,
                 x,
                 supported_scopes: supported_scopes.to_vec(),
+                local: None,
             }),
+        }
+    }
+
+    /// The handler of `xmcp stdio`: acts for the person signed in with
+    /// `xmcp login` (or through `auth_start`), with every X scope they granted.
+    pub fn local(x: Arc<XApi>, catalog: Arc<Catalog>, local: Arc<Local>) -> Self {
+        let all_scopes: Vec<String> = catalog
+            .tools
+            .iter()
+            .filter_map(|t| t.access.user_scopes.clone())
+            .flatten()
+            .collect();
+        let base = Self::new(Some(x), catalog, &all_scopes);
+        let mut tools = base.inner.tools.clone();
+        let empty =
+            || object(json!({"type": "object", "properties": {}, "additionalProperties": false}));
+        tools.splice(
+            0..0,
+            [
+                Tool::new(
+                    "auth_start",
+                    "Sign in to X for this MCP server: returns a login URL to open in a browser on this computer. Then call auth_status.",
+                    empty(),
+                )
+                .annotate(ToolAnnotations::with_title("Sign in to X").read_only(false).destructive(false).open_world(true)),
+                Tool::new(
+                    "auth_status",
+                    "Whether someone is signed in to X for this MCP server, or how a sign-in started with auth_start stands.",
+                    empty(),
+                )
+                .annotate(ToolAnnotations::with_title("Sign-in status").read_only(true).open_world(false)),
+            ],
+        );
+        Self {
+            inner: Arc::new(Inner {
+                tools,
+                catalog: base.inner.catalog.clone(),
+                x: base.inner.x.clone(),
+                supported_scopes: base.inner.supported_scopes.clone(),
+                local: Some(local),
+            }),
+        }
+    }
+
+    /// Who this request acts for, or why nobody.
+    async fn principal(&self, ctx: &RequestContext<RoleServer>) -> Result<Principal, String> {
+        match &self.inner.local {
+            Some(local) => local.principal().await,
+            None => principal(ctx).ok_or_else(|| "this request is not authenticated".to_owned()),
         }
     }
 
@@ -511,9 +566,14 @@ impl ServerHandler for XmcpHandler {
                 .build(),
         )
         .with_server_info(info)
-        .with_instructions(
-            "Tools act on X for the signed-in user, one per X API v2 operation (named by X's operationId). Call `whoami` to see who that is. Arguments that must be your own X user id default to it. X's errors come back as tool errors with X's problem details; `rate_limits` shows X's rate limits for your recent calls.",
-        )
+        .with_instructions(if self.inner.local.is_some() {
+            concat!(
+                "Tools act on X for the signed-in user, one per X API v2 operation (named by X's operationId). Call `whoami` to see who that is. Arguments that must be your own X user id default to it. X's errors come back as tool errors with X's problem details; `rate_limits` shows X's rate limits for your recent calls.",
+                " If a tool says nobody is signed in, call `auth_start`, give the user its login_url, then call `auth_status`."
+            )
+        } else {
+            "Tools act on X for the signed-in user, one per X API v2 operation (named by X's operationId). Call `whoami` to see who that is. Arguments that must be your own X user id default to it. X's errors come back as tool errors with X's problem details; `rate_limits` shows X's rate limits for your recent calls."
+        })
     }
 
     async fn list_tools(
@@ -529,10 +589,30 @@ impl ServerHandler for XmcpHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let Some(principal) = principal(&context) else {
-            return Ok(tool_error("this request is not authenticated"));
-        };
         let args = request.arguments.unwrap_or_default();
+        if let Some(local) = &self.inner.local {
+            let name = request.name.as_ref();
+            if name == "auth_start" || name == "auth_status" {
+                if let Some(extra) = args.keys().next() {
+                    return Ok(tool_error(format!(
+                        "unknown argument `{extra}`: {name} takes no arguments"
+                    )));
+                }
+                let value = if name == "auth_start" {
+                    local.auth_start().await
+                } else {
+                    local.auth_status().await
+                };
+                let failed = value["status"] == "failed";
+                let mut result = CallToolResult::structured(value);
+                result.is_error = Some(failed);
+                return Ok(result.into());
+            }
+        }
+        let principal = match self.principal(&context).await {
+            Ok(p) => p,
+            Err(why) => return Ok(tool_error(why)),
+        };
         match request.name.as_ref() {
             "whoami" => {
                 if let Some(extra) = args.keys().next() {
@@ -619,12 +699,10 @@ impl ServerHandler for XmcpHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let Some(principal) = principal(&context) else {
-            return Err(ErrorData::invalid_request(
-                "this request is not authenticated",
-                None,
-            ));
-        };
+        let principal = self
+            .principal(&context)
+            .await
+            .map_err(|why| ErrorData::invalid_request(why, None))?;
         let not_found = || {
             ErrorData::resource_not_found(
                 format!("no resource `{}`", request.uri),

@@ -30,10 +30,24 @@ fn options(config: &Config) -> Options {
     }
 }
 
+/// How old a cached document `xmcp stdio` uses without fetching a new one:
+/// a desktop client starts it often, and waits for it.
+pub const LOCAL_CACHE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
 /// Build the catalog for this configuration. `embedded` is the demo's
 /// simulated X's document. Servers without X (local accounts, OIDC,
 /// resource-server-only) get an empty catalog.
 pub async fn load(config: &Config, embedded: Option<serde_json::Value>) -> anyhow::Result<Catalog> {
+    load_with(config, embedded, None).await
+}
+
+/// [`load`], but a document fetched from a URL whose cached copy is younger
+/// than `cache_max_age` is read from the cache without fetching.
+pub async fn load_with(
+    config: &Config,
+    embedded: Option<serde_json::Value>,
+    cache_max_age: Option<Duration>,
+) -> anyhow::Result<Catalog> {
     let options = options(config);
     let source = match (&config.identity, &config.tools.openapi, embedded) {
         (Identity::X(_) | Identity::DemoSandbox { .. }, Some(source), _) => source.clone(),
@@ -62,6 +76,11 @@ pub async fn load(config: &Config, embedded: Option<serde_json::Value>) -> anyho
         }
         OpenApiSource::Url(url) => {
             let cache = cache_path(config);
+            if let Some(max_age) = cache_max_age
+                && let Some(catalog) = fresh_cache(&cache, max_age, &options)
+            {
+                return report(catalog, &cache.display().to_string());
+            }
             let fetched = match fetch(&url).await {
                 Ok(bytes) => match xmcp_openapi::load(&bytes, &options) {
                     Ok(catalog) => {
@@ -89,6 +108,20 @@ pub async fn load(config: &Config, embedded: Option<serde_json::Value>) -> anyho
             }
         }
     }
+}
+
+/// The cached document, if it is younger than `max_age` and still usable.
+fn fresh_cache(path: &Path, max_age: Duration, options: &Options) -> Option<Catalog> {
+    let age = std::fs::metadata(path)
+        .ok()?
+        .modified()
+        .ok()?
+        .elapsed()
+        .ok()?;
+    if age > max_age {
+        return None;
+    }
+    xmcp_openapi::load(&std::fs::read(path).ok()?, options).ok()
 }
 
 fn report(catalog: Catalog, from: &str) -> anyhow::Result<Catalog> {

@@ -1,7 +1,8 @@
 //! Persistent state for xmcp's authorization server.
 //!
 //! One set of capability-sized traits ([`ClientStore`], [`FlowStore`],
-//! [`GrantStore`], [`UserStore`], [`UpstreamTokenStore`], [`Maintenance`]),
+//! [`GrantStore`], [`UserStore`], [`UpstreamTokenStore`], [`DeviceStore`],
+//! [`LocalStateStore`], [`AdminStore`], [`Maintenance`]),
 //! gathered in [`Store`], with two native implementations: [`SqliteStore`]
 //! (the embedded default) and [`PostgresStore`] (scale-out). Both run the same
 //! SQL text, generated once by a macro, and the same conformance suite
@@ -191,6 +192,63 @@ pub trait UpstreamTokenStore: Send + Sync {
         holder: &str,
         reauth_required_at: Option<i64>,
     ) -> Result<()>;
+    /// Forget a user's credentials (sign-out). True if there were any.
+    async fn delete_upstream_tokens(&self, user_id: &str) -> Result<bool>;
+}
+
+/// RFC 8628 device authorizations.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Fails with [`StoreError::Conflict`] if the user code is taken.
+    async fn insert_device(&self, device: &DeviceAuthorization) -> Result<()>;
+    /// A pending, unexpired authorization by its user code.
+    async fn find_device_by_user_code(
+        &self,
+        user_code: &TokenHash,
+        now: i64,
+    ) -> Result<Option<DeviceAuthorization>>;
+    /// Record a poll by the client. A pending authorization polled sooner
+    /// than its interval answers [`DevicePoll::SlowDown`] and raises the
+    /// interval by 5 seconds (RFC 8628 §3.5); decided ones answer at once.
+    async fn poll_device(&self, device_code: &TokenHash, now: i64) -> Result<DevicePoll>;
+    /// In one transaction: mark a pending, unexpired authorization approved by
+    /// `user_id` and store `code` (whose hash is the device code's) for the
+    /// token endpoint to redeem once. False if it was no longer pending.
+    async fn approve_device(
+        &self,
+        device_code: &TokenHash,
+        user_id: &str,
+        code: &AuthorizationCode,
+        now: i64,
+    ) -> Result<bool>;
+    /// Mark a pending authorization denied. False if it was no longer pending.
+    async fn deny_device(&self, device_code: &TokenHash, now: i64) -> Result<bool>;
+}
+
+/// Named values of the local, single-user modes (`xmcp login`, `xmcp
+/// bridge`). Secret values arrive sealed.
+#[async_trait]
+pub trait LocalStateStore: Send + Sync {
+    async fn put_local_state(&self, name: &str, value: &str, now: i64) -> Result<()>;
+    async fn get_local_state(&self, name: &str) -> Result<Option<String>>;
+    /// True if there was a value.
+    async fn delete_local_state(&self, name: &str) -> Result<bool>;
+}
+
+/// What operators list and remove (`xmcp admin`).
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    async fn list_users(&self) -> Result<Vec<UserSummary>>;
+    /// Dynamically registered clients, newest first.
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>>;
+    /// Live grants, newest first; only `user_id`'s if given.
+    async fn list_grants(&self, user_id: Option<&str>) -> Result<Vec<Grant>>;
+    /// Delete a user with everything of theirs (grants, tokens, codes,
+    /// consents, upstream credentials). True if the user existed.
+    async fn delete_user(&self, user_id: &str) -> Result<bool>;
+    /// Revoke every grant of a client and delete its registration (if it is
+    /// a registered one). Returns (registration deleted, grants revoked).
+    async fn delete_client(&self, client_id: &str, now: i64) -> Result<(bool, u64)>;
 }
 
 /// Signing keys for JWT access tokens; private keys arrive sealed.
@@ -220,6 +278,9 @@ pub trait Store:
     + UserStore
     + UpstreamTokenStore
     + SigningKeyStore
+    + DeviceStore
+    + LocalStateStore
+    + AdminStore
     + Maintenance
 {
 }
@@ -231,6 +292,9 @@ impl<T> Store for T where
         + UserStore
         + UpstreamTokenStore
         + SigningKeyStore
+        + DeviceStore
+        + LocalStateStore
+        + AdminStore
         + Maintenance
 {
 }

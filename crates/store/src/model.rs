@@ -37,6 +37,9 @@ pub struct PendingAuthorization {
     /// Set once the user approved consent and was sent upstream.
     pub upstream_state: Option<TokenHash>,
     pub upstream_verifier_sealed: Option<String>,
+    /// Set when this authorization approves an RFC 8628 device authorization
+    /// (entered at `/device`) instead of redirecting to a client.
+    pub device_code: Option<TokenHash>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -191,6 +194,7 @@ pub struct SweepReport {
     pub refresh_tokens: u64,
     pub grants: u64,
     pub clients: u64,
+    pub devices: u64,
 }
 
 impl SweepReport {
@@ -201,6 +205,7 @@ impl SweepReport {
             + self.refresh_tokens
             + self.grants
             + self.clients
+            + self.devices
     }
 }
 
@@ -225,4 +230,73 @@ impl std::fmt::Debug for SigningKeyRecord {
             .field("retired_at", &self.retired_at)
             .finish_non_exhaustive()
     }
+}
+
+/// An RFC 8628 device authorization: a client without a browser asked for
+/// tokens; a user approves it by entering `user_code` at `/device`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceAuthorization {
+    pub device_code: TokenHash,
+    pub user_code: TokenHash,
+    pub client_id: String,
+    pub scope: String,
+    pub resource: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Seconds the client must wait between polls.
+    pub interval: i64,
+    pub last_polled_at: Option<i64>,
+    pub status: DeviceStatus,
+    /// The user who approved it.
+    pub user_id: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceStatus {
+    Pending,
+    Approved,
+    Denied,
+}
+
+impl DeviceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Pending => "pending",
+            DeviceStatus::Approved => "approved",
+            DeviceStatus::Denied => "denied",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(DeviceStatus::Pending),
+            "approved" => Some(DeviceStatus::Approved),
+            "denied" => Some(DeviceStatus::Denied),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome of a client polling the token endpoint with a device code.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DevicePoll {
+    /// Unknown device code.
+    NotFound,
+    /// Polled sooner than the interval allows; the interval was raised to
+    /// `interval` (RFC 8628 §3.5 `slow_down`).
+    SlowDown { interval: i64 },
+    /// The poll was recorded; the authorization as it stands.
+    Polled(DeviceAuthorization),
+}
+
+/// A user, for operators.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserSummary {
+    pub user: User,
+    /// Live (unrevoked) grants.
+    pub grants: i64,
+    /// Upstream credentials held, and whether the provider refused their refresh.
+    pub upstream_provider: Option<String>,
+    pub upstream_expires_at: Option<i64>,
+    pub reauth_required: bool,
 }

@@ -19,8 +19,8 @@ macro_rules! impl_sql_store {
         use crate::model::*;
         use crate::sql::new_id;
         use crate::{
-            ClientStore, FlowStore, GrantStore, Maintenance, Result, SigningKeyStore, StoreError,
-            UpstreamTokenStore, UserStore,
+            AdminStore, ClientStore, DeviceStore, FlowStore, GrantStore, LocalStateStore,
+            Maintenance, Result, SigningKeyStore, StoreError, UpstreamTokenStore, UserStore,
         };
         use async_trait::async_trait;
         use sqlx::Row;
@@ -65,6 +65,7 @@ macro_rules! impl_sql_store {
                 expires_at: row.try_get("expires_at")?,
                 upstream_state: opt_hash_col(row, "upstream_state_hash")?,
                 upstream_verifier_sealed: row.try_get("upstream_verifier_sealed")?,
+                device_code: opt_hash_col(row, "device_code_hash")?,
             })
         }
 
@@ -117,6 +118,24 @@ macro_rules! impl_sql_store {
                 scope: row.try_get("scope")?,
                 updated_at: row.try_get("updated_at")?,
                 reauth_required_at: row.try_get("reauth_required_at")?,
+            })
+        }
+
+        fn device_from_row(row: &DbRow) -> Result<DeviceAuthorization> {
+            let status: String = row.try_get("status")?;
+            Ok(DeviceAuthorization {
+                device_code: hash_col(row, "device_code_hash")?,
+                user_code: hash_col(row, "user_code_hash")?,
+                client_id: row.try_get("client_id")?,
+                scope: row.try_get("scope")?,
+                resource: row.try_get("resource")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                interval: row.try_get("poll_interval")?,
+                last_polled_at: row.try_get("last_polled_at")?,
+                status: DeviceStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("device status `{status}`")))?,
+                user_id: row.try_get("user_id")?,
             })
         }
 
@@ -222,7 +241,8 @@ macro_rules! impl_sql_store {
                 sqlx::query(
                     "INSERT INTO pending_authorizations (id_hash, client_id, redirect_uri, \
                      redirect_uri_explicit, scope, state, code_challenge, resource, csrf_hash, \
-                     created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     created_at, expires_at, device_code_hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(p.id.as_str())
                 .bind(&p.client_id)
@@ -235,6 +255,7 @@ macro_rules! impl_sql_store {
                 .bind(p.csrf.as_str())
                 .bind(p.created_at)
                 .bind(p.expires_at)
+                .bind(p.device_code.as_ref().map(|h| h.as_str()))
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -739,6 +760,278 @@ macro_rules! impl_sql_store {
                 .await?;
                 Ok(())
             }
+
+            async fn delete_upstream_tokens(&self, user_id: &str) -> Result<bool> {
+                let res = sqlx::query("DELETE FROM upstream_tokens WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(res.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait]
+        impl DeviceStore for $store {
+            async fn insert_device(&self, d: &DeviceAuthorization) -> Result<()> {
+                let res = sqlx::query(
+                    "INSERT INTO device_authorizations (device_code_hash, user_code_hash, client_id, \
+                     scope, resource, created_at, expires_at, poll_interval, last_polled_at, status, \
+                     user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(d.device_code.as_str())
+                .bind(d.user_code.as_str())
+                .bind(&d.client_id)
+                .bind(&d.scope)
+                .bind(&d.resource)
+                .bind(d.created_at)
+                .bind(d.expires_at)
+                .bind(d.interval)
+                .bind(d.last_polled_at)
+                .bind(d.status.as_str())
+                .bind(&d.user_id)
+                .execute(&self.pool)
+                .await;
+                match res {
+                    Ok(_) => Ok(()),
+                    Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn find_device_by_user_code(
+                &self,
+                user_code: &TokenHash,
+                now: i64,
+            ) -> Result<Option<DeviceAuthorization>> {
+                sqlx::query(
+                    "SELECT * FROM device_authorizations WHERE user_code_hash = $1 \
+                     AND status = 'pending' AND expires_at > $2",
+                )
+                .bind(user_code.as_str())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(device_from_row)
+                .transpose()
+            }
+
+            async fn poll_device(&self, device_code: &TokenHash, now: i64) -> Result<DevicePoll> {
+                // One statement each, so concurrent polls cannot both pass.
+                let polled = sqlx::query(
+                    "UPDATE device_authorizations SET last_polled_at = $1 \
+                     WHERE device_code_hash = $2 AND (status <> 'pending' \
+                     OR last_polled_at IS NULL OR $3 - last_polled_at >= poll_interval) \
+                     RETURNING *",
+                )
+                .bind(now)
+                .bind(device_code.as_str())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some(row) = polled {
+                    return Ok(DevicePoll::Polled(device_from_row(&row)?));
+                }
+                let slowed = sqlx::query(
+                    "UPDATE device_authorizations SET poll_interval = poll_interval + 5, \
+                     last_polled_at = $1 WHERE device_code_hash = $2 RETURNING poll_interval",
+                )
+                .bind(now)
+                .bind(device_code.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                match slowed {
+                    Some(row) => Ok(DevicePoll::SlowDown {
+                        interval: row.try_get("poll_interval")?,
+                    }),
+                    None => Ok(DevicePoll::NotFound),
+                }
+            }
+
+            async fn approve_device(
+                &self,
+                device_code: &TokenHash,
+                user_id: &str,
+                c: &AuthorizationCode,
+                now: i64,
+            ) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                let claimed = sqlx::query(
+                    "UPDATE device_authorizations SET status = 'approved', user_id = $1, \
+                     decided_at = $2 WHERE device_code_hash = $3 AND status = 'pending' \
+                     AND expires_at > $4",
+                )
+                .bind(user_id)
+                .bind(now)
+                .bind(device_code.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, \
+                     redirect_uri_explicit, code_challenge, resource, scope, user_id, created_at, \
+                     expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(c.hash.as_str())
+                .bind(&c.client_id)
+                .bind(&c.redirect_uri)
+                .bind(c.redirect_uri_explicit)
+                .bind(&c.code_challenge)
+                .bind(&c.resource)
+                .bind(&c.scope)
+                .bind(&c.user_id)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn deny_device(&self, device_code: &TokenHash, now: i64) -> Result<bool> {
+                let res = sqlx::query(
+                    "UPDATE device_authorizations SET status = 'denied', decided_at = $1 \
+                     WHERE device_code_hash = $2 AND status = 'pending'",
+                )
+                .bind(now)
+                .bind(device_code.as_str())
+                .execute(&self.pool)
+                .await?;
+                Ok(res.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait]
+        impl LocalStateStore for $store {
+            async fn put_local_state(&self, name: &str, value: &str, now: i64) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO local_state (name, value, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(name)
+                .bind(value)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_local_state(&self, name: &str) -> Result<Option<String>> {
+                Ok(sqlx::query("SELECT value FROM local_state WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|r| r.try_get::<String, _>("value"))
+                    .transpose()?)
+            }
+
+            async fn delete_local_state(&self, name: &str) -> Result<bool> {
+                let res = sqlx::query("DELETE FROM local_state WHERE name = $1")
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(res.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait]
+        impl AdminStore for $store {
+            async fn list_users(&self) -> Result<Vec<UserSummary>> {
+                let rows = sqlx::query(
+                    "SELECT u.*, \
+                     (SELECT COUNT(*) FROM grants g WHERE g.user_id = u.id AND g.revoked_at IS NULL) \
+                       AS live_grants, \
+                     t.provider AS upstream_provider, t.expires_at AS upstream_expires_at, \
+                     t.reauth_required_at AS upstream_reauth \
+                     FROM users u LEFT JOIN upstream_tokens t ON t.user_id = u.id \
+                     ORDER BY u.created_at, u.id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| -> Result<UserSummary> {
+                        Ok(UserSummary {
+                            user: user_from_row(r)?,
+                            grants: r.try_get("live_grants")?,
+                            upstream_provider: r.try_get("upstream_provider")?,
+                            upstream_expires_at: r.try_get("upstream_expires_at")?,
+                            reauth_required: r
+                                .try_get::<Option<i64>, _>("upstream_reauth")?
+                                .is_some(),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn list_clients(&self) -> Result<Vec<ClientRecord>> {
+                sqlx::query("SELECT * FROM clients ORDER BY created_at DESC, client_id")
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(client_from_row)
+                    .collect()
+            }
+
+            async fn list_grants(&self, user_id: Option<&str>) -> Result<Vec<Grant>> {
+                let rows = match user_id {
+                    Some(user_id) => {
+                        sqlx::query(
+                            "SELECT * FROM grants WHERE revoked_at IS NULL AND user_id = $1 \
+                             ORDER BY created_at DESC, id",
+                        )
+                        .bind(user_id)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                    None => {
+                        sqlx::query(
+                            "SELECT * FROM grants WHERE revoked_at IS NULL \
+                             ORDER BY created_at DESC, id",
+                        )
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                };
+                rows.iter().map(grant_from_row).collect()
+            }
+
+            async fn delete_user(&self, user_id: &str) -> Result<bool> {
+                // Foreign keys cascade to grants (and their tokens), codes,
+                // consents, device authorizations and upstream credentials.
+                let res = sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(res.rows_affected() == 1)
+            }
+
+            async fn delete_client(&self, client_id: &str, now: i64) -> Result<(bool, u64)> {
+                let mut tx = self.pool.begin().await?;
+                let grants: Vec<String> = sqlx::query(
+                    "SELECT id FROM grants WHERE client_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(client_id)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>("id"))
+                .collect::<std::result::Result<_, _>>()?;
+                for id in &grants {
+                    revoke_grant_in(&mut tx, id, now).await?;
+                }
+                let deleted = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok((deleted == 1, grants.len() as u64))
+            }
         }
 
         #[async_trait]
@@ -840,6 +1133,11 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                report.devices = sqlx::query("DELETE FROM device_authorizations WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                 report.clients = sqlx::query(
                     "DELETE FROM clients WHERE expires_at IS NOT NULL AND expires_at <= $1",
                 )

@@ -49,6 +49,10 @@ conformance!(
     concurrent_upstream_leases_have_one_winner,
     users_upsert_by_subject,
     signing_keys_list_newest_first_and_retire,
+    device_authorization_polls_slow_down_and_approve_once,
+    device_authorization_denied_and_expired,
+    local_state_round_trip,
+    admin_lists_and_deletes,
 );
 
 fn hash() -> TokenHash {
@@ -356,6 +360,7 @@ async fn pending_is_consumed_once_and_found_by_upstream_state(db: &TestDatabase)
         expires_at: NOW + 600,
         upstream_state: None,
         upstream_verifier_sealed: None,
+        device_code: Some(hash()),
     };
     store.insert_pending(&p).await.unwrap();
     assert_eq!(store.get_pending(&id, NOW).await.unwrap(), Some(p.clone()));
@@ -657,4 +662,249 @@ async fn signing_keys_list_newest_first_and_retire(db: &TestDatabase) {
     assert_eq!(keys[0].retired_at, None);
     assert_eq!(keys[1].retired_at, Some(NOW + 20));
     assert!(store.insert_signing_key(&key("new", NOW)).await.is_err());
+}
+
+fn device(interval: i64) -> DeviceAuthorization {
+    DeviceAuthorization {
+        device_code: hash(),
+        user_code: hash(),
+        client_id: "tv".into(),
+        scope: "mcp".into(),
+        resource: "https://mcp.example/mcp".into(),
+        created_at: NOW,
+        expires_at: NOW + 600,
+        interval,
+        last_polled_at: None,
+        status: DeviceStatus::Pending,
+        user_id: None,
+    }
+}
+
+fn device_code_row(d: &DeviceAuthorization, user_id: &str) -> AuthorizationCode {
+    AuthorizationCode {
+        hash: d.device_code.clone(),
+        client_id: d.client_id.clone(),
+        redirect_uri: String::new(),
+        redirect_uri_explicit: false,
+        code_challenge: String::new(),
+        resource: d.resource.clone(),
+        scope: d.scope.clone(),
+        user_id: user_id.into(),
+        created_at: NOW,
+        expires_at: d.expires_at,
+        used_at: None,
+    }
+}
+
+async fn device_authorization_polls_slow_down_and_approve_once(db: &TestDatabase) {
+    let store = db.open().await;
+    let u = user(&store, "dana").await;
+    let d = device(5);
+    store.insert_device(&d).await.unwrap();
+    // The same user code cannot be handed out twice.
+    let mut clash = device(5);
+    clash.user_code = d.user_code.clone();
+    assert!(matches!(
+        store.insert_device(&clash).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store
+            .find_device_by_user_code(&d.user_code, NOW)
+            .await
+            .unwrap()
+            .map(|f| f.device_code),
+        Some(d.device_code.clone())
+    );
+    assert_eq!(
+        store
+            .find_device_by_user_code(&d.user_code, NOW + 600)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // First poll is recorded; one 2 s later is too soon and raises the interval.
+    match store.poll_device(&d.device_code, NOW).await.unwrap() {
+        DevicePoll::Polled(p) => assert_eq!(p.status, DeviceStatus::Pending),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.poll_device(&d.device_code, NOW + 2).await.unwrap(),
+        DevicePoll::SlowDown { interval: 10 }
+    );
+    // The new interval counts from the refused poll.
+    assert_eq!(
+        store.poll_device(&d.device_code, NOW + 9).await.unwrap(),
+        DevicePoll::SlowDown { interval: 15 }
+    );
+    assert!(matches!(
+        store.poll_device(&d.device_code, NOW + 24).await.unwrap(),
+        DevicePoll::Polled(_)
+    ));
+    assert_eq!(
+        store.poll_device(&hash(), NOW).await.unwrap(),
+        DevicePoll::NotFound
+    );
+
+    // Approved once, with its code; a second approval or a denial is refused.
+    let code = device_code_row(&d, &u.id);
+    assert!(
+        store
+            .approve_device(&d.device_code, &u.id, &code, NOW + 25)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .approve_device(&d.device_code, &u.id, &code, NOW + 26)
+            .await
+            .unwrap()
+    );
+    assert!(!store.deny_device(&d.device_code, NOW + 26).await.unwrap());
+    assert_eq!(
+        store
+            .find_device_by_user_code(&d.user_code, NOW + 26)
+            .await
+            .unwrap(),
+        None
+    );
+    // A decided authorization answers at once, however soon the poll.
+    match store.poll_device(&d.device_code, NOW + 26).await.unwrap() {
+        DevicePoll::Polled(p) => {
+            assert_eq!(p.status, DeviceStatus::Approved);
+            assert_eq!(p.user_id.as_deref(), Some(u.id.as_str()));
+        }
+        other => panic!("{other:?}"),
+    }
+    let stored = store
+        .get_code(&d.device_code, NOW + 26)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.user_id, u.id);
+    let g = grant(&u.id, "tv");
+    assert_eq!(
+        store
+            .issue_from_code(&d.device_code, NOW + 27, &g, &pair(60))
+            .await
+            .unwrap(),
+        CodeRedemption::Issued
+    );
+}
+
+async fn device_authorization_denied_and_expired(db: &TestDatabase) {
+    let store = db.open().await;
+    let u = user(&store, "erin").await;
+    let d = device(5);
+    store.insert_device(&d).await.unwrap();
+    assert!(store.deny_device(&d.device_code, NOW + 1).await.unwrap());
+    let code = device_code_row(&d, &u.id);
+    assert!(
+        !store
+            .approve_device(&d.device_code, &u.id, &code, NOW + 2)
+            .await
+            .unwrap()
+    );
+    match store.poll_device(&d.device_code, NOW + 2).await.unwrap() {
+        DevicePoll::Polled(p) => assert_eq!(p.status, DeviceStatus::Denied),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.get_code(&d.device_code, NOW + 2).await.unwrap(), None);
+
+    // An expired one cannot be approved, and the sweep removes it.
+    let late = device(5);
+    store.insert_device(&late).await.unwrap();
+    let code = device_code_row(&late, &u.id);
+    assert!(
+        !store
+            .approve_device(&late.device_code, &u.id, &code, NOW + 600)
+            .await
+            .unwrap()
+    );
+    let report = store.sweep(NOW + 600).await.unwrap();
+    assert_eq!(report.devices, 2);
+    assert_eq!(
+        store
+            .poll_device(&late.device_code, NOW + 601)
+            .await
+            .unwrap(),
+        DevicePoll::NotFound
+    );
+}
+
+async fn local_state_round_trip(db: &TestDatabase) {
+    let store = db.open().await;
+    assert_eq!(store.get_local_state("local_user").await.unwrap(), None);
+    store
+        .put_local_state("local_user", "usr_1", NOW)
+        .await
+        .unwrap();
+    store
+        .put_local_state("local_user", "usr_2", NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_local_state("local_user")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("usr_2")
+    );
+    assert!(store.delete_local_state("local_user").await.unwrap());
+    assert!(!store.delete_local_state("local_user").await.unwrap());
+    assert_eq!(store.get_local_state("local_user").await.unwrap(), None);
+}
+
+async fn admin_lists_and_deletes(db: &TestDatabase) {
+    let store = db.open().await;
+    let (g, p) = issued(&store).await;
+    let bob = user(&store, "bob").await;
+    store
+        .put_upstream_tokens(&upstream_row(&store, "bob").await)
+        .await
+        .unwrap();
+    store
+        .insert_client(&ClientRecord {
+            client_id: "client-1".into(),
+            secret_hash: None,
+            metadata: serde_json::json!({"client_name": "One"}),
+            created_at: NOW,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+
+    let users = store.list_users().await.unwrap();
+    assert_eq!(users.len(), 2);
+    let alice = users.iter().find(|u| u.user.id == g.user_id).unwrap();
+    assert_eq!(alice.grants, 1);
+    assert_eq!(alice.upstream_provider, None);
+    let b = users.iter().find(|u| u.user.id == bob.id).unwrap();
+    assert_eq!(b.grants, 0);
+    assert_eq!(b.upstream_provider.as_deref(), Some("x"));
+
+    assert_eq!(store.list_grants(None).await.unwrap(), vec![g.clone()]);
+    assert_eq!(store.list_grants(Some(&bob.id)).await.unwrap(), vec![]);
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+
+    // Deleting the client revokes its grants, so its tokens stop working.
+    assert_eq!(
+        store.delete_client("client-1", NOW).await.unwrap(),
+        (true, 1)
+    );
+    assert_eq!(store.find_access_token(&p.access, NOW).await.unwrap(), None);
+    assert_eq!(store.list_grants(None).await.unwrap(), vec![]);
+    assert_eq!(
+        store.delete_client("client-1", NOW).await.unwrap(),
+        (false, 0)
+    );
+
+    // Deleting a user takes their upstream credentials with them.
+    assert!(store.delete_user(&bob.id).await.unwrap());
+    assert_eq!(store.get_upstream_tokens(&bob.id).await.unwrap(), None);
+    assert!(!store.delete_user(&bob.id).await.unwrap());
+    // Alice never had any; signing out twice is harmless.
+    assert!(!store.delete_upstream_tokens(&g.user_id).await.unwrap());
 }

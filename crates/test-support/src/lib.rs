@@ -647,7 +647,33 @@ pub async fn finish_upstream(
     if !to.contains("/i/oauth2/authorize") {
         return url::Url::parse(&to).unwrap();
     }
-    let page = app.http.get(&to).send().await.unwrap();
+    let callback = sign_in_at_sandbox(&app.http, &to, user, grant).await;
+    let done = app
+        .http
+        .get(&callback)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        done.status(),
+        StatusCode::FOUND,
+        "{}",
+        done.text().await.unwrap_or_default()
+    );
+    url::Url::parse(done.headers()[LOCATION].to_str().unwrap()).unwrap()
+}
+
+/// Play the browser on the simulated X's login page at `authorize_url`:
+/// pick `user`, grant `grant` (or every scope offered), allow, and return
+/// the callback URL the browser is sent to.
+pub async fn sign_in_at_sandbox(
+    http: &reqwest::Client,
+    authorize_url: &str,
+    user: &str,
+    grant: Option<&[&str]>,
+) -> String {
+    let page = http.get(authorize_url).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     let mut form = hidden_fields(&html);
@@ -670,28 +696,14 @@ pub async fn finish_upstream(
         }
     }
     form.push(("action".into(), "allow".into()));
-    let back = app.http.post(&to).form(&form).send().await.unwrap();
+    let back = http.post(authorize_url).form(&form).send().await.unwrap();
     assert_eq!(
         back.status(),
         StatusCode::FOUND,
         "{}",
         back.text().await.unwrap_or_default()
     );
-    let callback = back.headers()[LOCATION].to_str().unwrap().to_owned();
-    let done = app
-        .http
-        .get(&callback)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        done.status(),
-        StatusCode::FOUND,
-        "{}",
-        done.text().await.unwrap_or_default()
-    );
-    url::Url::parse(done.headers()[LOCATION].to_str().unwrap()).unwrap()
+    back.headers()[LOCATION].to_str().unwrap().to_owned()
 }
 
 /// `(name, value)` of every hidden input in a page.
@@ -889,5 +901,120 @@ impl Drop for XmcpProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// An MCP client speaking newline-delimited JSON-RPC to a child process's
+/// stdin and stdout (`xmcp stdio`, `xmcp bridge`). Every line the child
+/// writes to stdout must be a JSON-RPC message; anything else fails the test.
+pub struct StdioMcp {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    next_id: u64,
+}
+
+impl StdioMcp {
+    /// Spawn `bin args` with `envs` (stderr to `stderr`) and initialize.
+    pub async fn start(
+        bin: &std::path::Path,
+        args: &[&str],
+        envs: &[(String, String)],
+        stderr: std::fs::File,
+    ) -> (Self, Value) {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.args(args)
+            .env_remove("XMCP_DATABASE_URL")
+            .env_remove("XMCP_CONFIG")
+            .envs(envs.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn xmcp");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut client = Self {
+            child,
+            stdin,
+            stdout,
+            next_id: 1,
+        };
+        let init = client
+            .request(
+                "initialize",
+                json!({
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "xmcp-tests", "version": "0"}
+                }),
+            )
+            .await;
+        client.notify("notifications/initialized", json!({})).await;
+        (client, init)
+    }
+
+    pub async fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}))
+            .await;
+    }
+
+    async fn send(&mut self, message: Value) {
+        use tokio::io::AsyncWriteExt;
+        let mut line = message.to_string();
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// Send a request and return its `result` (panics on a JSON-RPC error;
+    /// see [`Self::request_raw`]).
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let reply = self.request_raw(method, params).await;
+        assert!(reply.get("error").is_none(), "{method}: {reply}");
+        reply["result"].clone()
+    }
+
+    /// Send a request and return the whole reply (notifications before it
+    /// are skipped), waiting at most 60 s.
+    pub async fn request_raw(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        let wait = async {
+            loop {
+                let line = self
+                    .stdout
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .expect("the MCP server closed stdout");
+                let msg: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON-RPC ({e}): {line}"));
+                assert_eq!(msg["jsonrpc"], "2.0", "{line}");
+                if msg["id"] == json!(id) {
+                    return msg;
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+            .await
+            .unwrap_or_else(|_| panic!("no reply to {method} within 60 s"))
+    }
+
+    pub async fn call_tool(&mut self, name: &str, args: Value) -> Value {
+        self.request("tools/call", json!({"name": name, "arguments": args}))
+            .await
+    }
+
+    /// Close stdin (the MCP way to end a stdio session) and wait for exit.
+    pub async fn close(mut self) -> std::process::ExitStatus {
+        drop(self.stdin);
+        tokio::time::timeout(std::time::Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the server did not exit after stdin closed")
+            .unwrap()
     }
 }

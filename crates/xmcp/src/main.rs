@@ -2,6 +2,7 @@
 //! command is one `run_*` function.
 
 mod bench;
+mod local;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -58,6 +59,14 @@ enum Command {
     /// List the tools an X OpenAPI document gives, and the operations that
     /// are not tools with the reason.
     Tools(ToolsArgs),
+    /// Sign in to X in the browser (loopback callback) for `xmcp stdio`.
+    Login(local::LoginArgs),
+    /// Revoke the local X sign-in at X and delete its tokens.
+    Logout(local::LocalArgs),
+    /// Show who is signed in locally, the granted scopes and token expiry.
+    Status(local::StatusArgs),
+    /// Serve MCP over stdio, acting for the person signed in with `xmcp login`.
+    Stdio(local::LocalArgs),
 }
 
 #[derive(Args)]
@@ -85,7 +94,7 @@ struct ToolsArgs {
 /// Every setting of `serve`. Each flag also reads an `XMCP_*` variable; both
 /// override the TOML file given by `--config`.
 #[derive(Args)]
-struct ServeArgs {
+pub struct ServeArgs {
     /// TOML configuration file.
     #[arg(long, env = "XMCP_CONFIG")]
     config: Option<PathBuf>,
@@ -349,7 +358,7 @@ impl ServeArgs {
         }
     }
 
-    fn config(&self) -> anyhow::Result<Config> {
+    pub(crate) fn config(&self) -> anyhow::Result<Config> {
         let file = self
             .config
             .as_deref()
@@ -375,6 +384,10 @@ fn main() -> std::process::ExitCode {
             Command::RotateSigningKey(args) => run_rotate_signing_key(args).await,
             Command::HashPassword => run_hash_password(),
             Command::Bench(args) => bench::run(args).await,
+            Command::Login(args) => local::run_login(args).await,
+            Command::Logout(args) => local::run_logout(args).await,
+            Command::Status(args) => local::run_status(args).await,
+            Command::Stdio(args) => local::run_stdio(args).await,
             Command::Tools(args) => match run_tools(args) {
                 // `xmcp tools | head` closed the pipe: not an error.
                 Err(e)

@@ -1,0 +1,327 @@
+//! The local mode as a person uses it: `xmcp login` against the simulated X
+//! (a separate `xmcp sandbox` process), `xmcp status`, `xmcp stdio` spoken
+//! to over JSON-RPC, `xmcp logout`.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::io::AsyncBufReadExt;
+use xmcp_test_support::{DEMO_USER_ID, StdioMcp, XmcpProcess, free_port, sign_in_at_sandbox};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_xmcp"))
+}
+
+fn log(dir: &Path, name: &str) -> std::fs::File {
+    std::fs::File::create(dir.join(name)).unwrap()
+}
+
+struct Local {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    callback_port: u16,
+    _x: XmcpProcess,
+}
+
+impl Local {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let callback_port = free_port();
+        let x_port = free_port();
+        let x = XmcpProcess::start_sandbox(
+            &bin(),
+            x_port,
+            &format!("http://127.0.0.1:{callback_port}/callback"),
+            log(dir.path(), "sandbox.log"),
+        )
+        .await;
+        let mut env = XmcpProcess::x_env(&format!("http://127.0.0.1:{x_port}"));
+        env.push((
+            "XMCP_DATA_DIR".into(),
+            dir.path().join("data").display().to_string(),
+        ));
+        env.push(("XMCP_LOGIN_PORT".into(), callback_port.to_string()));
+        Self {
+            dir,
+            env,
+            callback_port,
+            _x: x,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(args)
+            .env_remove("XMCP_DATABASE_URL")
+            .env_remove("XMCP_CONFIG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = self.command(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    /// `xmcp login --no-browser`, with this test playing the browser.
+    async fn login(&self, user: &str) -> String {
+        let mut child = tokio::process::Command::from(self.command(&["login", "--no-browser"]))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut said = String::new();
+        let url = loop {
+            let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("xmcp login printed no URL")
+                .unwrap()
+                .unwrap_or_else(|| panic!("xmcp login exited: {said}"));
+            said.push_str(&line);
+            said.push('\n');
+            if let Some(u) = line.trim().strip_prefix("http") {
+                break format!("http{u}");
+            }
+        };
+        assert!(url.contains("/i/oauth2/authorize"), "{url}");
+        assert!(
+            url.contains(&format!(
+                "redirect_uri=http%3A%2F%2F127.0.0.1%3A{}%2Fcallback",
+                self.callback_port
+            )),
+            "{url}"
+        );
+        assert!(url.contains("code_challenge_method=S256"), "{url}");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let callback = sign_in_at_sandbox(&http, &url, user, None).await;
+        // A forged callback (wrong state) is refused and does not end the wait.
+        let forged = http
+            .get(format!(
+                "http://127.0.0.1:{}/callback?code=x&state=forged",
+                self.callback_port
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 400);
+        let page = http.get(&callback).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let page = page.text().await.unwrap();
+        assert!(
+            page.contains(&format!("Signed in to X as @{user}")),
+            "{page}"
+        );
+        while let Ok(Some(line)) = lines.next_line().await {
+            said.push_str(&line);
+            said.push('\n');
+        }
+        let status = child.wait().await.unwrap();
+        assert!(status.success(), "{said}");
+        said
+    }
+
+    async fn stdio(&self, name: &str) -> (StdioMcp, Value) {
+        StdioMcp::start(&bin(), &["stdio"], &self.env, log(self.dir.path(), name)).await
+    }
+}
+
+fn text(result: &Value) -> String {
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn login_status_stdio_and_logout_against_the_simulated_x() {
+    let local = Local::start().await;
+
+    let (ok, out, _) = local.run(&["status"]);
+    assert!(ok);
+    assert!(out.contains("Nobody is signed in"), "{out}");
+
+    // Before anyone signs in, stdio serves, and the first tool call says
+    // what to do.
+    let (mut mcp, init) = local.stdio("stdio-0.log").await;
+    assert_eq!(init["serverInfo"]["name"], "xmcp");
+    let r = mcp.call_tool("getUsersMe", json!({})).await;
+    assert_eq!(r["isError"], true);
+    assert!(text(&r).contains("xmcp login"), "{r}");
+    let r = mcp.call_tool("auth_status", json!({})).await;
+    assert_eq!(r["structuredContent"]["status"], "signed_out", "{r}");
+    assert!(mcp.close().await.success());
+
+    let said = local.login("demo_user").await;
+    assert!(said.contains("Signed in to X as @demo_user"), "{said}");
+
+    let (ok, out, _) = local.run(&["status", "--json"]);
+    assert!(ok);
+    let status: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["signed_in"], true);
+    assert_eq!(status["username"], "demo_user");
+    assert_eq!(status["subject"], format!("x:{DEMO_USER_ID}"));
+    assert_eq!(status["can_refresh"], true);
+    let scopes: Vec<&str> = status["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    for s in ["tweet.read", "tweet.write", "users.read", "offline.access"] {
+        assert!(scopes.contains(&s), "{scopes:?}");
+    }
+    assert!(status["expires_at"].as_i64().unwrap() > 0);
+    let (_, human, _) = local.run(&["status"]);
+    assert!(
+        human.contains("@demo_user") && human.contains("refreshed automatically"),
+        "{human}"
+    );
+
+    // stdio acts for the signed-in person; stdout carries only JSON-RPC
+    // (StdioMcp fails on any other line).
+    let (mut mcp, _) = local.stdio("stdio-1.log").await;
+    let tools = mcp.request("tools/list", json!({})).await;
+    let names: Vec<&str> = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "auth_start",
+        "auth_status",
+        "whoami",
+        "getUsersMe",
+        "createPosts",
+    ] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    let me = mcp.call_tool("getUsersMe", json!({})).await;
+    assert_eq!(me["isError"], false, "{me}");
+    assert_eq!(me["structuredContent"]["data"]["username"], "demo_user");
+    let posted = mcp
+        .call_tool("createPosts", json!({"text": "hello from xmcp stdio"}))
+        .await;
+    assert_eq!(posted["isError"], false, "{posted}");
+    let id = posted["structuredContent"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let found = mcp.call_tool("getPostsById", json!({"id": id})).await;
+    assert_eq!(
+        found["structuredContent"]["data"]["text"], "hello from xmcp stdio",
+        "{found}"
+    );
+    let who = mcp.call_tool("auth_status", json!({})).await;
+    assert_eq!(who["structuredContent"]["status"], "signed_in");
+    let me = mcp
+        .request("resources/read", json!({"uri": "x://me"}))
+        .await;
+    assert!(
+        me["contents"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("demo_user")
+    );
+    assert!(mcp.close().await.success());
+
+    let (ok, _, err) = local.run(&["logout"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("Signed out @demo_user") && err.contains("revoked at X"),
+        "{err}"
+    );
+    let (_, out, _) = local.run(&["status"]);
+    assert!(out.contains("Nobody is signed in"), "{out}");
+    let (ok, _, err) = local.run(&["logout"]);
+    assert!(ok && err.contains("Nobody is signed in"), "{err}");
+}
+
+#[tokio::test]
+async fn stdio_demo_signs_in_from_a_tool_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![(
+        "XMCP_DATA_DIR".to_owned(),
+        dir.path().join("data").display().to_string(),
+    )];
+    let (mut mcp, _) = StdioMcp::start(
+        &bin(),
+        &["stdio", "--demo"],
+        &env,
+        log(dir.path(), "stdio.log"),
+    )
+    .await;
+    let r = mcp.call_tool("whoami", json!({})).await;
+    assert_eq!(r["isError"], true);
+    assert!(text(&r).contains("auth_start"), "{r}");
+
+    let started = mcp.call_tool("auth_start", json!({})).await;
+    assert_eq!(
+        started["structuredContent"]["status"], "pending",
+        "{started}"
+    );
+    let url = started["structuredContent"]["login_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Asking again while the browser is out returns the same sign-in.
+    let again = mcp.call_tool("auth_start", json!({})).await;
+    assert_eq!(again["structuredContent"]["login_url"], url.as_str());
+    let pending = mcp.call_tool("auth_status", json!({})).await;
+    assert_eq!(pending["structuredContent"]["status"], "pending");
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let callback = sign_in_at_sandbox(&http, &url, "second_user", None).await;
+    assert_eq!(http.get(&callback).send().await.unwrap().status(), 200);
+
+    let done = mcp.call_tool("auth_status", json!({})).await;
+    assert_eq!(done["structuredContent"]["status"], "signed_in", "{done}");
+    assert_eq!(done["structuredContent"]["username"], "second_user");
+    let me = mcp.call_tool("whoami", json!({})).await;
+    assert_eq!(me["structuredContent"]["username"], "second_user", "{me}");
+    let x = mcp.call_tool("getUsersMe", json!({})).await;
+    assert_eq!(
+        x["structuredContent"]["data"]["username"], "second_user",
+        "{x}"
+    );
+    assert!(mcp.close().await.success());
+}
+
+#[test]
+fn login_refuses_demo_and_servers_without_x() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["login", "--demo", "--no-browser"])
+        .env("XMCP_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stdio --demo"));
+    let out = std::process::Command::new(bin())
+        .args(["stdio"])
+        .env("XMCP_DATA_DIR", dir.path())
+        .env_remove("XMCP_X_CLIENT_ID")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("XMCP_X_CLIENT_ID"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
