@@ -17,6 +17,9 @@ pub enum ClientKind {
     MetadataDocument,
 }
 
+/// The RFC 8628 device authorization grant type.
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
 /// A resolved client.
 #[derive(Debug, Clone)]
 pub struct Client {

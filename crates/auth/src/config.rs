@@ -107,6 +107,10 @@ pub struct AuthConfig {
     pub refresh_token_ttl: i64,
     pub code_ttl: i64,
     pub pending_ttl: i64,
+    /// Lifetime of an RFC 8628 device authorization (user code and device code).
+    pub device_code_ttl: i64,
+    /// Seconds a device client waits between polls of the token endpoint.
+    pub device_poll_interval: i64,
     /// Parallel refreshes within this many seconds of a rotation receive the
     /// same successor instead of tripping reuse detection.
     pub refresh_grace: i64,
@@ -141,6 +145,8 @@ impl AuthConfig {
             refresh_token_ttl: 30 * 86_400,
             code_ttl: 60,
             pending_ttl: 600,
+            device_code_ttl: 600,
+            device_poll_interval: 5,
             refresh_grace: 30,
             registration_enabled: true,
             registration_limit_per_hour: 120,

@@ -29,6 +29,12 @@ pub enum ErrorCode {
     InvalidClientMetadata,
     /// RFC 7009 §2.2.1.
     UnsupportedTokenType,
+    /// RFC 8628 §3.5: the user has not yet decided.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: poll less often.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -48,6 +54,9 @@ impl ErrorCode {
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 }

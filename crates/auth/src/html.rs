@@ -30,6 +30,14 @@ impl ErrorView {
             message: message.into(),
         }
     }
+    /// A page that ends a flow well (status 200).
+    pub fn notice(title: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status: 200,
+            title: title.into(),
+            message: message.into(),
+        }
+    }
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {
             status: 503,
@@ -65,6 +73,8 @@ pub struct ConsentView {
     pub provider: String,
     pub login: LoginForm,
     pub message: Option<String>,
+    /// Approving a device (RFC 8628): no redirect follows.
+    pub device: bool,
 }
 
 impl ConsentView {
@@ -98,7 +108,14 @@ impl ConsentView {
             provider: provider.to_owned(),
             login,
             message,
+            device: false,
         }
+    }
+
+    /// The consent page for a device authorization entered at `/device`.
+    pub fn for_device(mut self) -> Self {
+        self.device = true;
+        self
     }
 
     pub fn render(&self) -> String {
@@ -114,14 +131,23 @@ impl ConsentView {
         };
         let mut body = format!(
             "<h1>Allow <q>{name}</q> to use the X API as you?</h1>\
-             <p class=\"muted\">This application was {prov}.</p>\
-             <dl><dt>After you decide, you will be sent to</dt><dd><strong>{host}</strong> <code>{uri}</code></dd></dl>",
+             <p class=\"muted\">This application was {prov}.</p>",
             name = text(&self.client_name),
             prov = text(&provenance),
-            host = text(&self.redirect_host),
-            uri = text(&self.redirect_uri),
         );
-        if self.all_loopback {
+        if self.device {
+            body.push_str(
+                "<p class=\"warn\">You entered a code shown by a device or program. \
+                 Only continue if you started it yourself just now: whoever holds that device gets this access.</p>",
+            );
+        } else {
+            body.push_str(&format!(
+                "<dl><dt>After you decide, you will be sent to</dt><dd><strong>{host}</strong> <code>{uri}</code></dd></dl>",
+                host = text(&self.redirect_host),
+                uri = text(&self.redirect_uri),
+            ));
+        }
+        if self.all_loopback && !self.device {
             body.push_str(
                 "<p class=\"warn\">This application runs on this computer (its address is localhost). \
                  Only continue if you started it yourself just now.</p>",
@@ -173,6 +199,27 @@ impl ConsentView {
         );
         page("Authorize access", &body)
     }
+}
+
+/// The page where a user enters the code a device shows (RFC 8628 §3.3).
+pub fn device_code_page(prefill: Option<&str>, message: Option<&str>) -> String {
+    let mut body = String::from(
+        "<h1>Connect a device</h1><p>Enter the code your device or program shows.</p>",
+    );
+    if let Some(m) = message {
+        body.push_str(&format!(
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            text(m)
+        ));
+    }
+    body.push_str(&format!(
+        "<form method=\"post\" action=\"/device\"><label>Code \
+         <input name=\"user_code\" value=\"{}\" autocomplete=\"off\" autocapitalize=\"characters\" \
+         spellcheck=\"false\" maxlength=\"20\" required autofocus></label>\
+         <div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"approve\">Continue</button></div></form>",
+        attr(prefill.unwrap_or(""))
+    ));
+    page("Connect a device", &body)
 }
 
 fn page(title: &str, body: &str) -> String {

@@ -3,10 +3,12 @@
 //! Defaults when omitted: `token_endpoint_auth_method` = `none` (MCP clients
 //! are overwhelmingly public; the value is echoed so the client knows),
 //! `grant_types` = `authorization_code refresh_token`, `response_types` =
-//! `code`. Unknown fields are ignored. All metadata is self-asserted and is
+//! `code`. A device client (RFC 8628) registers `grant_types` with
+//! `urn:ietf:params:oauth:grant-type:device_code` and may omit
+//! `redirect_uris`. Unknown fields are ignored. All metadata is self-asserted and is
 //! shown escaped, with its origin, on the consent page.
 
-use crate::client::ClientMetadata;
+use crate::client::{ClientMetadata, DEVICE_GRANT};
 use crate::config::TokenAuthMethod;
 use crate::error::{ErrorCode, OAuthError};
 use serde_json::Value;
@@ -91,8 +93,20 @@ pub fn validate(body: &[u8], supported_scopes: &[String]) -> Result<ClientMetada
         .as_object()
         .ok_or_else(|| metadata_error("the request body must be a JSON object"))?;
 
+    let grant_types = str_array(obj, "grant_types")?
+        .filter(|g| !g.is_empty())
+        .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
+    if let Some(g) = grant_types.iter().find(|g| {
+        !matches!(
+            g.as_str(),
+            "authorization_code" | "refresh_token" | DEVICE_GRANT
+        )
+    }) {
+        return Err(metadata_error(format!("grant type `{g}` is not supported")));
+    }
+    let redirect_based = grant_types.iter().any(|g| g == "authorization_code");
     let redirect_uris = str_array(obj, "redirect_uris")?.unwrap_or_default();
-    if redirect_uris.is_empty() {
+    if redirect_uris.is_empty() && redirect_based {
         return Err(OAuthError::new(
             ErrorCode::InvalidRedirectUri,
             "`redirect_uris` is required and must not be empty",
@@ -124,25 +138,30 @@ pub fn validate(body: &[u8], supported_scopes: &[String]) -> Result<ClientMetada
         })?,
     };
 
-    let grant_types = str_array(obj, "grant_types")?
-        .filter(|g| !g.is_empty())
-        .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
-    if let Some(g) = grant_types
+    if !grant_types
         .iter()
-        .find(|g| *g != "authorization_code" && *g != "refresh_token")
+        .any(|g| g == "authorization_code" || g == DEVICE_GRANT)
     {
-        return Err(metadata_error(format!("grant type `{g}` is not supported")));
+        return Err(metadata_error(
+            "grant_types must include authorization_code or urn:ietf:params:oauth:grant-type:device_code",
+        ));
     }
+    // A device client (RFC 8628) has no redirect and no response type.
+    let default_response_types = if redirect_based {
+        vec!["code".into()]
+    } else {
+        Vec::new()
+    };
     let response_types = str_array(obj, "response_types")?
         .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| vec!["code".into()]);
+        .unwrap_or(default_response_types);
     if let Some(r) = response_types.iter().find(|r| *r != "code") {
         return Err(metadata_error(format!(
             "response type `{r}` is not supported"
         )));
     }
     // RFC 7591 §2.1: the code response type goes with the code grant.
-    if !grant_types.iter().any(|g| g == "authorization_code") {
+    if !response_types.is_empty() && !redirect_based {
         return Err(metadata_error(
             "response type `code` requires grant type `authorization_code`",
         ));

@@ -43,6 +43,8 @@ pub fn router(auth: Arc<AuthServer>) -> Router {
         .route("/consent", post(consent))
         .route(&auth.config.upstream_callback_path, get(upstream_callback))
         .route("/token", post(token))
+        .route("/device_authorization", post(device_authorization))
+        .route("/device", get(device_page).post(device_submit))
         .route("/revoke", post(revoke))
         .route("/introspect", post(introspect))
         .route("/register", post(register))
@@ -207,6 +209,13 @@ fn page_response(outcome: PageOutcome, after_post: bool) -> Response {
         PageOutcome::Consent { view, cookies } => {
             (axum::response::Html(view.render()).into_response(), cookies)
         }
+        PageOutcome::Notice { view, cookies } => {
+            let status = StatusCode::from_u16(view.status).unwrap_or(StatusCode::OK);
+            (
+                (status, axum::response::Html(view.render())).into_response(),
+                cookies,
+            )
+        }
         PageOutcome::Redirect { location, cookies } => {
             // 303 after a POST so the browser does not resend the form
             // (OAuth 2.1 §7.5.3); 302 for the GET /authorize error redirects.
@@ -293,6 +302,49 @@ async fn token(
     let value = serde_json::to_value(&resp)
         .map_err(|_| OAuthError::new(ErrorCode::ServerError, "cannot encode response"))?;
     Ok(json_no_store(StatusCode::OK, value))
+}
+
+async fn device_authorization(
+    State(auth): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, OAuthError> {
+    let creds = client_credentials(&headers)?;
+    let form = read_form(&headers, body).await?;
+    let resp = auth.device_authorization(&creds, &form).await?;
+    let value = serde_json::to_value(&resp)
+        .map_err(|_| OAuthError::new(ErrorCode::ServerError, "cannot encode response"))?;
+    Ok(json_no_store(StatusCode::OK, value))
+}
+
+fn html_page(status: StatusCode, html: String) -> Response {
+    let mut resp = (status, axum::response::Html(html)).into_response();
+    html_security_headers(resp.headers_mut());
+    resp
+}
+
+async fn device_page(State(auth): State<Arc<AuthServer>>, uri: axum::http::Uri) -> Response {
+    html_page(StatusCode::OK, auth.device_page(uri.query().unwrap_or("")))
+}
+
+async fn device_submit(
+    State(auth): State<Arc<AuthServer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let form = match read_form(&headers, body).await {
+        Ok(f) => f,
+        Err(e) => {
+            return page_response(
+                PageOutcome::Error(crate::html::ErrorView::bad_request(e.description)),
+                true,
+            );
+        }
+    };
+    match auth.device_submit(&form).await {
+        Ok(outcome) => page_response(outcome, true),
+        Err(again) => html_page(StatusCode::BAD_REQUEST, again),
+    }
 }
 
 async fn revoke(

@@ -22,6 +22,9 @@ use xmcp_crypto::signer::Signer;
 use xmcp_crypto::token::{NewToken, TokenHash, TokenKind};
 use xmcp_store::*;
 
+mod device;
+pub use device::DeviceAuthorizationResponse;
+
 /// The authorization server and resource guard.
 pub struct AuthServer {
     pub config: AuthConfig,
@@ -69,6 +72,24 @@ pub enum PageOutcome {
         view: Box<ConsentView>,
         cookies: Vec<Cookie>,
     },
+    /// A page that ends a flow with no redirect (a device authorization
+    /// approved or denied); its status is the view's.
+    Notice {
+        view: ErrorView,
+        cookies: Vec<Cookie>,
+    },
+}
+
+impl PageOutcome {
+    fn with_cookie(mut self, cookie: Cookie) -> Self {
+        match &mut self {
+            PageOutcome::Redirect { cookies, .. }
+            | PageOutcome::Consent { cookies, .. }
+            | PageOutcome::Notice { cookies, .. } => cookies.push(cookie),
+            PageOutcome::Error(_) => {}
+        }
+        self
+    }
 }
 
 /// The token endpoint's success body (RFC 6749 §5.1).
@@ -200,7 +221,11 @@ impl AuthServer {
                 client_name: s.client_name.clone(),
                 redirect_uris: s.redirect_uris.clone(),
                 auth_method: s.auth_method,
-                grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                grant_types: vec![
+                    "authorization_code".into(),
+                    "refresh_token".into(),
+                    crate::client::DEVICE_GRANT.into(),
+                ],
                 secret_hash: s
                     .client_secret
                     .as_ref()
@@ -558,6 +583,17 @@ impl AuthServer {
         };
         let state = pending.state.as_deref();
         if form.get("action") != Some("approve") {
+            if pending.device_code.is_some() {
+                return self
+                    .abandon(
+                        &pending,
+                        ErrorCode::AccessDenied,
+                        "the user denied the request",
+                        clear,
+                        now,
+                    )
+                    .await;
+            }
             return match self.store.take_pending(&handle_hash, now).await {
                 Ok(_) => {
                     let mut out = self.error_redirect(
@@ -585,10 +621,7 @@ impl AuthServer {
         match self.idp.begin(&ctx, &form).await {
             LoginStep::Authenticated(identity) => {
                 match self.finish_login(&pending, &identity, None, now).await {
-                    Ok(location) => PageOutcome::Redirect {
-                        location,
-                        cookies: vec![clear],
-                    },
+                    Ok(out) => out.with_cookie(clear),
                     Err(view) => PageOutcome::Error(view),
                 }
             }
@@ -601,7 +634,7 @@ impl AuthServer {
                         ));
                     }
                 };
-                let view = ConsentView::new(
+                let mut view = ConsentView::new(
                     &client,
                     &pending.redirect_uri,
                     &pending.scope,
@@ -611,6 +644,9 @@ impl AuthServer {
                     self.idp.login_form(),
                     Some(message),
                 );
+                if pending.device_code.is_some() {
+                    view = view.for_device();
+                }
                 PageOutcome::Consent {
                     view: Box::new(view),
                     cookies: vec![],
@@ -802,15 +838,13 @@ impl AuthServer {
             .finish_login(&pending, &login.identity, login.tokens, now)
             .await
         {
-            Ok(location) => PageOutcome::Redirect {
-                location,
-                cookies: vec![clear],
-            },
+            Ok(out) => out.with_cookie(clear),
             Err(view) => PageOutcome::Error(view),
         }
     }
 
-    /// End a pending authorization with an error redirect to its client.
+    /// End a pending authorization with an error redirect to its client
+    /// (for a device authorization: a page, and a denial if the user said no).
     async fn abandon(
         &self,
         pending: &PendingAuthorization,
@@ -821,6 +855,12 @@ impl AuthServer {
     ) -> PageOutcome {
         if let Err(e) = self.store.take_pending(&pending.id, now).await {
             return PageOutcome::Error(ErrorView::unavailable(OAuthError::store(e).description));
+        }
+        if let Some(device) = &pending.device_code {
+            return self
+                .abandon_device(device, code, description, now)
+                .await
+                .with_cookie(clear);
         }
         let mut out = self.error_redirect(
             &pending.redirect_uri,
@@ -843,7 +883,7 @@ impl AuthServer {
         identity: &UserIdentity,
         upstream: Option<UpstreamCredentials>,
         now: i64,
-    ) -> Result<String, ErrorView> {
+    ) -> Result<PageOutcome, ErrorView> {
         let unavailable = |e: StoreError| ErrorView::unavailable(OAuthError::store(e).description);
         let user = self
             .store
@@ -891,6 +931,9 @@ impl AuthServer {
                 "This authorization request was already completed. Return to the application.",
             ));
         };
+        if let Some(device) = &pending.device_code {
+            return self.approve_device(device, &pending, &user, now).await;
+        }
         let code = NewToken::generate(TokenKind::AuthorizationCode);
         self.store
             .insert_code(&AuthorizationCode {
@@ -913,7 +956,10 @@ impl AuthServer {
         if let Some(s) = pending.state.as_deref() {
             params.push(("state", s));
         }
-        Ok(self.redirect_with(&pending.redirect_uri, &params))
+        Ok(PageOutcome::Redirect {
+            location: self.redirect_with(&pending.redirect_uri, &params),
+            cookies: vec![],
+        })
     }
 
     // ----- client authentication ------------------------------------------
@@ -988,7 +1034,7 @@ impl AuthServer {
             .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
         tracing::Span::current().record("grant_type", grant_type);
         match grant_type {
-            "authorization_code" | "refresh_token" => {}
+            "authorization_code" | "refresh_token" | crate::client::DEVICE_GRANT => {}
             other => {
                 return Err(OAuthError::new(
                     ErrorCode::UnsupportedGrantType,
@@ -1005,7 +1051,8 @@ impl AuthServer {
         }
         match grant_type {
             "authorization_code" => self.code_grant(&client, &form).await,
-            _ => self.refresh_grant(&client, &form).await,
+            "refresh_token" => self.refresh_grant(&client, &form).await,
+            _ => self.device_grant(&client, &form).await,
         }
     }
 
@@ -1087,6 +1134,11 @@ impl AuthServer {
                 "the authorization code was issued to another client",
             ));
         }
+        if record.redirect_uri == crate::client::DEVICE_GRANT {
+            return Err(OAuthError::invalid_grant(
+                "a device code is redeemed with the device_code grant",
+            ));
+        }
         match form.get("redirect_uri") {
             Some(r) if r != record.redirect_uri => {
                 return Err(OAuthError::invalid_grant(
@@ -1118,40 +1170,53 @@ impl AuthServer {
             scope: &record.scope,
             resource: &record.resource,
         };
+        self.redeem_code(client, &code_hash, facts, now).await
+    }
+
+    /// Issue a grant and its first tokens from a verified code (an
+    /// authorization code, or an approved device code), at most once: a
+    /// second redemption revokes what the first one issued.
+    async fn redeem_code(
+        &self,
+        client: &Client,
+        code_hash: &TokenHash,
+        facts: GrantFacts<'_>,
+        now: i64,
+    ) -> Result<TokenResponse, OAuthError> {
         let (access, refresh, pair) = self.mint_pair(client, now, Some(facts)).await?;
         let grant = Grant {
             id: format!(
                 "grt_{}",
                 xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<12>())
             ),
-            user_id: record.user_id.clone(),
+            user_id: facts.user_id.to_owned(),
             client_id: client.client_id.clone(),
-            scope: record.scope.clone(),
-            resource: record.resource.clone(),
+            scope: facts.scope.to_owned(),
+            resource: facts.resource.to_owned(),
             created_at: now,
             revoked_at: None,
         };
         match self
             .store
-            .issue_from_code(&code_hash, now, &grant, &pair)
+            .issue_from_code(code_hash, now, &grant, &pair)
             .await?
         {
             CodeRedemption::Issued => {
-                info!(grant_id = %grant.id, client_id = %client.client_id, "tokens issued from authorization code");
+                info!(grant_id = %grant.id, client_id = %client.client_id, "tokens issued from a code");
                 Ok(self.response(&access, refresh.as_ref(), &grant.scope))
             }
             CodeRedemption::AlreadyUsed { grant_id } => {
                 if let Some(id) = grant_id {
-                    warn!(grant_id = %id, client_id = %client.client_id, "authorization code replayed; revoking its grant");
+                    warn!(grant_id = %id, client_id = %client.client_id, "code replayed; revoking its grant");
                     self.store.revoke_grant(&id, now).await?;
                 }
                 Err(OAuthError::invalid_grant(
-                    "the authorization code was already used; tokens issued from it have been revoked",
+                    "the code was already used; tokens issued from it have been revoked",
                 ))
             }
-            CodeRedemption::NotFound => Err(OAuthError::invalid_grant(
-                "the authorization code is invalid or expired",
-            )),
+            CodeRedemption::NotFound => {
+                Err(OAuthError::invalid_grant("the code is invalid or expired"))
+            }
         }
     }
 
@@ -1441,7 +1506,8 @@ impl AuthServer {
             "introspection_endpoint": self.endpoint("/introspect"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", crate::client::DEVICE_GRANT],
+            "device_authorization_endpoint": self.endpoint("/device_authorization"),
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
@@ -1501,7 +1567,7 @@ fn check_token_resource(form: &Params, granted: &str) -> Result<(), OAuthError> 
 
 /// What a JWT access token says about its grant.
 #[derive(Clone, Copy)]
-struct GrantFacts<'a> {
+pub(crate) struct GrantFacts<'a> {
     user_id: &'a str,
     scope: &'a str,
     resource: &'a str,

@@ -17,6 +17,8 @@ pub enum TokenKind {
     PendingAuthorization,
     /// CSRF tokens on the consent page.
     Csrf,
+    /// RFC 8628 device codes.
+    DeviceCode,
 }
 
 impl TokenKind {
@@ -28,6 +30,7 @@ impl TokenKind {
             TokenKind::ClientSecret => "xmcp_cs_",
             TokenKind::PendingAuthorization => "xmcp_pa_",
             TokenKind::Csrf => "xmcp_csrf_",
+            TokenKind::DeviceCode => "xmcp_dc_",
         }
     }
 }
@@ -119,6 +122,7 @@ pub fn kind_of(token: &str) -> Option<TokenKind> {
         TokenKind::ClientSecret,
         TokenKind::PendingAuthorization,
         TokenKind::Csrf,
+        TokenKind::DeviceCode,
     ]
     .into_iter()
     .find(|k| token.starts_with(k.prefix()))

@@ -3,6 +3,7 @@
 //! The `xmcp` binary only parses arguments and calls into this crate.
 
 pub mod app;
+pub mod bridge;
 pub mod config;
 pub mod keys;
 pub mod local;

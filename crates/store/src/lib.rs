@@ -45,6 +45,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("a record with this key already exists")]
     Conflict,
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// How long the sealed successor of a rotated refresh token is kept. Any
@@ -268,6 +270,9 @@ pub trait Maintenance: Send + Sync {
     async fn ping(&self) -> Result<()>;
     /// Delete expired rows; returns how many were deleted.
     async fn sweep(&self, now: i64) -> Result<SweepReport>;
+    /// Write a consistent copy of the database to `path` (a new file) while
+    /// it is in use. SQLite only: back PostgreSQL up with its own tools.
+    async fn backup(&self, path: &str) -> Result<()>;
 }
 
 /// Everything the server needs from storage.

@@ -32,4 +32,12 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    async fn backup_to(&self, _path: &str) -> crate::Result<()> {
+        Err(crate::StoreError::Unsupported(
+            "back up PostgreSQL with pg_dump (or your provider's snapshots); `xmcp admin backup` copies SQLite stores".into(),
+        ))
+    }
+}
+
 crate::sql::impl_sql_store!(PostgresStore, sqlx::Postgres);

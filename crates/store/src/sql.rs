@@ -1087,6 +1087,10 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn backup(&self, path: &str) -> Result<()> {
+                self.backup_to(path).await
+            }
+
             async fn sweep(&self, now: i64) -> Result<SweepReport> {
                 let mut tx = self.pool.begin().await?;
                 let mut report = SweepReport::default();

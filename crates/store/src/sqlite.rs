@@ -48,4 +48,15 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// `VACUUM INTO`: a consistent, compacted copy, taken while in use.
+    async fn backup_to(&self, path: &str) -> crate::Result<()> {
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
 crate::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite);

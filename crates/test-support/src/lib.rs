@@ -922,6 +922,18 @@ impl StdioMcp {
         envs: &[(String, String)],
         stderr: std::fs::File,
     ) -> (Self, Value) {
+        let (mut client, _) = Self::spawn(bin, args, envs, stderr.into());
+        let init = client.initialize().await;
+        (client, init)
+    }
+
+    /// Spawn without initializing; with `Stdio::piped()` stderr, the pipe.
+    pub fn spawn(
+        bin: &std::path::Path,
+        args: &[&str],
+        envs: &[(String, String)],
+        stderr: std::process::Stdio,
+    ) -> (Self, Option<tokio::process::ChildStderr>) {
         use tokio::io::AsyncBufReadExt;
         let mut cmd = tokio::process::Command::new(bin);
         cmd.args(args)
@@ -935,13 +947,21 @@ impl StdioMcp {
         let mut child = cmd.spawn().expect("spawn xmcp");
         let stdin = child.stdin.take().unwrap();
         let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut client = Self {
-            child,
-            stdin,
-            stdout,
-            next_id: 1,
-        };
-        let init = client
+        let err = child.stderr.take();
+        (
+            Self {
+                child,
+                stdin,
+                stdout,
+                next_id: 1,
+            },
+            err,
+        )
+    }
+
+    /// `initialize` and `notifications/initialized`; the initialize result.
+    pub async fn initialize(&mut self) -> Value {
+        let init = self
             .request(
                 "initialize",
                 json!({
@@ -951,8 +971,8 @@ impl StdioMcp {
                 }),
             )
             .await;
-        client.notify("notifications/initialized", json!({})).await;
-        (client, init)
+        self.notify("notifications/initialized", json!({})).await;
+        init
     }
 
     pub async fn notify(&mut self, method: &str, params: Value) {

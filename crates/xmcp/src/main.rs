@@ -1,6 +1,7 @@
 //! The `xmcp` command. Parses arguments and calls into `xmcp-server`; every
 //! command is one `run_*` function.
 
+mod admin;
 mod bench;
 mod local;
 
@@ -67,6 +68,12 @@ enum Command {
     Status(local::StatusArgs),
     /// Serve MCP over stdio, acting for the person signed in with `xmcp login`.
     Stdio(local::LocalArgs),
+    /// Serve MCP over stdio by forwarding to a remote MCP server, doing its
+    /// OAuth (for clients that cannot).
+    Bridge(local::BridgeArgs),
+    /// Operator commands: list and revoke users, clients and grants; purge
+    /// expired rows; back up the SQLite store.
+    Admin(admin::AdminArgs),
 }
 
 #[derive(Args)]
@@ -358,6 +365,20 @@ impl ServeArgs {
         }
     }
 
+    /// The configuration of a command that uses only the data directory,
+    /// database, keys and logging (the bridge): nobody signs in here, so
+    /// the sign-in settings are not required.
+    pub(crate) fn storage_config(&self) -> anyhow::Result<Config> {
+        let file = self
+            .config
+            .as_deref()
+            .map(Settings::from_file)
+            .transpose()?;
+        let mut overrides = self.overrides();
+        overrides.demo = Some(true);
+        Ok(Config::resolve(file, overrides)?)
+    }
+
     pub(crate) fn config(&self) -> anyhow::Result<Config> {
         let file = self
             .config
@@ -388,6 +409,8 @@ fn main() -> std::process::ExitCode {
             Command::Logout(args) => local::run_logout(args).await,
             Command::Status(args) => local::run_status(args).await,
             Command::Stdio(args) => local::run_stdio(args).await,
+            Command::Bridge(args) => local::run_bridge(args).await,
+            Command::Admin(args) => admin::run(args).await,
             Command::Tools(args) => match run_tools(args) {
                 // `xmcp tools | head` closed the pipe: not an error.
                 Err(e)

@@ -325,3 +325,44 @@ fn login_refuses_demo_and_servers_without_x() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn admin_lists_backs_up_purges_and_revokes() {
+    let local = Local::start().await;
+    local.login("second_user").await;
+
+    let (ok, out, err) = local.run(&["admin", "users", "--json"]);
+    assert!(ok, "{err}");
+    let users: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    assert_eq!(users[0]["username"], "second_user");
+    assert_eq!(users[0]["upstream"], "x");
+    let user_id = users[0]["id"].as_str().unwrap().to_owned();
+    let (ok, out, _) = local.run(&["admin", "grants"]);
+    assert!(ok && out.contains("0 live grant(s)"), "{out}");
+    let (ok, out, _) = local.run(&["admin", "clients"]);
+    assert!(ok && out.contains("0 registered client(s)"), "{out}");
+    let (ok, out, _) = local.run(&["admin", "purge"]);
+    assert!(ok && out.contains("expired row(s)"), "{out}");
+
+    // A consistent copy that opens as a store and holds the user.
+    let copy = local.dir.path().join("copy.db");
+    let (ok, out, err) = local.run(&["admin", "backup", copy.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("backed up"), "{out}");
+    let (ok, _, err) = local.run(&["admin", "backup", copy.to_str().unwrap()]);
+    assert!(!ok && err.contains("exists"), "{err}");
+    let mut from_copy = local.command(&["admin", "users", "--json"]);
+    from_copy.env("XMCP_DATABASE_URL", format!("sqlite://{}", copy.display()));
+    let out = from_copy.output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&user_id));
+
+    let (ok, out, _) = local.run(&["admin", "revoke-user", &user_id]);
+    assert!(ok && out.contains("deleted user"), "{out}");
+    let (_, out, _) = local.run(&["status"]);
+    assert!(out.contains("Nobody is signed in"), "{out}");
+    let (ok, _, err) = local.run(&["admin", "revoke-user", &user_id]);
+    assert!(!ok && err.contains("no user"), "{err}");
+    let (ok, _, err) = local.run(&["admin", "revoke-grant", "grt_nope"]);
+    assert!(!ok && err.contains("no live grant"), "{err}");
+}

@@ -7,6 +7,7 @@ mod harness {
 }
 
 mod connection;
+mod device;
 mod flow;
 mod negative;
 mod python_sdk;
