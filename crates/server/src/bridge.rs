@@ -18,8 +18,9 @@ use rmcp::model::{
 use rmcp::service::{Peer, RequestContext, RunningService, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::auth::{
-    AuthClient, AuthError, AuthorizationManager, AuthorizationRequest, AuthorizationSession,
-    CredentialStore, StoredCredentials,
+    AuthClient, AuthError, AuthorizationCallback, AuthorizationManager, AuthorizationRequest,
+    AuthorizationSession, CredentialStore, OAuthClientConfig, StoredCredentials,
+    WWWAuthenticateParams,
 };
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, RoleServer, ServerHandler, ServiceExt};
@@ -116,9 +117,20 @@ fn is_private_host(url: &Url) -> bool {
     }
 }
 
+/// Shows an authorization URL to the user (prints it, opens a browser).
+pub type ShowUrl = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A connected remote server, and what it takes to authorize again.
+pub struct Remote {
+    pub service: RunningService<RoleClient, ()>,
+    auth: Arc<tokio::sync::Mutex<AuthorizationManager>>,
+    client: BridgeClient,
+    callback_port: u16,
+    show_url: ShowUrl,
+}
+
 /// Connect to `server`, authorizing in the browser first if no stored
-/// credentials work. `show_url` is called with the authorization URL (to
-/// print and open it).
+/// credentials work. `show_url` is called with each authorization URL.
 pub async fn connect(
     server: &Url,
     client: &BridgeClient,
@@ -126,8 +138,8 @@ pub async fn connect(
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
     callback_port: u16,
-    show_url: impl Fn(&str),
-) -> anyhow::Result<RunningService<RoleClient, ()>> {
+    show_url: ShowUrl,
+) -> anyhow::Result<Remote> {
     let mut manager = if is_private_host(server) {
         // The user pointed the bridge at their own machine or network.
         AuthorizationManager::new_allowing_private_addresses(server.as_str()).await?
@@ -148,20 +160,67 @@ pub async fn connect(
         }
     };
     if !stored {
-        manager = authorize(server, manager, client, callback_port, show_url).await?;
+        manager = authorize(server, manager, client, callback_port, &show_url).await?;
     }
     let http = reqwest::Client::builder()
         .user_agent(concat!("xmcp-bridge/", env!("CARGO_PKG_VERSION")))
         .build()?;
+    let auth_client = AuthClient::new(http, manager);
+    let auth = auth_client.auth_manager.clone();
     let transport = StreamableHttpClientTransport::with_client(
-        AuthClient::new(http, manager),
+        auth_client,
         StreamableHttpClientTransportConfig::with_uri(server.as_str()),
     );
-    let running = ()
+    let service = ()
         .serve(transport)
         .await
         .map_err(|e| anyhow::anyhow!("cannot initialize the MCP session with {server}: {e}"))?;
-    Ok(running)
+    Ok(Remote {
+        service,
+        auth,
+        client: client.clone(),
+        callback_port,
+        show_url,
+    })
+}
+
+impl Remote {
+    /// Step-up authorization after a 403 `insufficient_scope` challenge:
+    /// authorize again in the browser for the union of the scopes held and
+    /// the scopes the challenge names. Serialised: concurrent 403s share one.
+    async fn step_up(&self, challenge: &str) -> anyhow::Result<()> {
+        let manager = self.auth.lock().await;
+        let base = Url::parse("http://localhost/").map_err(|e| anyhow::anyhow!("{e}"))?;
+        let params = WWWAuthenticateParams::parse(challenge, &base);
+        if !params.is_insufficient_scope() {
+            anyhow::bail!("the server refused the request: {challenge}");
+        }
+        let Some(required) = params.scope.as_deref() else {
+            anyhow::bail!("the server needs more scopes but did not say which: {challenge}");
+        };
+        let (listener, redirect_uri) = loopback(self.callback_port).await?;
+        let (client_id, _) = manager.get_credentials().await?;
+        let mut config = OAuthClientConfig::new(client_id, redirect_uri.clone());
+        if let Some(secret) = &self.client.client_secret {
+            config = config.with_client_secret(secret.expose_secret().to_owned());
+        }
+        // `manager` is shared with the transport: reconfiguring needs `&mut`.
+        let mut manager = manager;
+        manager.configure_client(config)?;
+        let url = manager.request_scope_upgrade(required).await?;
+        tracing::info!(
+            scope = required,
+            "the server asks for more scopes: authorizing again"
+        );
+        (self.show_url)(&url);
+        let callback = wait_for_callback(listener, &redirect_uri).await?;
+        let cb = AuthorizationCallback::from_redirect_url(&callback)?;
+        manager
+            .exchange_code_for_token_with_issuer(&cb.code, &cb.csrf_token, cb.issuer.as_deref())
+            .await?;
+        manager.reset_scope_upgrade_attempts().await;
+        Ok(())
+    }
 }
 
 /// The browser part: discovery, registration, PKCE, loopback callback.
@@ -170,7 +229,7 @@ async fn authorize(
     mut manager: AuthorizationManager,
     client: &BridgeClient,
     callback_port: u16,
-    show_url: impl Fn(&str),
+    show_url: &ShowUrl,
 ) -> anyhow::Result<AuthorizationManager> {
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, callback_port))
         .await
@@ -226,9 +285,23 @@ async fn authorize(
         .map_err(|(_, e)| anyhow::anyhow!("cannot start authorization with {server}: {e}"))?;
     show_url(session.get_authorization_url());
 
+    let callback = wait_for_callback(listener, &redirect_uri).await?;
+    session
+        .handle_callback_url(&callback)
+        .await
+        .map_err(|e| anyhow::anyhow!("the authorization could not be completed: {e}"))?;
+    Ok(session.auth_manager)
+}
+
+/// Serve one OAuth callback on `listener` and return its full URL, after
+/// checking it carries no error.
+async fn wait_for_callback(
+    listener: tokio::net::TcpListener,
+    redirect_uri: &str,
+) -> anyhow::Result<String> {
     let (tx, rx) = oneshot::channel::<String>();
     let tx = Arc::new(Mutex::new(Some(tx)));
-    let base = redirect_uri.clone();
+    let base = redirect_uri.to_owned();
     let app = axum::Router::new().route(
         "/callback",
         axum::routing::get(move |uri: axum::http::Uri| {
@@ -267,22 +340,30 @@ async fn authorize(
                 .unwrap_or_default()
         );
     }
-    session
-        .handle_callback_url(&callback)
+    Ok(callback)
+}
+
+async fn loopback(port: u16) -> anyhow::Result<(tokio::net::TcpListener, String)> {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
-        .map_err(|e| anyhow::anyhow!("the authorization could not be completed: {e}"))?;
-    Ok(session.auth_manager)
+        .map_err(|e| {
+            anyhow::anyhow!("cannot listen on 127.0.0.1:{port} for the OAuth callback: {e}")
+        })?;
+    let port = listener.local_addr()?.port();
+    Ok((listener, format!("http://127.0.0.1:{port}/callback")))
 }
 
 /// The stdio side: every request goes to the remote server's peer.
 #[derive(Clone)]
 pub struct Bridge {
     remote: Peer<RoleClient>,
+    connection: Arc<Remote>,
     info: ServerConfig,
 }
 
 impl Bridge {
-    pub fn new(remote: &RunningService<RoleClient, ()>) -> Self {
+    pub fn new(connection: Arc<Remote>) -> Self {
+        let remote = &connection.service;
         let mut info = ServerConfig::default();
         if let Some(peer) = remote.peer_info() {
             info = ServerConfig::new(peer.capabilities.clone());
@@ -296,6 +377,34 @@ impl Bridge {
         Self {
             remote: remote.peer().clone(),
             info,
+            connection,
+        }
+    }
+
+    /// Run `call`; if the server answers 403 `insufficient_scope`, step up
+    /// and run it once more.
+    async fn with_step_up<T, F, Fut>(&self, call: F) -> Result<T, ErrorData>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ServiceError>>,
+    {
+        match call().await {
+            Err(e)
+                if e.auth_challenge()
+                    .is_some_and(|c| c.contains("insufficient_scope")) =>
+            {
+                let challenge = e.auth_challenge().unwrap_or_default().to_owned();
+                if let Err(why) = self.connection.step_up(&challenge).await {
+                    return Err(ErrorData::invalid_request(
+                        format!(
+                            "the remote MCP server needs more scopes, and authorizing them failed: {why:#}"
+                        ),
+                        None,
+                    ));
+                }
+                call().await.map_err(forward_error)
+            }
+            other => other.map_err(forward_error),
         }
     }
 }
@@ -327,10 +436,8 @@ impl ServerHandler for Bridge {
         request: CallToolRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        self.remote
-            .call_tool_once(request)
+        self.with_step_up(|| self.remote.call_tool_once(request.clone()))
             .await
-            .map_err(forward_error)
     }
 
     async fn list_resources(
@@ -360,10 +467,8 @@ impl ServerHandler for Bridge {
         request: ReadResourceRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        self.remote
-            .read_resource_once(request)
+        self.with_step_up(|| self.remote.read_resource_once(request.clone()))
             .await
-            .map_err(forward_error)
     }
 
     async fn list_prompts(

@@ -255,18 +255,19 @@ pub async fn run_bridge(args: BridgeArgs) -> anyhow::Result<()> {
         keyring,
         xmcp_server::app::system_clock(),
         args.callback_port,
-        |url| {
+        std::sync::Arc::new(move |url: &str| {
             eprintln!(
                 "Authorize xmcp bridge in your browser. If it does not open, open this URL:\n\n  {url}\n"
             );
             if !no_browser && let Err(e) = open::that_detached(url) {
                 eprintln!("(could not open a browser: {e})");
             }
-        },
+        }),
     )
     .await?;
     tracing::info!(server = %args.url, "connected; serving MCP on stdio");
-    let bridge = xmcp_server::bridge::Bridge::new(&remote);
+    let remote = std::sync::Arc::new(remote);
+    let bridge = xmcp_server::bridge::Bridge::new(remote.clone());
     let service = bridge
         .serve(rmcp::transport::stdio())
         .await
@@ -275,6 +276,10 @@ pub async fn run_bridge(args: BridgeArgs) -> anyhow::Result<()> {
         .waiting()
         .await
         .map_err(|e| anyhow::anyhow!("MCP over stdio stopped: {e}"))?;
-    let _ = remote.cancel().await;
+    // Close the remote session politely (the handler holding the other
+    // reference is gone with the stdio service).
+    if let Ok(remote) = std::sync::Arc::try_unwrap(remote) {
+        let _ = remote.service.cancel().await;
+    }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! server, with the bridge doing discovery, registration, PKCE, the
 //! loopback callback, sealed token storage and refresh. Against our own
 //! server, and against an independently written one (the Python `mcp` SDK).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use reqwest::header::SET_COOKIE;
 use serde_json::{Value, json};
@@ -21,26 +21,42 @@ fn log(dir: &Path, name: &str) -> std::fs::File {
     std::fs::File::create(dir.join(name)).unwrap()
 }
 
-/// Read the bridge's stderr until it prints the authorization URL.
-async fn authorization_url(stderr: tokio::process::ChildStderr) -> String {
-    let mut lines = tokio::io::BufReader::new(stderr).lines();
-    let mut said = String::new();
-    let read = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            said.push_str(&line);
-            said.push('\n');
-            if let Some(rest) = line.trim().strip_prefix("http") {
-                return format!("http{rest}");
+/// The authorization URLs the bridge prints on stderr, as it prints them
+/// (stderr is drained all along, so the bridge never blocks on it).
+struct Urls(tokio::sync::mpsc::UnboundedReceiver<String>);
+
+impl Urls {
+    fn of(stderr: tokio::process::ChildStderr) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("bridge: {line}");
+                if let Some(rest) = line.trim().strip_prefix("http") {
+                    let _ = tx.send(format!("http{rest}"));
+                }
             }
-        }
-        panic!("the bridge exited without an authorization URL:\n{said}");
-    };
-    let url = tokio::time::timeout(std::time::Duration::from_secs(60), read)
-        .await
-        .expect("no authorization URL within 60 s");
-    // Keep draining stderr so the bridge never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    url
+        });
+        Self(rx)
+    }
+
+    async fn next(&mut self) -> String {
+        tokio::time::timeout(std::time::Duration::from_secs(60), self.0.recv())
+            .await
+            .expect("no authorization URL within 60 s")
+            .expect("the bridge exited without an authorization URL")
+    }
+}
+
+/// Play the browser through our consent page and the simulated X; returns
+/// once the bridge's loopback callback answered.
+async fn approve_at_our_server(server: &Client, url: &str) {
+    let page = consent_page_at(server, url).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let consented = submit_consent(server, &page, &[("action", "approve")]).await;
+    let back = finish_upstream(server, &page.cookie, consented, "demo_user", None).await;
+    let done = server.http.get(back.as_str()).send().await.unwrap();
+    assert_eq!(done.status(), 200);
 }
 
 async fn consent_page_at(app: &Client, url: &str) -> ConsentPage {
@@ -105,7 +121,8 @@ async fn bridge_to_our_server_authorizes_calls_tools_and_refreshes() {
         &env,
         Stdio::piped(),
     );
-    let url = authorization_url(stderr.unwrap()).await;
+    let mut urls = Urls::of(stderr.unwrap());
+    let url = urls.next().await;
     assert!(
         url.starts_with(&format!("http://127.0.0.1:{port}/authorize?")),
         "{url}"
@@ -189,6 +206,66 @@ async fn bridge_to_our_server_authorizes_calls_tools_and_refreshes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Forgot"));
 }
 
+#[tokio::test]
+async fn bridge_steps_up_when_the_server_needs_more_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = XmcpProcess::start(
+        &bin(),
+        port,
+        &[
+            "--demo",
+            "--data-dir",
+            dir.path().join("server").to_str().unwrap(),
+        ],
+        &[],
+        log(dir.path(), "server.log"),
+    )
+    .await;
+    let mcp_url = format!("http://127.0.0.1:{port}/mcp");
+    // Ask for reading only.
+    let (mut mcp, stderr) = StdioMcp::spawn(
+        &bin(),
+        &[
+            "bridge",
+            &mcp_url,
+            "--no-browser",
+            "--oauth-scope",
+            "tweet.read,users.read",
+        ],
+        &bridge_env(dir.path()),
+        Stdio::piped(),
+    );
+    let mut urls = Urls::of(stderr.unwrap());
+    let first = urls.next().await;
+    assert!(
+        first.contains("scope=tweet.read+users.read")
+            || first.contains("scope=tweet.read%20users.read"),
+        "{first}"
+    );
+    approve_at_our_server(&server, &first).await;
+    mcp.initialize().await;
+    let me = mcp.call_tool("getUsersMe", json!({})).await;
+    assert_eq!(me["isError"], false, "{me}");
+
+    // Posting needs tweet.write: our server answers 403 insufficient_scope,
+    // the bridge sends the user to authorize the union, then retries.
+    let (posted, ()) = tokio::join!(
+        mcp.call_tool("createPosts", json!({"text": "stepped up"})),
+        async {
+            let second = urls.next().await;
+            assert!(second.contains("tweet.write"), "{second}");
+            approve_at_our_server(&server, &second).await;
+        }
+    );
+    assert_eq!(posted["isError"], false, "{posted}");
+    assert!(
+        posted["structuredContent"]["data"]["id"].is_string(),
+        "{posted}"
+    );
+    assert!(mcp.close().await.success());
+}
+
 /// The Python `mcp` SDK's own OAuth authorization server and MCP server,
 /// started from `tests/python/oauth_server.py`.
 #[tokio::test]
@@ -236,7 +313,8 @@ async fn bridge_to_a_python_sdk_server() {
         &env,
         Stdio::piped(),
     );
-    let url = authorization_url(stderr.unwrap()).await;
+    let mut urls = Urls::of(stderr.unwrap());
+    let url = urls.next().await;
     assert!(url.starts_with(&format!("{base}/authorize?")), "{url}");
     // The Python server approves at once and redirects to the bridge.
     let r = http.get(&url).send().await.unwrap();
