@@ -813,23 +813,27 @@ impl XmcpProcess {
         callback: &str,
         stderr: std::fs::File,
     ) -> Self {
-        Self::start_command(
-            bin,
-            "sandbox",
-            port,
-            &[
-                "--client-id",
-                X_CLIENT_ID,
-                "--client-secret",
-                X_CLIENT_SECRET,
-                "--redirect-uri",
-                callback,
-            ],
-            &[],
-            stderr,
-            "/2/openapi.json",
-        )
-        .await
+        Self::start_sandbox_with(bin, port, callback, &[], stderr).await
+    }
+
+    /// [`Self::start_sandbox`] with more `xmcp sandbox` arguments.
+    pub async fn start_sandbox_with(
+        bin: &std::path::Path,
+        port: u16,
+        callback: &str,
+        extra: &[&str],
+        stderr: std::fs::File,
+    ) -> Self {
+        let mut args = vec![
+            "--client-id",
+            X_CLIENT_ID,
+            "--client-secret",
+            X_CLIENT_SECRET,
+            "--redirect-uri",
+            callback,
+        ];
+        args.extend_from_slice(extra);
+        Self::start_command(bin, "sandbox", port, &args, &[], stderr, "/2/openapi.json").await
     }
 
     /// The environment that makes `xmcp serve` use the sandbox at `base`.
