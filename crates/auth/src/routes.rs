@@ -298,7 +298,28 @@ async fn token(
 ) -> Result<Response, OAuthError> {
     let creds = client_credentials(&headers)?;
     let form = read_form(&headers, body).await?;
-    let resp = auth.token(&creds, &form).await?;
+    let grant_type = match crate::params::Params::parse(&form)
+        .ok()
+        .and_then(|p| p.get("grant_type").map(str::to_owned))
+        .as_deref()
+    {
+        Some("authorization_code") => "authorization_code",
+        Some("refresh_token") => "refresh_token",
+        Some(crate::client::DEVICE_GRANT) => "device_code",
+        _ => "other",
+    };
+    let resp = match auth.token(&creds, &form).await {
+        Ok(r) => {
+            metrics::counter!("xmcp_oauth_tokens_issued_total", "grant_type" => grant_type)
+                .increment(1);
+            r
+        }
+        Err(e) => {
+            metrics::counter!("xmcp_oauth_token_errors_total", "grant_type" => grant_type, "error" => e.code.as_str())
+                .increment(1);
+            return Err(e);
+        }
+    };
     let value = serde_json::to_value(&resp)
         .map_err(|_| OAuthError::new(ErrorCode::ServerError, "cannot encode response"))?;
     Ok(json_no_store(StatusCode::OK, value))

@@ -39,6 +39,8 @@ pub struct App {
     pub sandbox: Option<Sandbox>,
     /// The X operations offered as tools.
     pub catalog: Arc<xmcp_openapi::Catalog>,
+    /// Per-address limits on the authorization endpoints.
+    pub rate_limits: Arc<crate::ops::RateLimits>,
 }
 
 /// The X upstream of a demo server: the sandbox it mounts under
@@ -201,7 +203,14 @@ impl App {
         } else {
             xmcp_openapi::Catalog::empty()
         };
+        let rate_limits = Arc::new(crate::ops::RateLimits::new(
+            config.rate_limit_per_ip,
+            crate::ops::TrustedProxies(config.trusted_proxies.clone()),
+        ));
+        // Install the metrics recorder before the first request.
+        let _ = crate::ops::prometheus();
         Ok(Arc::new(App {
+            rate_limits,
             config,
             store,
             auth,
@@ -293,15 +302,32 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .with_state(app.clone());
+    let metrics_token: Option<Arc<str>> = app
+        .config
+        .metrics_token
+        .as_ref()
+        .map(|t| Arc::from(secrecy::ExposeSecret::expose_secret(t)));
+    let metrics = Router::new()
+        .route("/metrics", get(crate::ops::metrics_endpoint))
+        .with_state(metrics_token);
     let mut router = Router::new()
         .merge(xmcp_auth::routes::router(app.auth.clone()))
         .merge(mcp)
-        .merge(ops);
+        .merge(ops)
+        .merge(metrics);
     if let Some(sandbox) = &app.sandbox {
         router = router.nest(SANDBOX_PATH, sandbox.router());
     }
     router
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not_found"}))) })
+        .layer(axum::middleware::from_fn_with_state(
+            app.rate_limits.clone(),
+            crate::ops::limit_rate,
+        ))
+        .layer(axum::middleware::from_fn(crate::ops::track_requests))
+        // No body anywhere is larger than an MCP message; endpoints with
+        // smaller limits (the OAuth forms: 16 KiB) enforce their own.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_MCP_BODY))
         .layer(cors())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -343,9 +369,12 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
     });
     let token = shutdown.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { token.cancelled().await })
+    .await?;
     sweeper.abort();
     Ok(())
 }
@@ -355,11 +384,13 @@ async fn sweep_loop(app: Arc<App>, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tick.tick() => match app.auth.sweep().await {
-                Ok(r) if r.total() > 0 => tracing::info!(?r, "expired rows swept"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "sweep failed"),
-            },
+            _ = tick.tick() => {}
+        }
+        app.rate_limits.shrink();
+        match app.auth.sweep().await {
+            Ok(r) if r.total() > 0 => tracing::info!(?r, "expired rows swept"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep failed"),
         }
     }
 }

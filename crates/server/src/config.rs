@@ -113,6 +113,15 @@ pub struct Settings {
     #[serde(skip)]
     pub external_client_secret: Option<SecretString>,
     pub external_client_secret_file: Option<PathBuf>,
+    /// Requests per minute per client address to each group of
+    /// authorization endpoints (0: no limit).
+    pub rate_limit_per_ip: Option<u32>,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Bearer token `/metrics` requires (none: open).
+    #[serde(skip)]
+    pub metrics_token: Option<SecretString>,
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -245,7 +254,11 @@ impl Settings {
             external_introspection_url,
             external_client_id,
             external_client_secret,
-            external_client_secret_file
+            external_client_secret_file,
+            rate_limit_per_ip,
+            trusted_proxies,
+            metrics_token,
+            metrics_token_file
         )
     }
 }
@@ -286,6 +299,11 @@ pub struct Config {
     pub shutdown_timeout: u64,
     /// Which X operations become tools, and how X is called.
     pub tools: ToolsConfig,
+    /// Requests per minute per client address to each group of
+    /// authorization endpoints (0: no limit).
+    pub rate_limit_per_ip: u32,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Where X's OpenAPI document comes from.
@@ -867,6 +885,27 @@ impl Config {
             sweep_interval: s.sweep_interval.unwrap_or(300).max(1),
             shutdown_timeout: s.shutdown_timeout.unwrap_or(10),
             tools: tools_config(&s)?,
+            rate_limit_per_ip: s.rate_limit_per_ip.unwrap_or(300),
+            trusted_proxies: s
+                .trusted_proxies
+                .iter()
+                .flatten()
+                .map(|p| {
+                    let p = p.trim();
+                    p.parse::<ipnet::IpNet>()
+                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            err(format!(
+                                "trusted proxy `{p}` is not an IP address or CIDR range, e.g. 10.0.0.0/8 (XMCP_TRUSTED_PROXIES)"
+                            ))
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+            metrics_token: match (&s.metrics_token, &s.metrics_token_file) {
+                (Some(t), _) => Some(t.clone()),
+                (None, Some(path)) => Some(read_secret_file(path, "the metrics token")?),
+                (None, None) => None,
+            },
         })
     }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod keys;
 pub mod local;
 pub mod mcp;
+pub mod ops;
 pub mod scopes;
 pub mod telemetry;
 pub mod tools;

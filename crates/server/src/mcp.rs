@@ -589,82 +589,22 @@ impl ServerHandler for XmcpHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let args = request.arguments.unwrap_or_default();
-        if let Some(local) = &self.inner.local {
-            let name = request.name.as_ref();
-            if name == "auth_start" || name == "auth_status" {
-                if let Some(extra) = args.keys().next() {
-                    return Ok(tool_error(format!(
-                        "unknown argument `{extra}`: {name} takes no arguments"
-                    )));
-                }
-                let value = if name == "auth_start" {
-                    local.auth_start().await
-                } else {
-                    local.auth_status().await
-                };
-                let failed = value["status"] == "failed";
-                let mut result = CallToolResult::structured(value);
-                result.is_error = Some(failed);
-                return Ok(result.into());
-            }
-        }
-        let principal = match self.principal(&context).await {
-            Ok(p) => p,
-            Err(why) => return Ok(tool_error(why)),
+        let start = std::time::Instant::now();
+        // Only names of real tools become labels (bounded cardinality).
+        let tool = if self.inner.tools.iter().any(|t| t.name == request.name) {
+            request.name.to_string()
+        } else {
+            "unknown".to_owned()
         };
-        match request.name.as_ref() {
-            "whoami" => {
-                if let Some(extra) = args.keys().next() {
-                    return Ok(tool_error(format!(
-                        "unknown argument `{extra}`: whoami takes no arguments"
-                    )));
-                }
-                let me = json!({
-                    "user_id": principal.user_id,
-                    "subject": principal.subject,
-                    "username": principal.username,
-                    "client_id": principal.client_id,
-                    "scopes": principal.scopes,
-                    "token_expires_at": principal.expires_at,
-                });
-                let mut result = CallToolResult::structured(me);
-                result.is_error = Some(false);
-                Ok(result.into())
-            }
-            "echo" => {
-                if let Some(extra) = args.keys().find(|k| *k != "message") {
-                    return Ok(tool_error(format!(
-                        "unknown argument `{extra}`: echo takes only `message`"
-                    )));
-                }
-                match args.get("message").and_then(Value::as_str) {
-                    Some(m) => {
-                        Ok(CallToolResult::success(vec![ContentBlock::text(m.to_owned())]).into())
-                    }
-                    None => Ok(tool_error("`message` (a string) is required")),
-                }
-            }
-            "rate_limits" if self.inner.x.is_some() => {
-                if let Some(extra) = args.keys().next() {
-                    return Ok(tool_error(format!(
-                        "unknown argument `{extra}`: rate_limits takes no arguments"
-                    )));
-                }
-                let mut result = CallToolResult::structured(self.rate_limits(&principal));
-                result.is_error = Some(false);
-                Ok(result.into())
-            }
-            name => match self.inner.catalog.get(name) {
-                Some(spec) if self.inner.x.is_some() => {
-                    Ok(self.call_generated(&principal, spec, args).await)
-                }
-                _ => Err(ErrorData::invalid_params(
-                    format!("unknown tool `{name}`"),
-                    None,
-                )),
-            },
-        }
+        let result = self.call_tool_inner(request, context).await;
+        let outcome = match &result {
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "error",
+            Ok(_) => "ok",
+            Err(_) => "invalid",
+        };
+        metrics::histogram!("xmcp_tool_call_duration_seconds", "tool" => tool, "outcome" => outcome)
+            .record(start.elapsed().as_secs_f64());
+        result
     }
 
     async fn list_resources(
@@ -742,6 +682,91 @@ impl ServerHandler for XmcpHandler {
                 ))
             }
             Err(message) => Err(ErrorData::internal_error(message, None)),
+        }
+    }
+}
+
+impl XmcpHandler {
+    async fn call_tool_inner(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let args = request.arguments.unwrap_or_default();
+        if let Some(local) = &self.inner.local {
+            let name = request.name.as_ref();
+            if name == "auth_start" || name == "auth_status" {
+                if let Some(extra) = args.keys().next() {
+                    return Ok(tool_error(format!(
+                        "unknown argument `{extra}`: {name} takes no arguments"
+                    )));
+                }
+                let value = if name == "auth_start" {
+                    local.auth_start().await
+                } else {
+                    local.auth_status().await
+                };
+                let failed = value["status"] == "failed";
+                let mut result = CallToolResult::structured(value);
+                result.is_error = Some(failed);
+                return Ok(result.into());
+            }
+        }
+        let principal = match self.principal(&context).await {
+            Ok(p) => p,
+            Err(why) => return Ok(tool_error(why)),
+        };
+        match request.name.as_ref() {
+            "whoami" => {
+                if let Some(extra) = args.keys().next() {
+                    return Ok(tool_error(format!(
+                        "unknown argument `{extra}`: whoami takes no arguments"
+                    )));
+                }
+                let me = json!({
+                    "user_id": principal.user_id,
+                    "subject": principal.subject,
+                    "username": principal.username,
+                    "client_id": principal.client_id,
+                    "scopes": principal.scopes,
+                    "token_expires_at": principal.expires_at,
+                });
+                let mut result = CallToolResult::structured(me);
+                result.is_error = Some(false);
+                Ok(result.into())
+            }
+            "echo" => {
+                if let Some(extra) = args.keys().find(|k| *k != "message") {
+                    return Ok(tool_error(format!(
+                        "unknown argument `{extra}`: echo takes only `message`"
+                    )));
+                }
+                match args.get("message").and_then(Value::as_str) {
+                    Some(m) => {
+                        Ok(CallToolResult::success(vec![ContentBlock::text(m.to_owned())]).into())
+                    }
+                    None => Ok(tool_error("`message` (a string) is required")),
+                }
+            }
+            "rate_limits" if self.inner.x.is_some() => {
+                if let Some(extra) = args.keys().next() {
+                    return Ok(tool_error(format!(
+                        "unknown argument `{extra}`: rate_limits takes no arguments"
+                    )));
+                }
+                let mut result = CallToolResult::structured(self.rate_limits(&principal));
+                result.is_error = Some(false);
+                Ok(result.into())
+            }
+            name => match self.inner.catalog.get(name) {
+                Some(spec) if self.inner.x.is_some() => {
+                    Ok(self.call_generated(&principal, spec, args).await)
+                }
+                _ => Err(ErrorData::invalid_params(
+                    format!("unknown tool `{name}`"),
+                    None,
+                )),
+            },
         }
     }
 }

@@ -146,6 +146,8 @@ pub struct RateLimits {
 
 impl RateLimits {
     fn record(&self, caller: &str, endpoint: &str, rl: RateLimit, now: i64) {
+        metrics::gauge!("xmcp_x_rate_limit_remaining", "endpoint" => endpoint.to_owned())
+            .set(rl.remaining as f64);
         let Ok(mut map) = self.map.lock() else {
             return;
         };

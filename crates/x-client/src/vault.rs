@@ -289,6 +289,7 @@ impl Vault {
                     ));
                 }
                 info!(user_id = %user_id, expires_at = ?fresh.expires_at, "X tokens refreshed");
+                metrics::counter!("xmcp_x_token_refreshes_total", "outcome" => "ok").increment(1);
                 Ok(UpstreamAccess {
                     token: set.access_token,
                     scopes: fresh.scope.split(' ').map(str::to_owned).collect(),
@@ -301,6 +302,8 @@ impl Vault {
                     .release_upstream_lease(&user_id, holder, Some(now))
                     .await?;
                 warn!(user_id = %user_id, status, reason = %message, "X refused the refresh token: the user must sign in again");
+                metrics::counter!("xmcp_x_token_refreshes_total", "outcome" => "refused")
+                    .increment(1);
                 Err(VaultError::ReauthRequired)
             }
             Err(CallError::Transient(message)) => {
@@ -308,6 +311,8 @@ impl Vault {
                     .release_upstream_lease(&user_id, holder, None)
                     .await?;
                 warn!(user_id = %user_id, reason = %message, "X refresh failed for now; will retry");
+                metrics::counter!("xmcp_x_token_refreshes_total", "outcome" => "transient")
+                    .increment(1);
                 Err(VaultError::Transient(message))
             }
         }

@@ -263,6 +263,19 @@ pub struct ServeArgs {
     external_client_secret: Option<String>,
     #[arg(long, env = "XMCP_EXTERNAL_CLIENT_SECRET_FILE")]
     external_client_secret_file: Option<PathBuf>,
+    /// Requests per minute per client address to each group of
+    /// authorization endpoints (default 300; 0 disables).
+    #[arg(long, env = "XMCP_RATE_LIMIT_PER_IP")]
+    rate_limit_per_ip: Option<u32>,
+    /// Proxies (IPs or CIDR ranges, comma-separated) whose X-Forwarded-For
+    /// names the client address.
+    #[arg(long, env = "XMCP_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Option<Vec<String>>,
+    /// Bearer token required on /metrics; prefer XMCP_METRICS_TOKEN_FILE.
+    #[arg(long, env = "XMCP_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    #[arg(long, env = "XMCP_METRICS_TOKEN_FILE")]
+    metrics_token_file: Option<PathBuf>,
 }
 
 /// The simulated X on its own (`xmcp sandbox`).
@@ -361,6 +374,10 @@ impl ServeArgs {
             external_client_id: self.external_client_id.clone(),
             external_client_secret: self.external_client_secret.clone().map(SecretString::from),
             external_client_secret_file: self.external_client_secret_file.clone(),
+            rate_limit_per_ip: self.rate_limit_per_ip,
+            trusted_proxies: self.trusted_proxies.clone(),
+            metrics_token: self.metrics_token.clone().map(SecretString::from),
+            metrics_token_file: self.metrics_token_file.clone(),
             ..Default::default()
         }
     }

@@ -10,6 +10,7 @@ mod connection;
 mod device;
 mod flow;
 mod negative;
+mod ops;
 mod python_sdk;
 mod upstream;
 mod x_tools;

@@ -1,0 +1,285 @@
+//! Running xmcp as a service: Prometheus metrics, the client's address
+//! behind trusted proxies, and per-IP / per-client rate limits on the
+//! authorization endpoints.
+//!
+//! Metric names (all prefixed `xmcp_`):
+//! * `http_requests_total{method,route,status}` and
+//!   `http_request_duration_seconds{method,route}`: every request, by the
+//!   route pattern (never the raw path, so cardinality stays bounded);
+//! * `oauth_tokens_issued_total{grant_type}` and
+//!   `oauth_token_errors_total{grant_type,error}`: the token endpoint;
+//! * `x_token_refreshes_total{outcome}`: refreshes of X tokens (`ok`,
+//!   `refused`, `transient`);
+//! * `x_rate_limit_remaining{endpoint}`: the last `x-rate-limit-remaining`
+//!   X reported per endpoint;
+//! * `tool_call_duration_seconds{tool,outcome}`: MCP tool calls;
+//! * `rate_limited_total{limit}`: requests refused by our own rate limits.
+//!
+//! Rate limits are kept in each instance's memory (a protection, not state
+//! that matters): with N instances behind a balancer, a client gets up to N
+//! times the limit.
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+/// The process-wide Prometheus recorder (installed once; every server in
+/// the process, such as those of a test binary, shares it).
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            const SECONDS: [f64; 12] = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &SECONDS)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// `GET /metrics`: the Prometheus text format. With a metrics token
+/// configured, only for `Authorization: Bearer <token>`.
+pub async fn metrics_endpoint(State(token): State<Option<Arc<str>>>, req: Request) -> Response {
+    if let Some(expected) = token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !xmcp_crypto::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "metrics require the metrics token\n",
+            )
+                .into_response();
+        }
+    }
+    match prometheus() {
+        Some(h) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            )],
+            h.render(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another metrics recorder is installed in this process\n",
+        )
+            .into_response(),
+    }
+}
+
+/// Count and time every request by its route pattern.
+pub async fn track_requests(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("xmcp_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("xmcp_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Which peers are proxies whose `X-Forwarded-For` is believed.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client's address: the TCP peer, or, when the peer is a trusted
+    /// proxy, the nearest untrusted address in `X-Forwarded-For` (walking
+    /// from the right, since each proxy appends).
+    pub fn client_ip(&self, req: &Request) -> Option<IpAddr> {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())?;
+        if !self.trusts(peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<IpAddr> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        Some(
+            forwarded
+                .iter()
+                .rev()
+                .copied()
+                .find(|ip| !self.trusts(*ip))
+                .or(forwarded.first().copied())
+                .unwrap_or(peer),
+        )
+    }
+}
+
+/// Per-IP limits on the authorization endpoints.
+pub struct RateLimits {
+    per_ip: Option<DefaultKeyedRateLimiter<(IpAddr, &'static str)>>,
+    proxies: TrustedProxies,
+}
+
+impl RateLimits {
+    /// `per_ip_per_minute` requests per client address and endpoint group
+    /// (0 disables).
+    pub fn new(per_ip_per_minute: u32, proxies: TrustedProxies) -> Self {
+        let per_ip = NonZeroU32::new(per_ip_per_minute)
+            .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)));
+        Self { per_ip, proxies }
+    }
+
+    /// Drop the state of keys that are back to a full bucket.
+    pub fn shrink(&self) {
+        if let Some(l) = &self.per_ip {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+}
+
+/// The endpoint group a path is limited under, if any.
+fn group(path: &str) -> Option<&'static str> {
+    match path {
+        "/register" => Some("register"),
+        "/token" | "/revoke" | "/introspect" => Some("token"),
+        "/authorize" | "/consent" => Some("authorize"),
+        "/device_authorization" | "/device" => Some("device"),
+        _ => None,
+    }
+}
+
+/// Refuse requests beyond the per-IP rate with 429 and `Retry-After`, as
+/// an OAuth error body on the JSON endpoints and a page on the HTML ones.
+pub async fn limit_rate(
+    State(limits): State<Arc<RateLimits>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (Some(limiter), Some(g)) = (&limits.per_ip, group(req.uri().path())) else {
+        return next.run(req).await;
+    };
+    let Some(ip) = limits.proxies.client_ip(&req) else {
+        return next.run(req).await;
+    };
+    match limiter.check_key(&(ip, g)) {
+        Ok(()) => next.run(req).await,
+        Err(not_until) => {
+            use governor::clock::{Clock, DefaultClock};
+            let wait = not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1);
+            metrics::counter!("xmcp_rate_limited_total", "limit" => g).increment(1);
+            tracing::warn!(%ip, group = g, "rate limit exceeded");
+            too_many(g, wait)
+        }
+    }
+}
+
+fn too_many(group: &str, wait: u64) -> Response {
+    let mut resp = if group == "authorize" || group == "device" {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::response::Html(format!(
+                "<!doctype html><meta charset=utf-8><title>Too many requests</title><p>Too many requests from your address. Try again in {wait} seconds.</p>"
+            )),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": format!("too many requests from this address; retry in {wait} seconds"),
+            })),
+        )
+            .into_response()
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        h.insert(header::RETRY_AFTER, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(peer: &str, xff: Option<&str>) -> Request {
+        let mut r = Request::builder().uri("/token");
+        if let Some(x) = xff {
+            r = r.header("x-forwarded-for", x);
+        }
+        let mut r = r.body(axum::body::Body::empty()).unwrap_or_default();
+        r.extensions_mut().insert(ConnectInfo(
+            peer.parse::<SocketAddr>()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+        ));
+        r
+    }
+
+    #[test]
+    fn client_ip_believes_only_trusted_proxies() {
+        let none = TrustedProxies::default();
+        let lb = TrustedProxies(vec![
+            "10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!()),
+        ]);
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        // An untrusted peer's header is ignored (it could say anything).
+        assert_eq!(
+            none.client_ip(&req("203.0.113.9:5000", Some("1.2.3.4"))),
+            ip("203.0.113.9")
+        );
+        // Behind the balancer: the nearest untrusted hop, not a spoofed first one.
+        assert_eq!(
+            lb.client_ip(&req(
+                "10.0.0.2:5000",
+                Some("6.6.6.6, 198.51.100.7, 10.0.0.3")
+            )),
+            ip("198.51.100.7")
+        );
+        assert_eq!(lb.client_ip(&req("10.0.0.2:5000", None)), ip("10.0.0.2"));
+        assert_eq!(
+            lb.client_ip(&req("10.0.0.2:5000", Some("garbage"))),
+            ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn only_authorization_endpoints_are_limited() {
+        assert_eq!(group("/token"), Some("token"));
+        assert_eq!(group("/device"), Some("device"));
+        assert_eq!(group("/mcp"), None);
+        assert_eq!(group("/health"), None);
+    }
+}

@@ -1,0 +1,158 @@
+//! Operations: Prometheus metrics, per-address rate limits on the
+//! authorization endpoints, body size limits everywhere.
+
+use crate::harness::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const REDIRECT: &str = "http://127.0.0.1:5555/callback";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_grants_and_tool_calls() {
+    let app = builder(Backend::Sqlite)
+        .settings(|s| s.metrics_token = Some("metrics-secret".to_owned().into()))
+        .spawn()
+        .await;
+    let client_id = app.register_public().await;
+    let tokens = Authorize::new(&app, &client_id, REDIRECT)
+        .tokens(&app)
+        .await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let me = app.call_tool(access, "whoami", json!({})).await;
+    assert_eq!(me["isError"], false);
+    let x = app.call_tool(access, "getUsersMe", json!({})).await;
+    assert_eq!(x["isError"], false, "{x}");
+    let (status, _, _) = app
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "nope"),
+            ("client_id", &client_id),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The token guards the endpoint.
+    let r = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth("metrics-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = r.text().await.unwrap();
+    // The recorder is shared by every app of this test binary: presence,
+    // not exact counts.
+    for line in [
+        "xmcp_http_requests_total{method=\"POST\",route=\"/token\",status=\"200\"}",
+        "xmcp_http_requests_total{method=\"POST\",route=\"/register\",status=\"201\"}",
+        "xmcp_http_request_duration_seconds_bucket{method=\"POST\",route=\"/mcp\"",
+        "xmcp_oauth_tokens_issued_total{grant_type=\"authorization_code\"}",
+        "xmcp_oauth_token_errors_total{grant_type=\"refresh_token\",error=\"invalid_grant\"}",
+        "xmcp_tool_call_duration_seconds_bucket{tool=\"whoami\",outcome=\"ok\"",
+        "xmcp_tool_call_duration_seconds_bucket{tool=\"getUsersMe\",outcome=\"ok\"",
+        "xmcp_x_rate_limit_remaining{endpoint=\"GET /2/users/me\"}",
+    ] {
+        assert!(text.contains(line), "missing {line} in:\n{text}");
+    }
+    // Routes are patterns: no token, code or id ever becomes a label.
+    assert!(!text.contains(access));
+    assert!(!text.contains(&client_id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_endpoints_are_rate_limited_per_address() {
+    let app = builder(Backend::Sqlite)
+        .settings(|s| s.rate_limit_per_ip = Some(5))
+        .spawn()
+        .await;
+    let client_id = app.register_public().await;
+    let tokens = Authorize::new(&app, &client_id, REDIRECT)
+        .tokens(&app)
+        .await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    // The flow used one /token request; four more pass, the next is refused.
+    let bad = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", "nope"),
+        ("client_id", client_id.as_str()),
+    ];
+    for _ in 0..4 {
+        let (status, _, _) = app.token(&bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let r = app.post_form("/token", &bad).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("retry")
+    );
+    // Other groups and the MCP endpoint are not affected.
+    let me = app.call_tool(&access, "whoami", json!({})).await;
+    assert_eq!(me["isError"], false);
+    let r = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_refused_everywhere() {
+    let app = spawn(Backend::Sqlite).await;
+    let big = "x".repeat(5 * 1024 * 1024);
+    // /mcp and a route that takes no body: beyond any MCP message. The
+    // server answers 413 as soon as it knows (Content-Length) and may close
+    // the connection while the client is still uploading.
+    for path in ["/mcp", "/nowhere", "/register"] {
+        let sent = app
+            .http
+            .post(app.url(path))
+            .header("content-type", "application/json")
+            .body(big.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(r) => assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}"),
+            Err(e) => assert!(e.is_request(), "{path}: {e}"),
+        }
+        // Refused, not crashed.
+        let health = app.http.get(app.url("/health")).send().await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+    }
+    // An OAuth form endpoint: its own 16 KiB limit, with an OAuth error.
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=authorization_code&code={}",
+            "a".repeat(20_000)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}
