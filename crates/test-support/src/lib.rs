@@ -192,6 +192,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Use this database (e.g. one reached through a test proxy).
+    pub fn database(mut self, db: TestDatabase) -> Self {
+        self.db = Some(db);
+        self
+    }
+
     pub fn upstream(mut self, upstream: Upstream) -> Self {
         self.upstream = upstream;
         self

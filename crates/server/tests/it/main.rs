@@ -11,6 +11,7 @@ mod device;
 mod flow;
 mod negative;
 mod ops;
+mod outage;
 mod python_sdk;
 mod upstream;
 mod x_tools;
