@@ -1,11 +1,15 @@
-//! `xmcp bench`: throughput and latency of authenticated `tools/call`.
+//! `xmcp bench`: throughput and latency of authenticated `tools/call`, of
+//! the token endpoint, memory, and `xmcp stdio` cold start.
 //!
 //! Boots the real server in this process on 127.0.0.1 (demo sign-in, a fresh
 //! SQLite database in a temporary directory unless `--database-url` is
 //! given), obtains a token through the real OAuth flow over HTTP, then has N
 //! concurrent workers call `tools/call echo` for a fixed time at each
-//! concurrency level. Load generator and server share the machine's cores,
-//! so the numbers are a lower bound for the server alone.
+//! concurrency level. The same run measures a bare axum handler that does
+//! the same bearer check (`AuthServer::authenticate_bearer`) and answers
+//! the same JSON-RPC reply without MCP, so the ratio is measured on one
+//! machine at one moment. Load generator and server share the machine's
+//! cores, so the numbers are a lower bound for the server alone.
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -29,6 +33,125 @@ pub struct BenchArgs {
     /// Serve MCP statefully (sessions) instead of stateless JSON.
     #[arg(long)]
     stateful: bool,
+    /// Access token format: opaque or jwt.
+    #[arg(long, default_value = "opaque")]
+    token_format: String,
+    /// Skip the bare axum reference.
+    #[arg(long)]
+    no_reference: bool,
+    /// Also measure the token endpoint (code and refresh grants).
+    #[arg(long)]
+    token_endpoint: bool,
+    /// Measure `xmcp stdio` cold start to the first tools/list answer with
+    /// this X OpenAPI document (instead of the HTTP benchmarks).
+    #[arg(long)]
+    stdio_cold_start: Option<std::path::PathBuf>,
+    /// Runs of the cold start.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+}
+
+/// Resident memory of this process (Linux), in MiB.
+fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// The reference: the same bearer check as `/mcp`'s guard, then the reply
+/// `echo` gives, with no MCP layer.
+async fn reference_handler(
+    axum::extract::State(auth): axum::extract::State<Arc<xmcp_auth::AuthServer>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if auth.authenticate_bearer(header).await.is_err() {
+        return axum::http::StatusCode::UNAUTHORIZED.into_response();
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return axum::http::StatusCode::BAD_REQUEST.into_response();
+    };
+    let message = req["params"]["arguments"]["message"].clone();
+    axum::Json(json!({
+        "jsonrpc": "2.0",
+        "id": req["id"],
+        "result": {"content": [{"type": "text", "text": message}], "isError": false},
+    }))
+    .into_response()
+}
+
+/// `xmcp stdio` with `doc`: spawn, initialize, tools/list, time to answer.
+#[allow(clippy::print_stdout)]
+async fn stdio_cold_start(doc: &std::path::Path, runs: usize) -> anyhow::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let exe = std::env::current_exe()?;
+    let dir = tempfile::tempdir()?;
+    let payload = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized", "params": {}}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}),
+    ]
+    .iter()
+    .map(|m| format!("{m}\n"))
+    .collect::<String>();
+    let mut times = Vec::new();
+    let mut tools = 0;
+    // The first run creates the database and key file: not counted.
+    for run in 0..=runs {
+        let start = Instant::now();
+        let mut child = tokio::process::Command::new(&exe)
+            .arg("stdio")
+            .env("XMCP_DATA_DIR", dir.path())
+            .env("XMCP_X_CLIENT_ID", "bench")
+            .env("XMCP_X_OPENAPI", doc)
+            .env("XMCP_LOG", "warn")
+            .env_remove("XMCP_DATABASE_URL")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut stdin = child.stdin.take().context("stdin")?;
+        stdin.write_all(payload.as_bytes()).await?;
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
+        loop {
+            let line = lines
+                .next_line()
+                .await?
+                .context("xmcp stdio closed stdout before answering tools/list")?;
+            let m: Value = serde_json::from_str(&line)?;
+            if m["id"] == 2 {
+                tools = m["result"]["tools"].as_array().map_or(0, Vec::len);
+                break;
+            }
+        }
+        let elapsed = start.elapsed();
+        drop(stdin);
+        child.wait().await?;
+        if run > 0 {
+            times.push(elapsed);
+        }
+    }
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "xmcp stdio cold start to the tools/list answer ({tools} tools, {runs} runs): p50 {:.1} ms, min {:.1}, p90 {:.1}, max {:.1}",
+        ms(times[times.len() / 2]),
+        ms(times[0]),
+        ms(times[(times.len() * 9 / 10).min(times.len() - 1)]),
+        ms(times[times.len() - 1]),
+    );
+    Ok(())
 }
 
 struct Level {
@@ -199,7 +322,7 @@ async fn obtain_token(http: &reqwest::Client, base: &str) -> anyhow::Result<Stri
 
 async fn measure(
     http: &reqwest::Client,
-    base: &str,
+    url: &str,
     token: &str,
     session: Option<&str>,
     concurrency: usize,
@@ -212,7 +335,7 @@ async fn measure(
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let (http, next_id) = (http.clone(), next_id.clone());
-            let url = format!("{base}/mcp");
+            let url = url.to_owned();
             let auth = format!("Bearer {token}");
             let session = session.map(str::to_owned);
             tokio::spawn(async move {
@@ -329,6 +452,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.concurrency.is_empty() || args.concurrency.contains(&0) {
         bail!("--concurrency needs positive numbers");
     }
+    if let Some(doc) = &args.stdio_cold_start {
+        return stdio_cold_start(doc, args.runs.max(1)).await;
+    }
+    let jwt = match args.token_format.as_str() {
+        "opaque" => false,
+        "jwt" => true,
+        other => bail!("--token-format is opaque or jwt, not `{other}`"),
+    };
     let dir = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -339,6 +470,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         database_url: args.database_url.clone(),
         encryption_key: Some(xmcp_server::keys::new_data_key()?.export()),
         mcp_stateful: Some(args.stateful),
+        access_token_format: jwt.then(|| "jwt".to_owned()),
+        // The benchmark is one client address hammering /token.
+        rate_limit_per_ip: Some(0),
         log: Some("warn".into()),
         ..Default::default()
     };
@@ -349,6 +483,28 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     .await?;
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(xmcp_server::serve(app.clone(), listener, shutdown.clone()));
+    let idle_rss = rss_mib();
+    // The reference server, on its own port, over the same AuthServer.
+    let reference = if args.no_reference {
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/mcp", listener.local_addr()?);
+        let router = axum::Router::new()
+            .route("/mcp", axum::routing::post(reference_handler))
+            .with_state(app.auth.clone());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+        });
+        Some(url)
+    };
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(256)
@@ -361,12 +517,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
 
     println!(
-        "xmcp bench: authenticated tools/call echo, {} mode, opaque tokens, {} store, {} s per level, {} cores",
+        "xmcp bench: authenticated tools/call echo, {} mode, {} tokens, {} store, {} s per level, {} cores",
         if args.stateful {
             "stateful"
         } else {
             "stateless JSON"
         },
+        if jwt { "JWT" } else { "opaque" },
         if app.config.database_url.starts_with("postgres") {
             "PostgreSQL"
         } else {
@@ -378,9 +535,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .unwrap_or(1),
     );
     // Warm up connections and caches.
+    let mcp_url = format!("{base}/mcp");
     measure(
         &http,
-        &base,
+        &mcp_url,
         &token,
         session.as_deref(),
         4,
@@ -388,34 +546,243 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     )
     .await;
     println!(
-        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>8}",
-        "concurrency", "requests", "req/s", "p50 ms", "p99 ms", "errors"
+        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>8} {:>12} {:>7}",
+        "concurrency", "requests", "req/s", "p50 ms", "p99 ms", "errors", "bare req/s", "ratio"
     );
-    for c in args.concurrency {
-        let l = measure(
-            &http,
-            &base,
-            &token,
-            session.as_deref(),
-            c,
-            Duration::from_secs(args.seconds),
-        )
-        .await;
-        println!(
-            "{:>11} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>8}",
-            l.concurrency,
-            l.requests,
+    let seconds = Duration::from_secs(args.seconds);
+    let row = |l: &Level| {
+        (
             l.requests as f64 / l.elapsed.as_secs_f64(),
             l.p50.as_secs_f64() * 1e3,
             l.p99.as_secs_f64() * 1e3,
-            l.errors
+        )
+    };
+    for c in args.concurrency {
+        let l = measure(&http, &mcp_url, &token, session.as_deref(), c, seconds).await;
+        let (rps, p50, p99) = row(&l);
+        let bare = match &reference {
+            Some(url) => Some(measure(&http, url, &token, None, c, seconds).await),
+            None => None,
+        };
+        let (bare_rps, ratio) = match &bare {
+            Some(b) if b.errors == 0 => {
+                let (b_rps, _, _) = row(b);
+                (format!("{b_rps:.0}"), format!("{:.2}", rps / b_rps))
+            }
+            Some(b) => (format!("{} errors", b.errors), "-".into()),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "{:>11} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>8} {:>12} {:>7}",
+            l.concurrency, l.requests, rps, p50, p99, l.errors, bare_rps, ratio
         );
-        if let Some(s) = &l.sample {
+        if let Some(s) = l
+            .sample
+            .as_ref()
+            .or(bare.as_ref().and_then(|b| b.sample.as_ref()))
+        {
             println!("  first error: {}", s.chars().take(300).collect::<String>());
         }
     }
+    let loaded_rss = rss_mib();
+    if let (Some(idle), Some(loaded)) = (idle_rss, loaded_rss) {
+        println!(
+            "memory (this process: server + load generator): {idle:.1} MiB after boot, {loaded:.1} MiB after load"
+        );
+    }
+    if args.token_endpoint {
+        token_endpoint(&http, &base, &app, seconds).await?;
+    }
     shutdown.cancel();
     let _ = server.await;
+    Ok(())
+}
+
+/// The token endpoint: refresh grants (each worker rotates its own chain)
+/// and code grants (codes minted straight into the store, so only `/token`
+/// is timed).
+#[allow(clippy::print_stdout)]
+async fn token_endpoint(
+    http: &reqwest::Client,
+    base: &str,
+    app: &Arc<App>,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let reg: Value = http
+        .post(format!("{base}/register"))
+        .json(&json!({"redirect_uris": ["http://127.0.0.1/callback"], "token_endpoint_auth_method": "none", "client_name": "xmcp bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let client_id = reg["client_id"]
+        .as_str()
+        .context("registration failed")?
+        .to_owned();
+    let user = app
+        .store
+        .upsert_user(
+            &xmcp_store::UserIdentity {
+                subject: "bench:user".into(),
+                username: Some("bench".into()),
+                display_name: None,
+            },
+            app.clock.now(),
+        )
+        .await?;
+    let (verifier, challenge) = xmcp_crypto::pkce_pair();
+    let redirect = "http://127.0.0.1:1/callback";
+    let resource = format!("{base}/mcp");
+    let mint_code = || {
+        let code = xmcp_crypto::token::NewToken::generate(
+            xmcp_crypto::token::TokenKind::AuthorizationCode,
+        );
+        let now = app.clock.now();
+        let record = xmcp_store::AuthorizationCode {
+            hash: code.hash().clone(),
+            client_id: client_id.clone(),
+            redirect_uri: redirect.into(),
+            redirect_uri_explicit: true,
+            code_challenge: challenge.clone(),
+            resource: resource.clone(),
+            scope: "users.read".into(),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now + 600,
+            used_at: None,
+        };
+        (code.plaintext().to_owned(), record)
+    };
+    println!(
+        "token endpoint, {} s per grant, concurrency 16:",
+        duration.as_secs()
+    );
+    for grant in ["authorization_code", "refresh_token"] {
+        let workers = 16;
+        // Each worker gets its own codes (or a refresh chain to rotate).
+        let mut seeds = Vec::new();
+        for _ in 0..workers {
+            let (code, record) = mint_code();
+            app.store.insert_code(&record).await?;
+            seeds.push(code);
+        }
+        if grant == "refresh_token" {
+            for seed in &mut seeds {
+                let t: Value = http
+                    .post(format!("{base}/token"))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", seed.as_str()),
+                        ("code_verifier", &verifier),
+                        ("client_id", &client_id),
+                        ("redirect_uri", redirect),
+                    ])
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                *seed = t["refresh_token"]
+                    .as_str()
+                    .context("no refresh token")?
+                    .to_owned();
+            }
+        }
+        let deadline = Instant::now() + duration;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for seed in seeds {
+            let (http, base, client_id, verifier) = (
+                http.clone(),
+                base.to_owned(),
+                client_id.clone(),
+                verifier.clone(),
+            );
+            let app = app.clone();
+            let (challenge, resource, user_id) =
+                (challenge.clone(), resource.clone(), user.id.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut errors = 0usize;
+                let mut refresh = seed;
+                while Instant::now() < deadline {
+                    let code;
+                    let form: Vec<(&str, &str)> = if grant == "refresh_token" {
+                        vec![
+                            ("grant_type", grant),
+                            ("refresh_token", &refresh),
+                            ("client_id", &client_id),
+                        ]
+                    } else {
+                        // A fresh code per request, minted outside the timing.
+                        let c = xmcp_crypto::token::NewToken::generate(
+                            xmcp_crypto::token::TokenKind::AuthorizationCode,
+                        );
+                        let now = app.clock.now();
+                        let ok = app
+                            .store
+                            .insert_code(&xmcp_store::AuthorizationCode {
+                                hash: c.hash().clone(),
+                                client_id: client_id.clone(),
+                                redirect_uri: redirect.into(),
+                                redirect_uri_explicit: true,
+                                code_challenge: challenge.clone(),
+                                resource: resource.clone(),
+                                scope: "users.read".into(),
+                                user_id: user_id.clone(),
+                                created_at: now,
+                                expires_at: now + 600,
+                                used_at: None,
+                            })
+                            .await;
+                        if ok.is_err() {
+                            errors += 1;
+                            continue;
+                        }
+                        code = c.plaintext().to_owned();
+                        vec![
+                            ("grant_type", grant),
+                            ("code", &code),
+                            ("code_verifier", &verifier),
+                            ("client_id", &client_id),
+                            ("redirect_uri", redirect),
+                        ]
+                    };
+                    let t = Instant::now();
+                    match http.post(format!("{base}/token")).form(&form).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let body: Value = r.json().await.unwrap_or_default();
+                            lat.push(t.elapsed());
+                            if let Some(next) = body["refresh_token"].as_str() {
+                                refresh = next.to_owned();
+                            }
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for t in tasks {
+            let (l, e) = t.await?;
+            all.extend(l);
+            errors += e;
+        }
+        let elapsed = started.elapsed();
+        all.sort();
+        let pct = |p: f64| {
+            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        println!(
+            "  {grant:<18} {:>8.0} req/s  p50 {:.3} ms  p99 {:.3} ms  errors {errors}",
+            all.len() as f64 / elapsed.as_secs_f64(),
+            pct(0.5).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3,
+        );
+    }
     Ok(())
 }
 
