@@ -270,6 +270,9 @@ pub trait Maintenance: Send + Sync {
     async fn ping(&self) -> Result<()>;
     /// Delete expired rows; returns how many were deleted.
     async fn sweep(&self, now: i64) -> Result<SweepReport>;
+    /// Rows per table (for operators, and for tests proving that a refused
+    /// request wrote nothing).
+    async fn counts(&self) -> Result<Vec<(&'static str, i64)>>;
     /// Write a consistent copy of the database to `path` (a new file) while
     /// it is in use. SQLite only: back PostgreSQL up with its own tools.
     async fn backup(&self, path: &str) -> Result<()>;

@@ -1087,6 +1087,23 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn counts(&self) -> Result<Vec<(&'static str, i64)>> {
+                const TABLES: [&str; 12] = [
+                    "users", "clients", "pending_authorizations", "consents", "grants",
+                    "authorization_codes", "access_tokens", "refresh_tokens", "upstream_tokens",
+                    "device_authorizations", "signing_keys", "local_state",
+                ];
+                let mut out = Vec::with_capacity(TABLES.len());
+                for t in TABLES {
+                    // Table names are the constants above, never input.
+                    let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {t}"))
+                        .fetch_one(&self.pool)
+                        .await?;
+                    out.push((t, row.try_get("n")?));
+                }
+                Ok(out)
+            }
+
             async fn backup(&self, path: &str) -> Result<()> {
                 self.backup_to(path).await
             }

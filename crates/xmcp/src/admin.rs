@@ -34,6 +34,8 @@ pub enum AdminCommand {
     RevokeClient { client_id: String },
     /// Revoke one grant and every token issued under it.
     RevokeGrant { grant_id: String },
+    /// Rows per table.
+    Stats,
     /// Delete expired rows now (the server also does it periodically).
     Purge,
     /// Copy the SQLite database, consistently, while the server runs.
@@ -180,6 +182,20 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
             store.revoke_grant(&grant_id, now).await?;
             writeln!(out, "revoked grant {grant_id} and its tokens")?;
+        }
+        AdminCommand::Stats => {
+            let counts = store.counts().await?;
+            if args.json {
+                let m: serde_json::Map<String, serde_json::Value> = counts
+                    .iter()
+                    .map(|(t, n)| ((*t).to_owned(), (*n).into()))
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&m)?)?;
+            } else {
+                for (t, n) in counts {
+                    writeln!(out, "{t:<24} {n}")?;
+                }
+            }
         }
         AdminCommand::Purge => {
             let r = store.sweep(now).await?;

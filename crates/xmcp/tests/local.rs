@@ -342,6 +342,12 @@ async fn admin_lists_backs_up_purges_and_revokes() {
     assert!(ok && out.contains("0 live grant(s)"), "{out}");
     let (ok, out, _) = local.run(&["admin", "clients"]);
     assert!(ok && out.contains("0 registered client(s)"), "{out}");
+    let (ok, out, _) = local.run(&["admin", "stats", "--json"]);
+    assert!(ok);
+    let stats: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stats["users"], 1);
+    assert_eq!(stats["upstream_tokens"], 1);
+    assert_eq!(stats["local_state"], 1);
     let (ok, out, _) = local.run(&["admin", "purge"]);
     assert!(ok && out.contains("expired row(s)"), "{out}");
 

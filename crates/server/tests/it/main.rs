@@ -13,5 +13,6 @@ mod negative;
 mod ops;
 mod outage;
 mod python_sdk;
+mod security;
 mod upstream;
 mod x_tools;

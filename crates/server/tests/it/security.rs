@@ -1,0 +1,493 @@
+//! What an attacker would try, end to end over HTTP. Each case asserts the
+//! standard error (never a 500, never a redirect to an unverified place)
+//! and that the store holds exactly what it held before.
+//!
+//! Also covered elsewhere: PKCE missing/plain/wrong and code replay
+//! (`negative`), refresh reuse after rotation (`negative`), tokens for
+//! another resource or expired (`negative`), consent CSRF and browser
+//! binding (`negative`), `iss` on every authorization response (`flow`,
+//! through `Authorize::code`), step-up scopes (`negative`).
+
+use crate::harness::*;
+use reqwest::StatusCode;
+use reqwest::header::{LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+
+const REDIRECT: &str = "http://127.0.0.1:5555/callback";
+
+async fn counts(app: &TestApp) -> Vec<(&'static str, i64)> {
+    app.app.store.counts().await.unwrap()
+}
+
+/// Run `attack` and assert the store is unchanged by it.
+macro_rules! writes_nothing {
+    ($app:expr, $attack:expr) => {{
+        let before = counts($app).await;
+        let out = $attack;
+        assert_eq!(
+            counts($app).await,
+            before,
+            "the refused request wrote to the store"
+        );
+        out
+    }};
+}
+
+fn assert_oauth_error(status: StatusCode, body: &Value, code: &str) {
+    assert!(status.is_client_error(), "{status}: {body}");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(body["error_description"].is_string(), "{body}");
+}
+
+fn assert_no_redirect(r: &reqwest::Response) {
+    assert!(
+        r.headers().get(LOCATION).is_none(),
+        "redirected to {:?}",
+        r.headers().get(LOCATION)
+    );
+    assert!(r.status().is_client_error(), "{}", r.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_redirects_are_impossible() {
+    let app = spawn(Backend::Sqlite).await;
+    let client_id = app.register_public().await;
+    // The client registered http://127.0.0.1/callback (loopback: any port).
+    for evil in [
+        "https://evil.example/callback",
+        "http://127.0.0.1.evil.example/callback",
+        "http://127.0.0.1@evil.example/callback",
+        "http://evil.example/?http://127.0.0.1/callback",
+        "http://127.0.0.1/callback/../../evil",
+        "http://127.0.0.1/callbackx",
+        "http://127.0.0.1/callback?x=1",
+        "http://127.0.0.1/callback#frag",
+        "javascript:alert(1)//http://127.0.0.1/callback",
+        "HTTP://127.0.0.1/CALLBACK",
+    ] {
+        let mut a = Authorize::new(&app, &client_id, evil);
+        // An error that would otherwise be reported by redirect.
+        a.extra.push(("response_type_extra".into(), "x".into()));
+        let r = writes_nothing!(&app, Authorize::get_raw(&app, &a.query()).await);
+        assert_no_redirect(&r);
+        // Even a request that is wrong in other ways never goes there.
+        let q = a
+            .query()
+            .replace("response_type=code", "response_type=token");
+        let r = writes_nothing!(&app, Authorize::get_raw(&app, &q).await);
+        assert_no_redirect(&r);
+    }
+    // Unknown client: an error page, never the redirect_uri it names.
+    let a = Authorize::new(&app, "no-such-client", "https://evil.example/cb");
+    let r = writes_nothing!(&app, Authorize::get_raw(&app, &a.query()).await);
+    assert_no_redirect(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_cannot_be_injected_into_another_client() {
+    let app = spawn(Backend::Sqlite).await;
+    let victim = app.register_public().await;
+    let attacker = app.register_public().await;
+    let auth = Authorize::new(&app, &victim, REDIRECT);
+    let code = auth.code(&app).await;
+    // The attacker presents the victim's code (and even its verifier).
+    let (status, body, _) = writes_nothing!(
+        &app,
+        app.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &attacker),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &auth.verifier),
+        ])
+        .await
+    );
+    assert_oauth_error(status, &body, "invalid_grant");
+    // A PKCE downgrade attempt (no verifier, or the challenge itself).
+    for verifier in [None, Some(auth.challenge.as_str())] {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", victim.as_str()),
+            ("redirect_uri", REDIRECT),
+        ];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v));
+        }
+        let (status, body, _) = writes_nothing!(&app, app.token(&form).await);
+        assert_oauth_error(status, &body, "invalid_grant");
+    }
+    // The victim's own redemption still works: the attempts burned nothing.
+    let (status, body, _) = app.token(&auth.token_form(&code)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_html_page_refuses_framing_and_caching() {
+    let app = spawn(Backend::Sqlite).await;
+    let client_id = app.register_public().await;
+    let consent = Authorize::new(&app, &client_id, REDIRECT).query();
+    for (what, r) in [
+        ("consent page", Authorize::get_raw(&app, &consent).await),
+        (
+            "error page",
+            Authorize::get_raw(&app, "client_id=nobody").await,
+        ),
+        (
+            "device page",
+            app.http.get(app.url("/device")).send().await.unwrap(),
+        ),
+        (
+            "device error",
+            app.http
+                .post(app.url("/device"))
+                .form(&[("user_code", "nope")])
+                .send()
+                .await
+                .unwrap(),
+        ),
+    ] {
+        let h = r.headers();
+        assert_eq!(h["x-frame-options"], "DENY", "{what}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+        assert!(csp.contains("default-src 'none'"), "{what}: {csp}");
+        assert_eq!(h["cache-control"], "no-store", "{what}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_asserted_client_metadata_is_shown_safely() {
+    let app = spawn(Backend::Sqlite).await;
+    let (status, body) = app
+        .register(json!({
+            "redirect_uris": [REDIRECT],
+            "client_name": "<script>alert('x')</script> Claude \"official\"",
+            "client_uri": "https://claude.ai.evil.example/",
+        }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let client_id = body["client_id"].as_str().unwrap();
+    let page = Authorize::new(&app, client_id, REDIRECT)
+        .consent_page(&app)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.html.contains("<script>"), "the name is escaped");
+    assert!(page.html.contains("&lt;script&gt;"));
+    assert!(
+        page.html
+            .contains("registered itself moments ago; its name is self-asserted"),
+        "the page says where the name comes from"
+    );
+    assert!(
+        page.html.contains("127.0.0.1"),
+        "the redirect host is shown"
+    );
+
+    // Names that disguise themselves, and scripts as URIs, are refused
+    // before anything is written.
+    for bad in [
+        json!({"redirect_uris": [REDIRECT], "client_name": "Claude\u{202e}lanoitcif"}),
+        json!({"redirect_uris": [REDIRECT], "client_name": "line\nbreak"}),
+        json!({"redirect_uris": [REDIRECT], "logo_uri": "javascript:alert(1)"}),
+        json!({"redirect_uris": [REDIRECT], "client_uri": "data:text/html,hi"}),
+        json!({"redirect_uris": ["javascript:alert(1)"]}),
+        json!({"redirect_uris": ["data:text/html,hi"]}),
+        json!({"redirect_uris": ["http://evil.example/cb"]}),
+        json!({"redirect_uris": [REDIRECT], "client_name": "x".repeat(500)}),
+    ] {
+        let (status, body) = writes_nothing!(&app, app.register(bad.clone()).await);
+        assert!(status.is_client_error(), "{bad}: {status}");
+        assert!(
+            body["error"] == "invalid_client_metadata" || body["error"] == "invalid_redirect_uri",
+            "{bad}: {body}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_spam_is_capped() {
+    let app = builder(Backend::Sqlite)
+        .settings(|s| s.registration_limit_per_hour = Some(3))
+        .spawn()
+        .await;
+    for _ in 0..3 {
+        app.register_public().await;
+    }
+    let (status, body) = writes_nothing!(
+        &app,
+        app.register(json!({"redirect_uris": [REDIRECT]})).await
+    );
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_documents_at_private_addresses_are_never_fetched() {
+    let app = spawn(Backend::Sqlite).await;
+    for client_id in [
+        "https://127.0.0.1/client.json",
+        "https://localhost/client.json",
+        "https://10.1.2.3/client.json",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/client.json",
+        "https://192.168.0.1/client.json",
+        "http://example.com/client.json",
+        "https://user:pass@example.com/client.json",
+        "https://example.com/client.json#frag",
+    ] {
+        let a = Authorize::new(&app, client_id, REDIRECT);
+        let r = writes_nothing!(&app, Authorize::get_raw(&app, &a.query()).await);
+        assert_no_redirect(&r);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{client_id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crlf_and_markup_in_parameters_cannot_inject_headers_or_html() {
+    let app = spawn(Backend::Sqlite).await;
+    let client_id = app.register_public().await;
+    // An error redirect carries `state` back: CRLF must stay encoded.
+    let mut a = Authorize::new(&app, &client_id, REDIRECT);
+    a.state = "x\r\nSet-Cookie: pwned=1\r\nLocation: https://evil.example".into();
+    let q = a
+        .query()
+        .replace("response_type=code", "response_type=token");
+    let r = writes_nothing!(&app, Authorize::get_raw(&app, &q).await);
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let loc = r.headers()[LOCATION].to_str().unwrap();
+    assert!(loc.starts_with(REDIRECT), "{loc}");
+    assert!(!loc.contains('\r') && !loc.contains('\n'), "{loc}");
+    assert!(
+        r.headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .all(|c| !c.to_str().unwrap().contains("pwned"))
+    );
+    let state = url::Url::parse(loc)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(state, a.state, "state comes back exactly, encoded");
+
+    // Markup in a parameter shown on an error page is escaped.
+    let r = Authorize::get_raw(&app, "client_id=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E").await;
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("<img"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoofed_host_header_changes_nothing() {
+    let app = spawn(Backend::Sqlite).await;
+    let meta: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .header("host", "evil.example")
+        .header("x-forwarded-host", "evil.example")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["issuer"], app.base.as_str());
+    assert!(
+        meta["token_endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with(&app.base)
+    );
+    let prm: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-protected-resource/mcp"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["resource"], app.url("/mcp"));
+    // The 401 challenge points at our metadata, whatever the Host said;
+    // an unknown Host on /mcp is refused outright (DNS rebinding).
+    let r = app
+        .http
+        .post(app.url("/mcp"))
+        .header("host", "evil.example")
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    if r.status() == StatusCode::UNAUTHORIZED {
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.contains(&app.base) && !challenge.contains("evil"),
+            "{challenge}"
+        );
+    } else {
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    let client_id = app.register_public().await;
+    let tokens = Authorize::new(&app, &client_id, REDIRECT)
+        .tokens(&app)
+        .await;
+    let r = app
+        .http
+        .post(app.url("/mcp"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .header("host", "evil.example")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "a foreign Host is refused on /mcp"
+    );
+}
+
+/// Malformed input on every endpoint: a standard error, never a 500,
+/// nothing written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_on_every_endpoint() {
+    let app = spawn(Backend::Sqlite).await;
+    let client_id = app.register_public().await;
+    let form = "application/x-www-form-urlencoded";
+    let cases: Vec<(&str, &str, &str, Vec<u8>)> = vec![
+        ("/register", "application/json", "not json", b"{".to_vec()),
+        ("/register", "application/json", "array", b"[]".to_vec()),
+        (
+            "/register",
+            "application/json",
+            "nul bytes",
+            b"{\"redirect_uris\":[\"\x00\"]}".to_vec(),
+        ),
+        (
+            "/register",
+            "application/json",
+            "wrong types",
+            br#"{"redirect_uris":"x","client_name":5}"#.to_vec(),
+        ),
+        (
+            "/register",
+            "application/json",
+            "deep nesting",
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+        ),
+        (
+            "/register",
+            "text/plain",
+            "wrong content type",
+            br#"{"redirect_uris":["http://127.0.0.1/cb"]}"#.to_vec(),
+        ),
+        ("/token", form, "no grant type", b"code=x".to_vec()),
+        (
+            "/token",
+            form,
+            "duplicate parameters",
+            b"grant_type=authorization_code&grant_type=refresh_token".to_vec(),
+        ),
+        (
+            "/token",
+            form,
+            "invalid utf-8",
+            b"grant_type=\xff\xfe".to_vec(),
+        ),
+        (
+            "/token",
+            form,
+            "bad percent-encoding",
+            b"grant_type=%zz".to_vec(),
+        ),
+        (
+            "/token",
+            "application/json",
+            "json body",
+            br#"{"grant_type":"refresh_token"}"#.to_vec(),
+        ),
+        (
+            "/token",
+            form,
+            "unknown grant",
+            b"grant_type=password&username=a&password=b".to_vec(),
+        ),
+        (
+            "/revoke",
+            form,
+            "no token",
+            format!("client_id={client_id}").into_bytes(),
+        ),
+        (
+            "/revoke",
+            form,
+            "duplicate token",
+            format!("client_id={client_id}&token=a&token=b").into_bytes(),
+        ),
+        ("/introspect", form, "no credentials", b"token=x".to_vec()),
+        (
+            "/device_authorization",
+            form,
+            "no client",
+            b"scope=tweet.read".to_vec(),
+        ),
+        (
+            "/device_authorization",
+            "text/plain",
+            "wrong content type",
+            b"client_id=x".to_vec(),
+        ),
+        ("/consent", form, "no handle", b"action=approve".to_vec()),
+        ("/consent", form, "garbage", b"\xff\xff\xff".to_vec()),
+        ("/device", form, "garbage", b"%%%".to_vec()),
+        ("/mcp", "application/json", "not json", b"{".to_vec()),
+    ];
+    for (path, content_type, what, body) in cases {
+        let r = writes_nothing!(
+            &app,
+            app.http
+                .post(app.url(path))
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        );
+        let status = r.status();
+        assert!(
+            status.is_client_error(),
+            "{path} ({what}): {status} (a client mistake is never a 5xx)"
+        );
+        if matches!(
+            path,
+            "/register" | "/token" | "/revoke" | "/introspect" | "/device_authorization"
+        ) {
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            assert!(body["error"].is_string(), "{path} ({what}): {body}");
+        }
+    }
+    // GET endpoints with hostile queries.
+    for q in [
+        "/authorize?%zz",
+        "/authorize?client_id=a&client_id=b",
+        "/device?user_code=%00%ff",
+        "/upstream/callback?state=%zz&code=",
+    ] {
+        let r = writes_nothing!(&app, app.http.get(app.url(q)).send().await.unwrap());
+        assert!(
+            r.status().is_client_error() || r.status() == StatusCode::OK,
+            "{q}: {}",
+            r.status()
+        );
+        assert!(r.headers().get(LOCATION).is_none(), "{q}");
+    }
+}
