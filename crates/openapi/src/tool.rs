@@ -134,7 +134,12 @@ pub struct ToolSpec {
     /// The argument that must be the caller's own X user id and defaults to
     /// it (`{id}` of `/2/users/{id}/bookmarks`).
     pub self_id: Option<String>,
-    pub(crate) validator: std::sync::Arc<jsonschema::Validator>,
+    /// Compiled from `input_schema` on the first call: a server offers
+    /// every operation but most are never called, and compiled validators
+    /// (with their regular expressions) are most of a catalog's memory.
+    /// The schema was compiled once at load, so it is known to compile.
+    pub(crate) validator:
+        std::sync::Arc<std::sync::OnceLock<Result<jsonschema::Validator, String>>>,
 }
 
 /// An HTTP request to X, ready to send.
@@ -236,8 +241,17 @@ impl ToolSpec {
             args.insert(id.clone(), Value::String(me.to_owned()));
         }
         let instance = Value::Object(args);
-        let problems: Vec<String> = self
+        let validator = self
             .validator
+            .get_or_init(|| {
+                jsonschema::draft202012::new(&Value::Object(self.input_schema.clone()))
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| {
+                ArgError::Invalid(format!("the tool's input schema does not compile: {e}"))
+            })?;
+        let problems: Vec<String> = validator
             .iter_errors(&instance)
             .take(5)
             .map(|e| {
