@@ -205,6 +205,7 @@ impl App {
         };
         let rate_limits = Arc::new(crate::ops::RateLimits::new(
             config.rate_limit_per_ip,
+            config.rate_limit_per_client,
             crate::ops::TrustedProxies(config.trusted_proxies.clone()),
         ));
         // Install the metrics recorder before the first request.

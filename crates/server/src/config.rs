@@ -116,6 +116,8 @@ pub struct Settings {
     /// Requests per minute per client address to each group of
     /// authorization endpoints (0: no limit).
     pub rate_limit_per_ip: Option<u32>,
+    /// Requests per minute per OAuth client to each group (0: no limit).
+    pub rate_limit_per_client: Option<u32>,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Option<Vec<String>>,
     /// Bearer token `/metrics` requires (none: open).
@@ -256,6 +258,7 @@ impl Settings {
             external_client_secret,
             external_client_secret_file,
             rate_limit_per_ip,
+            rate_limit_per_client,
             trusted_proxies,
             metrics_token,
             metrics_token_file
@@ -302,6 +305,8 @@ pub struct Config {
     /// Requests per minute per client address to each group of
     /// authorization endpoints (0: no limit).
     pub rate_limit_per_ip: u32,
+    /// Requests per minute per OAuth client to each group (0: no limit).
+    pub rate_limit_per_client: u32,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub metrics_token: Option<SecretString>,
 }
@@ -886,6 +891,7 @@ impl Config {
             shutdown_timeout: s.shutdown_timeout.unwrap_or(10),
             tools: tools_config(&s)?,
             rate_limit_per_ip: s.rate_limit_per_ip.unwrap_or(300),
+            rate_limit_per_client: s.rate_limit_per_client.unwrap_or(600),
             trusted_proxies: s
                 .trusted_proxies
                 .iter()

@@ -17,7 +17,9 @@
 //!
 //! Rate limits are kept in each instance's memory (a protection, not state
 //! that matters): with N instances behind a balancer, a client gets up to N
-//! times the limit.
+//! times the limit. Two kinds: per client address and endpoint group, and
+//! per OAuth client (`client_id` from the query, the form or HTTP Basic)
+//! and group, so one client spread over many addresses is limited too.
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -141,19 +143,28 @@ impl TrustedProxies {
     }
 }
 
-/// Per-IP limits on the authorization endpoints.
+/// Limits on the authorization endpoints.
 pub struct RateLimits {
     per_ip: Option<DefaultKeyedRateLimiter<(IpAddr, &'static str)>>,
+    per_client: Option<DefaultKeyedRateLimiter<(String, &'static str)>>,
     proxies: TrustedProxies,
 }
 
 impl RateLimits {
-    /// `per_ip_per_minute` requests per client address and endpoint group
-    /// (0 disables).
-    pub fn new(per_ip_per_minute: u32, proxies: TrustedProxies) -> Self {
-        let per_ip = NonZeroU32::new(per_ip_per_minute)
-            .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)));
-        Self { per_ip, proxies }
+    /// `per_ip_per_minute` requests per client address and endpoint group,
+    /// `per_client_per_minute` per OAuth client and group (0 disables).
+    pub fn new(
+        per_ip_per_minute: u32,
+        per_client_per_minute: u32,
+        proxies: TrustedProxies,
+    ) -> Self {
+        Self {
+            per_ip: NonZeroU32::new(per_ip_per_minute)
+                .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))),
+            per_client: NonZeroU32::new(per_client_per_minute)
+                .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))),
+            proxies,
+        }
     }
 
     /// Drop the state of keys that are back to a full bucket.
@@ -162,6 +173,71 @@ impl RateLimits {
             l.retain_recent();
             l.shrink_to_fit();
         }
+        if let Some(l) = &self.per_client {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+}
+
+/// Longest form body read to find its `client_id` (the OAuth endpoints
+/// refuse larger ones themselves).
+const MAX_PEEK: usize = 16 * 1024;
+
+/// The OAuth client a request names: HTTP Basic, else `client_id` in the
+/// query or the form body. The body is read and put back.
+async fn client_of(req: Request) -> (Request, Option<String>) {
+    use base64::Engine;
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|d| String::from_utf8(d).ok())
+        .and_then(|d| d.split_once(':').map(|(id, _)| id.to_owned()));
+    if basic.is_some() {
+        return (req, basic);
+    }
+    let from = |s: &str| {
+        url::form_urlencoded::parse(s.as_bytes())
+            .find(|(k, _)| k == "client_id")
+            .map(|(_, v)| v.into_owned())
+    };
+    if let Some(id) = req.uri().query().and_then(from) {
+        return (req, Some(id));
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    // Only a body that announces a small length is read here; anything else
+    // goes to the endpoint untouched, which answers for it.
+    let small = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n <= MAX_PEEK);
+    if !is_form || !small {
+        return (req, None);
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, MAX_PEEK).await {
+        Ok(bytes) => {
+            let id = std::str::from_utf8(&bytes).ok().and_then(from);
+            (
+                Request::from_parts(parts, axum::body::Body::from(bytes)),
+                id,
+            )
+        }
+        // The client announced a length and sent something else.
+        Err(_) => (Request::from_parts(parts, axum::body::Body::empty()), None),
     }
 }
 
@@ -183,25 +259,39 @@ pub async fn limit_rate(
     req: Request,
     next: Next,
 ) -> Response {
-    let (Some(limiter), Some(g)) = (&limits.per_ip, group(req.uri().path())) else {
+    use governor::clock::{Clock, DefaultClock};
+    let Some(g) = group(req.uri().path()) else {
         return next.run(req).await;
     };
-    let Some(ip) = limits.proxies.client_ip(&req) else {
-        return next.run(req).await;
+    let wait = |n: governor::NotUntil<governor::clock::QuantaInstant>| {
+        n.wait_time_from(DefaultClock::default().now())
+            .as_secs()
+            .max(1)
     };
-    match limiter.check_key(&(ip, g)) {
-        Ok(()) => next.run(req).await,
-        Err(not_until) => {
-            use governor::clock::{Clock, DefaultClock};
-            let wait = not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs()
-                .max(1);
-            metrics::counter!("xmcp_rate_limited_total", "limit" => g).increment(1);
-            tracing::warn!(%ip, group = g, "rate limit exceeded");
-            too_many(g, wait)
-        }
+    if let (Some(limiter), Some(ip)) = (&limits.per_ip, limits.proxies.client_ip(&req))
+        && let Err(not_until) = limiter.check_key(&(ip, g))
+    {
+        metrics::counter!("xmcp_rate_limited_total", "limit" => "ip", "group" => g).increment(1);
+        tracing::warn!(%ip, group = g, "per-address rate limit exceeded");
+        return too_many(g, wait(not_until));
     }
+    let req = match &limits.per_client {
+        Some(limiter) if g != "register" => {
+            let (req, client) = client_of(req).await;
+            if let Some(client) = client {
+                let client: String = client.chars().take(256).collect();
+                if let Err(not_until) = limiter.check_key(&(client.clone(), g)) {
+                    metrics::counter!("xmcp_rate_limited_total", "limit" => "client", "group" => g)
+                        .increment(1);
+                    tracing::warn!(client_id = %client, group = g, "per-client rate limit exceeded");
+                    return too_many(g, wait(not_until));
+                }
+            }
+            req
+        }
+        _ => req,
+    };
+    next.run(req).await
 }
 
 fn too_many(group: &str, wait: u64) -> Response {

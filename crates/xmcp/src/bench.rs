@@ -473,6 +473,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         access_token_format: jwt.then(|| "jwt".to_owned()),
         // The benchmark is one client address hammering /token.
         rate_limit_per_ip: Some(0),
+        rate_limit_per_client: Some(0),
         log: Some("warn".into()),
         ..Default::default()
     };

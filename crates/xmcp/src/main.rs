@@ -267,6 +267,10 @@ pub struct ServeArgs {
     /// authorization endpoints (default 300; 0 disables).
     #[arg(long, env = "XMCP_RATE_LIMIT_PER_IP")]
     rate_limit_per_ip: Option<u32>,
+    /// Requests per minute per OAuth client to each group of authorization
+    /// endpoints (default 600; 0 disables).
+    #[arg(long, env = "XMCP_RATE_LIMIT_PER_CLIENT")]
+    rate_limit_per_client: Option<u32>,
     /// Proxies (IPs or CIDR ranges, comma-separated) whose X-Forwarded-For
     /// names the client address.
     #[arg(long, env = "XMCP_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -375,6 +379,7 @@ impl ServeArgs {
             external_client_secret: self.external_client_secret.clone().map(SecretString::from),
             external_client_secret_file: self.external_client_secret_file.clone(),
             rate_limit_per_ip: self.rate_limit_per_ip,
+            rate_limit_per_client: self.rate_limit_per_client,
             trusted_proxies: self.trusted_proxies.clone(),
             metrics_token: self.metrics_token.clone().map(SecretString::from),
             metrics_token_file: self.metrics_token_file.clone(),

@@ -156,3 +156,66 @@ async fn oversized_bodies_are_refused_everywhere() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_endpoints_are_rate_limited_per_client() {
+    let app = builder(Backend::Sqlite)
+        .settings(|s| {
+            s.rate_limit_per_ip = Some(0);
+            s.rate_limit_per_client = Some(3);
+        })
+        .spawn()
+        .await;
+    let noisy = app.register_public().await;
+    let quiet = app.register_public().await;
+    let form = |id: &str| {
+        vec![
+            ("grant_type".to_owned(), "refresh_token".to_owned()),
+            ("refresh_token".to_owned(), "nope".to_owned()),
+            ("client_id".to_owned(), id.to_owned()),
+        ]
+    };
+    for _ in 0..3 {
+        let r = app
+            .http
+            .post(app.url("/token"))
+            .form(&form(&noisy))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .form(&form(&noisy))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    // The same client by HTTP Basic is the same client.
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(&noisy, Some("x"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another client, from the same address, is not affected; nor is the
+    // noisy one's authorize group.
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .form(&form(&quiet))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = Authorize::new(&app, &noisy, REDIRECT)
+        .consent_page(&app)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+}
