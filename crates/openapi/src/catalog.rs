@@ -680,7 +680,7 @@ fn operation_tool(
             title
         },
         description,
-        input_schema,
+        input_schema: Arc::new(input_schema),
         access,
         params,
         body,

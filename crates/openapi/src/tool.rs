@@ -126,7 +126,8 @@ pub struct ToolSpec {
     pub title: String,
     pub description: String,
     /// JSON Schema 2020-12 for the arguments.
-    pub input_schema: Map<String, Value>,
+    /// Shared with the MCP `Tool` built from it (one copy in memory).
+    pub input_schema: std::sync::Arc<Map<String, Value>>,
     pub hints: Hints,
     pub access: Access,
     pub params: Vec<Param>,
@@ -244,7 +245,7 @@ impl ToolSpec {
         let validator = self
             .validator
             .get_or_init(|| {
-                jsonschema::draft202012::new(&Value::Object(self.input_schema.clone()))
+                jsonschema::draft202012::new(&Value::Object((*self.input_schema).clone()))
                     .map_err(|e| e.to_string())
             })
             .as_ref()

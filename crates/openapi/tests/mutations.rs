@@ -147,7 +147,7 @@ fn check(doc: &Value, app_token: bool) {
     for t in &catalog.tools {
         assert!(xmcp_openapi::is_valid_tool_name(&t.name), "{}", t.name);
         assert!(names.insert(t.name.clone()), "duplicate {}", t.name);
-        let schema = Value::Object(t.input_schema.clone());
+        let schema = Value::Object((*t.input_schema).clone());
         assert!(
             jsonschema::draft202012::meta::is_valid(&schema),
             "{}: {schema}",

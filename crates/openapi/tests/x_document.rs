@@ -97,7 +97,7 @@ fn names_are_valid_unique_and_the_operation_ids() {
 #[test]
 fn every_input_schema_is_valid_json_schema_2020_12_with_a_plain_object_root() {
     for t in &CATALOG.tools {
-        let schema = Value::Object(t.input_schema.clone());
+        let schema = Value::Object((*t.input_schema).clone());
         if let Err(e) = jsonschema::draft202012::meta::validate(&schema) {
             panic!("{}: {e}", t.name);
         }
@@ -208,7 +208,7 @@ fn create_posts_flattens_the_body_and_sends_the_text_default() {
 fn article_create_draft_keeps_its_deep_body() {
     let t = CATALOG.get("articleCreateDraft").unwrap();
     assert!(matches!(&t.body, Body::Fields { required: true, .. }));
-    let s = Value::Object(t.input_schema.clone());
+    let s = Value::Object((*t.input_schema).clone());
     assert_eq!(s["required"], json!(["title", "content_state"]));
     // Depth survives inlining: blocks inside the content state.
     let blocks = &s["properties"]["content_state"]["properties"]["blocks"];

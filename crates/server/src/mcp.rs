@@ -100,7 +100,7 @@ pub fn x_tool(spec: &ToolSpec) -> Tool {
     Tool::new(
         spec.name.clone(),
         spec.description.clone(),
-        Arc::new(spec.input_schema.clone()),
+        spec.input_schema.clone(),
     )
     .with_title(spec.title.clone())
     .annotate(
