@@ -174,6 +174,30 @@ macro_rules! impl_sql_store {
             Ok(())
         }
 
+        async fn insert_code_in(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            c: &AuthorizationCode,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, \
+                 redirect_uri_explicit, code_challenge, resource, scope, user_id, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(c.hash.as_str())
+            .bind(&c.client_id)
+            .bind(&c.redirect_uri)
+            .bind(c.redirect_uri_explicit)
+            .bind(&c.code_challenge)
+            .bind(&c.resource)
+            .bind(&c.scope)
+            .bind(&c.user_id)
+            .bind(c.created_at)
+            .bind(c.expires_at)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
         async fn revoke_grant_in(
             tx: &mut sqlx::Transaction<'_, $db>,
             grant_id: &str,
@@ -382,24 +406,8 @@ macro_rules! impl_sql_store {
         #[async_trait]
         impl GrantStore for $store {
             async fn insert_code(&self, c: &AuthorizationCode) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, \
-                     redirect_uri_explicit, code_challenge, resource, scope, user_id, created_at, \
-                     expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(c.hash.as_str())
-                .bind(&c.client_id)
-                .bind(&c.redirect_uri)
-                .bind(c.redirect_uri_explicit)
-                .bind(&c.code_challenge)
-                .bind(&c.resource)
-                .bind(&c.scope)
-                .bind(&c.user_id)
-                .bind(c.created_at)
-                .bind(c.expires_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                let mut conn = self.pool.acquire().await?;
+                insert_code_in(&mut conn, c).await
             }
 
             async fn get_code(&self, hash: &TokenHash, now: i64) -> Result<Option<AuthorizationCode>> {
@@ -871,23 +879,7 @@ macro_rules! impl_sql_store {
                 if claimed == 0 {
                     return Ok(false);
                 }
-                sqlx::query(
-                    "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, \
-                     redirect_uri_explicit, code_challenge, resource, scope, user_id, created_at, \
-                     expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(c.hash.as_str())
-                .bind(&c.client_id)
-                .bind(&c.redirect_uri)
-                .bind(c.redirect_uri_explicit)
-                .bind(&c.code_challenge)
-                .bind(&c.resource)
-                .bind(&c.scope)
-                .bind(&c.user_id)
-                .bind(c.created_at)
-                .bind(c.expires_at)
-                .execute(&mut *tx)
-                .await?;
+                insert_code_in(&mut tx, c).await?;
                 tx.commit().await?;
                 Ok(true)
             }

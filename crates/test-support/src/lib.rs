@@ -488,6 +488,31 @@ pub struct ConsentPage {
     pub headers: HeaderMap,
 }
 
+impl ConsentPage {
+    /// The page a response carries: its form's hidden fields and the
+    /// consent cookie it sets.
+    pub async fn read(r: reqwest::Response) -> Self {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let cookie = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+            .next()
+            .unwrap_or_default();
+        let html = r.text().await.unwrap();
+        ConsentPage {
+            status,
+            request_id: hidden(&html, "request_id"),
+            csrf_token: hidden(&html, "csrf_token"),
+            html,
+            cookie,
+            headers,
+        }
+    }
+}
+
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     html.split(&marker)
@@ -552,25 +577,7 @@ impl Authorize {
     }
 
     pub async fn consent_page(&self, app: &Client) -> ConsentPage {
-        let r = Self::get_raw(app, &self.query()).await;
-        let status = r.status();
-        let headers = r.headers().clone();
-        let cookie = headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
-            .next()
-            .unwrap_or_default();
-        let html = r.text().await.unwrap();
-        ConsentPage {
-            status,
-            request_id: hidden(&html, "request_id"),
-            csrf_token: hidden(&html, "csrf_token"),
-            html,
-            cookie,
-            headers,
-        }
+        ConsentPage::read(Self::get_raw(app, &self.query()).await).await
     }
 
     /// Approve on the consent page and sign in as `user` (a sandbox demo

@@ -4,7 +4,6 @@
 //! server, and against an independently written one (the Python `mcp` SDK).
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-use reqwest::header::SET_COOKIE;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -60,32 +59,7 @@ async fn approve_at_our_server(server: &Client, url: &str) {
 }
 
 async fn consent_page_at(app: &Client, url: &str) -> ConsentPage {
-    let r = app.http.get(url).send().await.unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    let cookie = headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
-        .next()
-        .unwrap_or_default();
-    let html = r.text().await.unwrap();
-    let field = |name: &str| {
-        html.split(&format!("name=\"{name}\" value=\""))
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    ConsentPage {
-        status,
-        request_id: field("request_id"),
-        csrf_token: field("csrf_token"),
-        cookie,
-        headers,
-        html,
-    }
+    ConsentPage::read(app.http.get(url).send().await.unwrap()).await
 }
 
 fn bridge_env(dir: &Path) -> Vec<(String, String)> {

@@ -4,7 +4,7 @@
 
 use crate::harness::*;
 use reqwest::StatusCode;
-use reqwest::header::{LOCATION, SET_COOKIE};
+use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 
 xmcp_test_support::both_backends!(
@@ -65,31 +65,7 @@ async fn enter_code(app: &TestApp, typed: &str) -> ConsentPage {
         .send()
         .await
         .unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    let cookie = headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
-        .next()
-        .unwrap_or_default();
-    let html = r.text().await.unwrap();
-    let field = |name: &str| {
-        html.split(&format!("name=\"{name}\" value=\""))
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    ConsentPage {
-        status,
-        request_id: field("request_id"),
-        csrf_token: field("csrf_token"),
-        cookie,
-        headers,
-        html,
-    }
+    ConsentPage::read(r).await
 }
 
 async fn device_grant_pending_slow_down_approve_redeem_once_and_refresh(backend: Backend) {
