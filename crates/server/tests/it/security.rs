@@ -224,25 +224,124 @@ async fn registration_spam_is_capped() {
     assert!(body["error"].is_string(), "{body}");
 }
 
+/// A listener on 127.0.0.1 that counts the connections made to it and
+/// answers each request with `reply`; returns its port and the count.
+async fn counting_server(
+    reply: axum::response::Response<String>,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let (status, headers, body) = {
+        let (parts, body) = reply.into_parts();
+        (parts.status, parts.headers, body)
+    };
+    let counted = hits.clone();
+    let router = axum::Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let (headers, body) = (headers.clone(), body.clone());
+        async move { (status, headers, body) }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (port, hits)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_documents_at_private_addresses_are_never_fetched() {
-    let app = spawn(Backend::Sqlite).await;
+    use std::sync::atomic::Ordering;
+    // A production server: loopback is as forbidden as any private address.
+    let app = builder(Backend::Sqlite)
+        .settings(|s| s.cimd_allow_loopback = Some(false))
+        .spawn()
+        .await;
+    // Something is listening on loopback; it must never be reached.
+    let (port, hits) = counting_server(
+        axum::response::Response::builder()
+            .header("content-type", "application/json")
+            .body("{}".to_owned())
+            .unwrap(),
+    )
+    .await;
     for client_id in [
-        "https://127.0.0.1/client.json",
-        "https://localhost/client.json",
-        "https://10.1.2.3/client.json",
-        "https://169.254.169.254/latest/meta-data",
-        "https://[::1]/client.json",
-        "https://192.168.0.1/client.json",
-        "http://example.com/client.json",
-        "https://user:pass@example.com/client.json",
-        "https://example.com/client.json#frag",
+        format!("https://127.0.0.1:{port}/client.json"),
+        format!("https://localhost:{port}/client.json"),
+        format!("https://[::1]:{port}/client.json"),
+        format!("https://127.1:{port}/client.json"),
+        format!("https://2130706433:{port}/client.json"),
+        format!("https://[::ffff:127.0.0.1]:{port}/client.json"),
+        "https://10.1.2.3/client.json".to_owned(),
+        "https://169.254.169.254/latest/meta-data".to_owned(),
+        "https://192.168.0.1/client.json".to_owned(),
+        "https://[fd00::1]/client.json".to_owned(),
+        "https://0.0.0.0/client.json".to_owned(),
+        "http://example.com/client.json".to_owned(),
+        "https://user:pass@example.com/client.json".to_owned(),
+        "https://example.com/client.json#frag".to_owned(),
     ] {
-        let a = Authorize::new(&app, client_id, REDIRECT);
+        let a = Authorize::new(&app, &client_id, REDIRECT);
         let r = writes_nothing!(&app, Authorize::get_raw(&app, &a.query()).await);
         assert_no_redirect(&r);
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{client_id}");
     }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "a forbidden address was fetched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_document_redirects_are_not_followed() {
+    use std::sync::atomic::Ordering;
+    // Loopback is allowed here only so the test can serve the documents; a
+    // redirect must be refused wherever it points.
+    let app = spawn(Backend::Sqlite).await;
+    let (target_port, target_hits) = counting_server(
+        axum::response::Response::builder()
+            .header("content-type", "application/json")
+            .body("{}".to_owned())
+            .unwrap(),
+    )
+    .await;
+    for (status, location) in [
+        (302, format!("http://127.0.0.1:{target_port}/client.json")),
+        (307, format!("http://127.0.0.1:{target_port}/client.json")),
+        (308, "http://169.254.169.254/latest/meta-data".to_owned()),
+        (301, "http://10.0.0.1/client.json".to_owned()),
+    ] {
+        let (port, hits) = counting_server(
+            axum::response::Response::builder()
+                .status(status)
+                .header("location", &location)
+                .body(String::new())
+                .unwrap(),
+        )
+        .await;
+        let client_id = format!("http://127.0.0.1:{port}/client.json");
+        let a = Authorize::new(&app, &client_id, REDIRECT);
+        let r = writes_nothing!(&app, Authorize::get_raw(&app, &a.query()).await);
+        assert_no_redirect(&r);
+        assert_eq!(
+            r.status(),
+            StatusCode::BAD_REQUEST,
+            "{status} to {location}"
+        );
+        let page = r.text().await.unwrap();
+        assert!(page.contains("redirects are not followed"), "{page}");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "the document URL is fetched once"
+        );
+    }
+    assert_eq!(
+        target_hits.load(Ordering::SeqCst),
+        0,
+        "a redirect was followed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
