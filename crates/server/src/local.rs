@@ -100,6 +100,9 @@ pub struct Local {
     clock: Arc<dyn Clock>,
     /// Loopback port for sign-ins (0: any free port).
     callback_port: u16,
+    /// What a sign-in asks X for, beyond X's required scopes: the scopes
+    /// the server is configured to offer (`XMCP_SCOPES`).
+    scope: String,
     attempt: Mutex<Option<Attempt>>,
 }
 
@@ -184,6 +187,7 @@ pub async fn open(
         oauth,
         clock,
         callback_port,
+        scope: config.auth.scopes.join(" "),
         attempt: Mutex::new(None),
     });
     Ok(LocalParts {
@@ -260,16 +264,6 @@ struct Callback {
 }
 
 impl Local {
-    /// The scopes every local sign-in asks X for: the configured required
-    /// ones plus everything a tool may need.
-    fn login_scopes(&self) -> String {
-        self.oauth.scopes_for(
-            "tweet.read tweet.write users.read follows.read follows.write like.read like.write \
-             bookmark.read bookmark.write list.read list.write block.read block.write \
-             mute.read mute.write space.read dm.read dm.write media.write offline.access",
-        )
-    }
-
     /// Start a sign-in: listen on the loopback callback and build X's
     /// authorize URL. The returned value finishes it.
     pub async fn start_login(self: &Arc<Self>) -> anyhow::Result<LoginStarted> {
@@ -285,9 +279,12 @@ impl Local {
         let redirect_uri = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
         let state = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>());
         let (verifier, challenge) = xmcp_crypto::pkce_pair();
-        let url = self
-            .oauth
-            .authorize_url(&state, &challenge, &self.login_scopes(), &redirect_uri);
+        let url = self.oauth.authorize_url(
+            &state,
+            &challenge,
+            &self.oauth.scopes_for(&self.scope),
+            &redirect_uri,
+        );
         let (tx, rx) = oneshot::channel();
         let callback = Arc::new(Callback {
             state: state.into(),
