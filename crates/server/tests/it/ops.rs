@@ -30,6 +30,10 @@ async fn metrics_count_requests_grants_and_tool_calls() {
         ])
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Any token is a method name: none becomes a label.
+    let odd = reqwest::Method::from_bytes(b"XYZZY").unwrap();
+    let r = app.http.request(odd, app.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
 
     // The token guards the endpoint.
     let r = app.http.get(app.url("/metrics")).send().await.unwrap();
@@ -66,6 +70,11 @@ async fn metrics_count_requests_grants_and_tool_calls() {
     // Routes are patterns: no token, code or id ever becomes a label.
     assert!(!text.contains(access));
     assert!(!text.contains(&client_id));
+    assert!(!text.contains("XYZZY"));
+    assert!(
+        text.contains("method=\"other\",route=\"/health\",status=\"405\""),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
