@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use xmcp_auth::external::ExternalVerifier;
 use xmcp_auth::identity::{IdentityProvider, LocalIdentityProvider, LocalUser};
@@ -249,8 +250,11 @@ fn cors() -> CorsLayer {
         .max_age(Duration::from_secs(3600))
 }
 
-/// Build the whole HTTP surface.
-pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
+/// `/mcp` exactly as the MCP SDK serves it: rmcp's streamable HTTP
+/// transport over [`XmcpHandler`], with sessions or stateless per the
+/// configuration, and nothing in front (no bearer or scope guard; see
+/// [`build_router`]). Also the handler, whose tools name the scopes they need.
+pub fn mcp_service(app: &App, shutdown: &CancellationToken) -> (Router, XmcpHandler) {
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(app.config.allowed_hosts.clone())
         .with_allowed_origins(app.config.allowed_origins.clone())
@@ -264,30 +268,73 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
             .with_json_response(true)
     };
     let handler = XmcpHandler::new(app.x.clone(), app.catalog.clone(), &app.config.auth.scopes);
-    let tool_scopes = Arc::new(handler.tool_scopes());
-    let resource_scopes = Arc::new(handler.resource_scopes());
-    let mcp: Router = if app.config.mcp_stateful {
+    let factory = {
+        let handler = handler.clone();
+        move || Ok(handler.clone())
+    };
+    let router = if app.config.mcp_stateful {
         let svc = StreamableHttpService::new(
-            move || Ok(handler.clone()),
+            factory,
             Arc::new(LocalSessionManager::default()),
             mcp_config,
         );
-        Router::new().route_service("/mcp", svc)
+        Router::new().route_service("/mcp", SharedMcp(Arc::new(svc)))
     } else {
         let svc = StreamableHttpService::new(
-            move || Ok(handler.clone()),
+            factory,
             Arc::new(NeverSessionManager::default()),
             mcp_config,
         );
-        Router::new().route_service("/mcp", svc)
+        Router::new().route_service("/mcp", SharedMcp(Arc::new(svc)))
     };
+    (router, handler)
+}
+
+/// rmcp's transport behind an `Arc`. Cloning a `StreamableHttpService`
+/// copies its whole configuration (the allowed host and origin lists), and
+/// every layer above `/mcp` clones its inner service on every request: with
+/// the `Arc`, those clones are free.
+struct SharedMcp<M>(Arc<StreamableHttpService<XmcpHandler, M>>);
+
+impl<M> Clone for SharedMcp<M> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<M> tower::Service<Request<axum::body::Body>> for SharedMcp<M>
+where
+    M: SessionManager,
+{
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), std::convert::Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<axum::body::Body>) -> Self::Future {
+        let svc = self.0.clone();
+        Box::pin(async move { Ok(svc.handle(req).await.into_response()) })
+    }
+}
+
+/// Build the whole HTTP surface.
+pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
+    let (mcp, handler) = mcp_service(&app, &shutdown);
     // Layers run outside-in: the bearer guard, then the scope check.
-    let scope_guard = crate::scopes::ScopeGuard {
-        auth: app.auth.clone(),
-        tools: tool_scopes,
-        resources: resource_scopes,
-        max_body: MAX_MCP_BODY,
-    };
+    let scope_guard = crate::scopes::ScopeGuard::new(
+        app.auth.clone(),
+        Arc::new(handler.tool_scopes()),
+        Arc::new(handler.resource_scopes()),
+        MAX_MCP_BODY,
+    );
     let mcp = mcp
         .layer(axum::middleware::from_fn_with_state(
             scope_guard,
@@ -311,8 +358,12 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
     let metrics = Router::new()
         .route("/metrics", get(crate::ops::metrics_endpoint))
         .with_state(metrics_token);
+    // Rate limits guard the authorization endpoints only.
+    let authorization = xmcp_auth::routes::router(app.auth.clone()).layer(
+        axum::middleware::from_fn_with_state(app.rate_limits.clone(), crate::ops::limit_rate),
+    );
     let mut router = Router::new()
-        .merge(xmcp_auth::routes::router(app.auth.clone()))
+        .merge(authorization)
         .merge(mcp)
         .merge(ops)
         .merge(metrics);
@@ -321,10 +372,6 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
     }
     router
         .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not_found"}))) })
-        .layer(axum::middleware::from_fn_with_state(
-            app.rate_limits.clone(),
-            crate::ops::limit_rate,
-        ))
         .layer(axum::middleware::from_fn(crate::ops::track_requests))
         // No body anywhere is larger than an MCP message; endpoints with
         // smaller limits (the OAuth forms: 16 KiB) enforce their own.
@@ -338,7 +385,10 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(
+            request_id,
+            crate::ops::RequestIds::new(),
+        ))
 }
 
 async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {

@@ -347,8 +347,71 @@ fn too_many(group: &str, wait: u64) -> Response {
     resp
 }
 
+/// Request ids for requests that arrive without one: a random prefix for
+/// this process and a counter, so ids are unique across instances and cost
+/// neither a system call nor a random draw per request (a UUID does both).
+#[derive(Clone)]
+pub struct RequestIds(Arc<RequestIdState>);
+
+struct RequestIdState {
+    prefix: String,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl RequestIds {
+    pub fn new() -> Self {
+        Self(Arc::new(RequestIdState {
+            prefix: xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<9>()),
+            next: std::sync::atomic::AtomicU64::new(1),
+        }))
+    }
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl tower_http::request_id::MakeRequestId for RequestIds {
+    fn make_request_id<B>(
+        &mut self,
+        _request: &axum::http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let n = self
+            .0
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}-{n:x}", self.0.prefix);
+        HeaderValue::from_str(&id)
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn request_ids_are_unique_within_and_across_processes() {
+        use tower_http::request_id::MakeRequestId;
+        let req = axum::http::Request::new(());
+        let (mut a, mut b) = (super::RequestIds::new(), super::RequestIds::new());
+        let id = |m: &mut super::RequestIds| {
+            m.make_request_id(&req)
+                .unwrap()
+                .header_value()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| id(&mut a)).collect();
+        assert_eq!(ids.len(), 1000);
+        let other = id(&mut b);
+        assert!(!ids.contains(&other));
+        let prefix = |s: &str| s.rsplit_once('-').unwrap().0.to_owned();
+        assert_ne!(prefix(&other), prefix(ids.iter().next().unwrap()));
+    }
     use super::*;
 
     fn req(peer: &str, xff: Option<&str>) -> Request {

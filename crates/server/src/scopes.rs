@@ -17,12 +17,35 @@ pub type Scopes = Arc<HashMap<String, Vec<String>>>;
 
 #[derive(Clone)]
 pub struct ScopeGuard {
-    pub auth: Arc<AuthServer>,
+    auth: Arc<AuthServer>,
     /// By tool name.
-    pub tools: Scopes,
+    tools: Scopes,
     /// By resource URI.
-    pub resources: Scopes,
-    pub max_body: usize,
+    resources: Scopes,
+    /// Every scope some tool or resource needs: a token holding all of
+    /// them needs no check, and its message is not read here.
+    any: Arc<[String]>,
+    max_body: usize,
+}
+
+impl ScopeGuard {
+    pub fn new(auth: Arc<AuthServer>, tools: Scopes, resources: Scopes, max_body: usize) -> Self {
+        let mut any: Vec<String> = tools
+            .values()
+            .chain(resources.values())
+            .flatten()
+            .cloned()
+            .collect();
+        any.sort();
+        any.dedup();
+        Self {
+            auth,
+            tools,
+            resources,
+            any: any.into(),
+            max_body,
+        }
+    }
 }
 
 /// Runs after the bearer guard (which put the [`Principal`] in extensions).
@@ -31,7 +54,11 @@ pub async fn require_tool_scopes(
     req: Request,
     next: Next,
 ) -> Response {
-    if req.method() != http::Method::POST {
+    let holds_every_scope = req
+        .extensions()
+        .get::<Principal>()
+        .is_some_and(|p| p.missing_scopes(&guard.any).is_empty());
+    if req.method() != http::Method::POST || holds_every_scope {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
