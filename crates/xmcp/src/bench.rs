@@ -8,7 +8,10 @@
 //! concurrency level. The same run measures a bare axum handler that does
 //! the same bearer check (`AuthServer::authenticate_bearer`) and answers
 //! the same JSON-RPC reply without MCP, so the ratio is measured on one
-//! machine at one moment. Load generator and server share the machine's
+//! machine at one moment; and the MCP SDK's own transport over the same
+//! handler behind only the bearer guard, which shows how much of the gap is
+//! the SDK's and how much is xmcp's (metrics, CORS, request ids, scope
+//! checks, rate limits, body limits). Load generator and server share the machine's
 //! cores, so the numbers are a lower bound for the server alone.
 
 use anyhow::{Context, bail};
@@ -418,6 +421,23 @@ async fn measure(
     }
 }
 
+/// Serve `router` on a free loopback port until `stop`; its base URL.
+async fn serve_reference(router: axum::Router, stop: &CancellationToken) -> anyhow::Result<String> {
+    use axum::serve::ListenerExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+    });
+    Ok(base)
+}
+
 /// Open a session (stateful mode) and return its id.
 async fn open_session(http: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<String> {
     let r = http
@@ -485,36 +505,38 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(xmcp_server::serve(app.clone(), listener, shutdown.clone()));
     let idle_rss = rss_mib();
-    // The reference server, on its own port, over the same AuthServer.
-    let reference = if args.no_reference {
-        None
+    // The references, each on its own port, over the same AuthServer: the
+    // bare handler, and the MCP SDK's own transport over the same handler
+    // behind only the bearer guard (what the SDK costs before any of ours).
+    let (bare, sdk) = if args.no_reference {
+        (None, None)
     } else {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/mcp", listener.local_addr()?);
-        let router = axum::Router::new()
+        let bare = axum::Router::new()
             .route("/mcp", axum::routing::post(reference_handler))
             .with_state(app.auth.clone());
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            use axum::serve::ListenerExt;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-        });
-        Some(url)
+        let sdk = xmcp_server::app::mcp_service(&app, &shutdown).0.layer(
+            axum::middleware::from_fn_with_state(
+                app.auth.clone(),
+                xmcp_auth::routes::require_bearer,
+            ),
+        );
+        (
+            Some(serve_reference(bare, &shutdown).await?),
+            Some(serve_reference(sdk, &shutdown).await?),
+        )
     };
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(256)
         .build()?;
     let token = obtain_token(&http, &base).await?;
-    let session = if args.stateful {
-        Some(open_session(&http, &base, &token).await?)
-    } else {
-        None
+    let (session, sdk_session) = match (args.stateful, &sdk) {
+        (true, Some(sdk)) => (
+            Some(open_session(&http, &base, &token).await?),
+            Some(open_session(&http, sdk, &token).await?),
+        ),
+        (true, None) => (Some(open_session(&http, &base, &token).await?), None),
+        (false, _) => (None, None),
     };
 
     println!(
@@ -547,40 +569,57 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     )
     .await;
     println!(
-        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>8} {:>12} {:>7}",
-        "concurrency", "requests", "req/s", "p50 ms", "p99 ms", "errors", "bare req/s", "ratio"
+        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>10} {:>9} {:>10}",
+        "concurrency",
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "sdk req/s",
+        "bare req/s",
+        "sdk/bare",
+        "xmcp/bare"
     );
     let seconds = Duration::from_secs(args.seconds);
-    let row = |l: &Level| {
-        (
-            l.requests as f64 / l.elapsed.as_secs_f64(),
-            l.p50.as_secs_f64() * 1e3,
-            l.p99.as_secs_f64() * 1e3,
-        )
-    };
+    let rate = |l: &Level| l.requests as f64 / l.elapsed.as_secs_f64();
     for c in args.concurrency {
         let l = measure(&http, &mcp_url, &token, session.as_deref(), c, seconds).await;
-        let (rps, p50, p99) = row(&l);
-        let bare = match &reference {
-            Some(url) => Some(measure(&http, url, &token, None, c, seconds).await),
-            None => None,
-        };
-        let (bare_rps, ratio) = match &bare {
-            Some(b) if b.errors == 0 => {
-                let (b_rps, _, _) = row(b);
-                (format!("{b_rps:.0}"), format!("{:.2}", rps / b_rps))
+        let mut references = Vec::new();
+        for (base, session) in [(&sdk, sdk_session.as_deref()), (&bare, None)] {
+            if let Some(base) = base {
+                let url = format!("{base}/mcp");
+                references.push(measure(&http, &url, &token, session, c, seconds).await);
             }
-            Some(b) => (format!("{} errors", b.errors), "-".into()),
-            None => ("-".into(), "-".into()),
+        }
+        let shown = |r: Option<&Level>| match r {
+            Some(r) if r.errors == 0 => format!("{:.0}", rate(r)),
+            Some(r) => format!("{} errors", r.errors),
+            None => "-".into(),
         };
+        let ratio = |a: Option<&Level>, b: Option<&Level>| match (a, b) {
+            (Some(a), Some(b)) if a.errors == 0 && b.errors == 0 => {
+                format!("{:.2}", rate(a) / rate(b))
+            }
+            _ => "-".into(),
+        };
+        let (sdk_level, bare_level) = (references.first(), references.get(1));
         println!(
-            "{:>11} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>8} {:>12} {:>7}",
-            l.concurrency, l.requests, rps, p50, p99, l.errors, bare_rps, ratio
+            "{:>11} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>8} {:>10} {:>10} {:>9} {:>10}",
+            l.concurrency,
+            l.requests,
+            rate(&l),
+            l.p50.as_secs_f64() * 1e3,
+            l.p99.as_secs_f64() * 1e3,
+            l.errors,
+            shown(sdk_level),
+            shown(bare_level),
+            ratio(sdk_level, bare_level),
+            ratio(Some(&l), bare_level),
         );
-        if let Some(s) = l
-            .sample
-            .as_ref()
-            .or(bare.as_ref().and_then(|b| b.sample.as_ref()))
+        if let Some(s) = std::iter::once(&l)
+            .chain(&references)
+            .find_map(|l| l.sample.as_ref())
         {
             println!("  first error: {}", s.chars().take(300).collect::<String>());
         }
