@@ -32,7 +32,12 @@ async fn metrics_count_requests_grants_and_tool_calls() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // Any token is a method name: none becomes a label.
     let odd = reqwest::Method::from_bytes(b"XYZZY").unwrap();
-    let r = app.http.request(odd, app.url("/health")).send().await.unwrap();
+    let r = app
+        .http
+        .request(odd, app.url("/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
 
     // The token guards the endpoint.
