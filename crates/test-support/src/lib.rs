@@ -882,7 +882,8 @@ impl XmcpProcess {
             .arg(port.to_string())
             .args(args);
         cmd.env_remove("XMCP_DATABASE_URL")
-            .env_remove("XMCP_CONFIG");
+            .env_remove("XMCP_CONFIG")
+            .env_remove("XMCP_LOG");
         for (k, v) in envs {
             cmd.env(k, v);
         }

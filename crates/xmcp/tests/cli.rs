@@ -130,6 +130,45 @@ async fn flow_survives_restarts_at_every_step_with_x_as_a_separate_process() {
 }
 
 #[tokio::test]
+async fn at_the_default_log_level_mcp_calls_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, path) = log_file(dir.path(), "default.log");
+    let data = dir.path().join("data");
+    // No XMCP_LOG: the default filter.
+    let proc = XmcpProcess::start(
+        &bin(),
+        free_port(),
+        &["--demo", "--data-dir", data.to_str().unwrap()],
+        &[],
+        file,
+    )
+    .await;
+    let client_id = proc.register_public().await;
+    let auth = Authorize::new(&proc, &client_id, "http://127.0.0.1:8123/callback");
+    let tokens = auth.tokens(&proc).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let before = std::fs::read_to_string(&path).unwrap();
+    for i in 0..20 {
+        let r = proc
+            .call_tool(access, "echo", json!({"message": format!("call {i}")}))
+            .await;
+        assert_eq!(r["isError"], false, "{r}");
+    }
+    assert!(proc.stop().success());
+    let log = std::fs::read_to_string(&path).unwrap();
+    assert!(before.contains("xmcp is listening"), "{before}");
+    let during = &log[before.len()..];
+    // Before the fix, the SDK wrote three `info` lines for each call.
+    assert!(!log.contains("Service initialized"), "{log}");
+    // A file is not a terminal: no colour codes.
+    assert!(!log.contains('\u{1b}'), "{log}");
+    assert!(
+        during.lines().count() < 5,
+        "20 calls wrote to the log:\n{during}"
+    );
+}
+
+#[tokio::test]
 async fn trace_logs_of_a_whole_flow_contain_no_issued_secret() {
     let dir = tempfile::tempdir().unwrap();
     let (proc, log) = start_demo(dir.path(), free_port(), "trace.log", "trace").await;
