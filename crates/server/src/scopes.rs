@@ -24,25 +24,25 @@ pub struct ScopeGuard {
     resources: Scopes,
     /// Every scope some tool or resource needs: a token holding all of
     /// them needs no check, and its message is not read here.
-    any: Arc<[String]>,
+    every_needed: Arc<[String]>,
     max_body: usize,
 }
 
 impl ScopeGuard {
     pub fn new(auth: Arc<AuthServer>, tools: Scopes, resources: Scopes, max_body: usize) -> Self {
-        let mut any: Vec<String> = tools
+        let mut every_needed: Vec<String> = tools
             .values()
             .chain(resources.values())
             .flatten()
             .cloned()
             .collect();
-        any.sort();
-        any.dedup();
+        every_needed.sort();
+        every_needed.dedup();
         Self {
             auth,
             tools,
             resources,
-            any: any.into(),
+            every_needed: every_needed.into(),
             max_body,
         }
     }
@@ -57,7 +57,7 @@ pub async fn require_tool_scopes(
     let holds_every_scope = req
         .extensions()
         .get::<Principal>()
-        .is_some_and(|p| p.missing_scopes(&guard.any).is_empty());
+        .is_some_and(|p| p.missing_scopes(&guard.every_needed).is_empty());
     if req.method() != http::Method::POST || holds_every_scope {
         return next.run(req).await;
     }

@@ -225,18 +225,23 @@ async fn registration_spam_is_capped() {
 }
 
 /// A listener on 127.0.0.1 that counts the connections made to it and
-/// answers each request with `reply`; returns its port and the count.
+/// answers each request with `status`, `headers` and `body`; returns its
+/// port and the count.
 async fn counting_server(
-    reply: axum::response::Response<String>,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &str,
 ) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let hits = std::sync::Arc::new(AtomicUsize::new(0));
-    let (status, headers, body) = {
-        let (parts, body) = reply.into_parts();
-        (parts.status, parts.headers, body)
-    };
+    let status = StatusCode::from_u16(status).unwrap();
+    let headers: axum::http::HeaderMap = headers
+        .iter()
+        .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
+        .collect();
+    let body = body.to_owned();
     let counted = hits.clone();
     let router = axum::Router::new().fallback(move || {
         counted.fetch_add(1, Ordering::SeqCst);
@@ -258,13 +263,7 @@ async fn metadata_documents_at_private_addresses_are_never_fetched() {
         .spawn()
         .await;
     // Something is listening on loopback; it must never be reached.
-    let (port, hits) = counting_server(
-        axum::response::Response::builder()
-            .header("content-type", "application/json")
-            .body("{}".to_owned())
-            .unwrap(),
-    )
-    .await;
+    let (port, hits) = counting_server(200, &[("content-type", "application/json")], "{}").await;
     for client_id in [
         format!("https://127.0.0.1:{port}/client.json"),
         format!("https://localhost:{port}/client.json"),
@@ -299,27 +298,15 @@ async fn metadata_document_redirects_are_not_followed() {
     // Loopback is allowed here only so the test can serve the documents; a
     // redirect must be refused wherever it points.
     let app = spawn(Backend::Sqlite).await;
-    let (target_port, target_hits) = counting_server(
-        axum::response::Response::builder()
-            .header("content-type", "application/json")
-            .body("{}".to_owned())
-            .unwrap(),
-    )
-    .await;
+    let (target_port, target_hits) =
+        counting_server(200, &[("content-type", "application/json")], "{}").await;
     for (status, location) in [
         (302, format!("http://127.0.0.1:{target_port}/client.json")),
         (307, format!("http://127.0.0.1:{target_port}/client.json")),
         (308, "http://169.254.169.254/latest/meta-data".to_owned()),
         (301, "http://10.0.0.1/client.json".to_owned()),
     ] {
-        let (port, hits) = counting_server(
-            axum::response::Response::builder()
-                .status(status)
-                .header("location", &location)
-                .body(String::new())
-                .unwrap(),
-        )
-        .await;
+        let (port, hits) = counting_server(status, &[("location", &location)], "").await;
         let client_id = format!("http://127.0.0.1:{port}/client.json");
         let a = Authorize::new(&app, &client_id, REDIRECT);
         let r = writes_nothing!(&app, Authorize::get_raw(&app, &a.query()).await);
