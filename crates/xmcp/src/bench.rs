@@ -24,9 +24,12 @@ use xmcp_server::{App, Config};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Seconds of measurement per concurrency level.
+    /// Seconds of measurement per concurrency level and target.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Rounds each level is split into: xmcp and the references take turns.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
     /// Concurrency levels (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     concurrency: Vec<usize>,
@@ -39,9 +42,14 @@ pub struct BenchArgs {
     /// Access token format: opaque or jwt.
     #[arg(long, default_value = "opaque")]
     token_format: String,
-    /// Skip the bare axum reference.
+    /// Skip the bare axum and SDK references.
     #[arg(long)]
     no_reference: bool,
+    /// Also measure the same echo tool on the official MCP Python SDK
+    /// (FastMCP, stateless JSON), run by this Python, which needs the `mcp`
+    /// package. Stateless mode only.
+    #[arg(long, env = "XMCP_BENCH_PYTHON")]
+    python: Option<std::path::PathBuf>,
     /// Also measure the token endpoint (code and refresh grants).
     #[arg(long)]
     token_endpoint: bool,
@@ -157,15 +165,38 @@ async fn stdio_cold_start(doc: &std::path::Path, runs: usize) -> anyhow::Result<
     Ok(())
 }
 
+/// What one target answered at one concurrency, over one or more rounds.
+#[derive(Default)]
 struct Level {
-    concurrency: usize,
-    requests: usize,
+    /// Latency of every successful call.
+    latencies: Vec<Duration>,
     errors: usize,
     /// The first failure seen, to explain a non-zero error count.
     sample: Option<String>,
     elapsed: Duration,
-    p50: Duration,
-    p99: Duration,
+}
+
+impl Level {
+    fn add(&mut self, other: Level) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        self.sample = self.sample.take().or(other.sample);
+        self.elapsed += other.elapsed;
+    }
+
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The `p` quantile of the latencies (sorts them).
+    fn quantile(&mut self, p: f64) -> Duration {
+        self.latencies.sort_unstable();
+        let n = self.latencies.len();
+        self.latencies
+            .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 /// The attributes of one HTML start tag (`rest` is what follows its name),
@@ -403,22 +434,52 @@ async fn measure(
             sample = sample.or(first);
         }
     }
-    let elapsed = started.elapsed();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
     Level {
-        concurrency,
-        requests: all.len(),
+        latencies: all,
         errors,
         sample,
-        elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
+        elapsed: started.elapsed(),
     }
+}
+
+/// The FastMCP echo server (`bench_fastmcp.py`), accepting `token`.
+const FASTMCP: &str = include_str!("bench_fastmcp.py");
+
+/// Start the FastMCP server with `python` on a free loopback port; the
+/// process (killed when dropped) and its base URL.
+async fn start_fastmcp(
+    python: &std::path::Path,
+    token: &str,
+) -> anyhow::Result<(tokio::process::Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut child = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(FASTMCP)
+        .env("XMCP_BENCH_PORT", port.to_string())
+        .env("XMCP_BENCH_TOKEN", token)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok((child, format!("http://127.0.0.1:{port}")));
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "the FastMCP server exited ({status}); does {} have the `mcp` package?",
+                python.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the FastMCP server did not listen within 30 s")
 }
 
 /// Serve `router` on a free loopback port until `stop`; its base URL.
@@ -530,6 +591,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .pool_max_idle_per_host(256)
         .build()?;
     let token = obtain_token(&http, &base).await?;
+    let fastmcp = match &args.python {
+        Some(python) if !args.stateful => Some(start_fastmcp(python, &token).await?),
+        Some(_) => {
+            println!("(FastMCP is measured in stateless mode only; skipped)");
+            None
+        }
+        None => None,
+    };
     let (session, sdk_session) = match (args.stateful, &sdk) {
         (true, Some(sdk)) => (
             Some(open_session(&http, &base, &token).await?),
@@ -568,60 +637,83 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Duration::from_millis(500),
     )
     .await;
-    println!(
-        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>10} {:>9} {:>10}",
-        "concurrency",
-        "requests",
-        "req/s",
-        "p50 ms",
-        "p99 ms",
-        "errors",
-        "sdk req/s",
-        "bare req/s",
-        "sdk/bare",
-        "xmcp/bare"
+    // xmcp first, then the references that run.
+    let mut targets = vec![("xmcp", mcp_url.clone(), session.clone())];
+    for (name, reference, session) in [
+        ("sdk", sdk.clone(), sdk_session.clone()),
+        ("bare", bare.clone(), None),
+        ("fastmcp", fastmcp.as_ref().map(|f| f.1.clone()), None),
+    ] {
+        if let Some(base) = reference {
+            targets.push((name, format!("{base}/mcp"), session));
+        }
+    }
+    let index = |name: &str| targets.iter().position(|t| t.0 == name);
+    let ratios: Vec<(String, usize, usize)> =
+        [("sdk", "bare"), ("xmcp", "bare"), ("xmcp", "fastmcp")]
+            .into_iter()
+            .filter_map(|(a, b)| Some((format!("{a}/{b}"), index(a)?, index(b)?)))
+            .collect();
+    print!(
+        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "concurrency", "requests", "req/s", "p50 ms", "p99 ms", "errors"
     );
+    for (name, _, _) in &targets[1..] {
+        print!(" {:>13}", format!("{name} req/s"));
+    }
+    for (label, _, _) in &ratios {
+        print!(" {label:>12}");
+    }
+    println!();
     let seconds = Duration::from_secs(args.seconds);
-    let rate = |l: &Level| l.requests as f64 / l.elapsed.as_secs_f64();
+    // The targets take turns in short rounds, so a change in the machine's
+    // speed during the run (other tenants, frequency scaling) weighs on all
+    // of them alike and the ratios stay comparable.
+    let rounds = args.rounds.max(1);
+    let slice = seconds / rounds;
     for c in args.concurrency {
-        let l = measure(&http, &mcp_url, &token, session.as_deref(), c, seconds).await;
-        let mut references = Vec::new();
-        for (base, session) in [(&sdk, sdk_session.as_deref()), (&bare, None)] {
-            if let Some(base) = base {
-                let url = format!("{base}/mcp");
-                references.push(measure(&http, &url, &token, session, c, seconds).await);
+        let mut levels: Vec<Level> = targets.iter().map(|_| Level::default()).collect();
+        for _ in 0..rounds {
+            for ((_, url, session), level) in targets.iter().zip(&mut levels) {
+                level.add(measure(&http, url, &token, session.as_deref(), c, slice).await);
             }
         }
-        let shown = |r: Option<&Level>| match r {
-            Some(r) if r.errors == 0 => format!("{:.0}", rate(r)),
-            Some(r) => format!("{} errors", r.errors),
-            None => "-".into(),
-        };
-        let ratio = |a: Option<&Level>, b: Option<&Level>| match (a, b) {
-            (Some(a), Some(b)) if a.errors == 0 && b.errors == 0 => {
-                format!("{:.2}", rate(a) / rate(b))
-            }
-            _ => "-".into(),
-        };
-        let (sdk_level, bare_level) = (references.first(), references.get(1));
-        println!(
-            "{:>11} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>8} {:>10} {:>10} {:>9} {:>10}",
-            l.concurrency,
-            l.requests,
-            rate(&l),
-            l.p50.as_secs_f64() * 1e3,
-            l.p99.as_secs_f64() * 1e3,
+        let (p50, p99) = (levels[0].quantile(0.50), levels[0].quantile(0.99));
+        let l = &levels[0];
+        print!(
+            "{:>11} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>8}",
+            c,
+            l.latencies.len(),
+            l.rate(),
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3,
             l.errors,
-            shown(sdk_level),
-            shown(bare_level),
-            ratio(sdk_level, bare_level),
-            ratio(Some(&l), bare_level),
         );
-        if let Some(s) = std::iter::once(&l)
-            .chain(&references)
-            .find_map(|l| l.sample.as_ref())
-        {
-            println!("  first error: {}", s.chars().take(300).collect::<String>());
+        for r in &levels[1..] {
+            let shown = if r.errors == 0 {
+                format!("{:.0}", r.rate())
+            } else {
+                format!("{} errors", r.errors)
+            };
+            print!(" {shown:>13}");
+        }
+        for (_, a, b) in &ratios {
+            let (a, b) = (&levels[*a], &levels[*b]);
+            let shown = if a.errors == 0 && b.errors == 0 {
+                format!("{:.2}", a.rate() / b.rate())
+            } else {
+                "-".into()
+            };
+            print!(" {shown:>12}");
+        }
+        println!();
+        for ((name, _, _), l) in targets.iter().zip(&levels) {
+            if let Some(s) = &l.sample {
+                println!(
+                    "  {name}, first error: {}",
+                    s.chars().take(300).collect::<String>()
+                );
+            }
         }
     }
     let loaded_rss = rss_mib();
