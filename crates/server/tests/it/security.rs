@@ -48,6 +48,14 @@ fn assert_no_redirect(r: &reqwest::Response) {
     assert!(r.status().is_client_error(), "{}", r.status());
 }
 
+/// `GET /authorize?query`, which must be refused with an error page:
+/// nothing written, no redirect to the client.
+async fn refused_authorization(app: &TestApp, query: &str) -> reqwest::Response {
+    let r = writes_nothing!(app, Authorize::get_raw(app, query).await);
+    assert_no_redirect(&r);
+    r
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_redirects_are_impossible() {
     let app = spawn(Backend::Sqlite).await;
@@ -68,19 +76,16 @@ async fn open_redirects_are_impossible() {
         let mut a = Authorize::new(&app, &client_id, evil);
         // An error that would otherwise be reported by redirect.
         a.extra.push(("response_type_extra".into(), "x".into()));
-        let r = writes_nothing!(&app, Authorize::get_raw(&app, &a.query()).await);
-        assert_no_redirect(&r);
+        refused_authorization(&app, &a.query()).await;
         // Even a request that is wrong in other ways never goes there.
         let q = a
             .query()
             .replace("response_type=code", "response_type=token");
-        let r = writes_nothing!(&app, Authorize::get_raw(&app, &q).await);
-        assert_no_redirect(&r);
+        refused_authorization(&app, &q).await;
     }
     // Unknown client: an error page, never the redirect_uri it names.
     let a = Authorize::new(&app, "no-such-client", "https://evil.example/cb");
-    let r = writes_nothing!(&app, Authorize::get_raw(&app, &a.query()).await);
-    assert_no_redirect(&r);
+    refused_authorization(&app, &a.query()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,8 +286,7 @@ async fn metadata_documents_at_private_addresses_are_never_fetched() {
         "https://example.com/client.json#frag".to_owned(),
     ] {
         let a = Authorize::new(&app, &client_id, REDIRECT);
-        let r = writes_nothing!(&app, Authorize::get_raw(&app, &a.query()).await);
-        assert_no_redirect(&r);
+        let r = refused_authorization(&app, &a.query()).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{client_id}");
     }
     assert_eq!(
@@ -309,8 +313,7 @@ async fn metadata_document_redirects_are_not_followed() {
         let (port, hits) = counting_server(status, &[("location", &location)], "").await;
         let client_id = format!("http://127.0.0.1:{port}/client.json");
         let a = Authorize::new(&app, &client_id, REDIRECT);
-        let r = writes_nothing!(&app, Authorize::get_raw(&app, &a.query()).await);
-        assert_no_redirect(&r);
+        let r = refused_authorization(&app, &a.query()).await;
         assert_eq!(
             r.status(),
             StatusCode::BAD_REQUEST,
