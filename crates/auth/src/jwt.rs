@@ -12,9 +12,7 @@
 //! servers can verify signatures with the JWKS alone.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-use rsa::traits::PublicKeyParts;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -71,25 +69,57 @@ fn aad(kid: &str) -> String {
     format!("signing_key:{kid}")
 }
 
-/// Generate an RSA-2048 key (slow: call off the async executor).
+/// A new RSA-2048 key pair.
+pub struct RsaKey {
+    /// The private key, PKCS #8 PEM.
+    pub pem: SecretString,
+    /// The public modulus and exponent, big-endian, no leading zeros.
+    pub n: Vec<u8>,
+    pub e: Vec<u8>,
+}
+
+impl std::fmt::Debug for RsaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RsaKey").finish_non_exhaustive()
+    }
+}
+
+/// Generate an RSA-2048 key with aws-lc, the library that signs and
+/// verifies (tens of milliseconds: call off the async executor).
+pub fn new_rsa_key() -> Result<RsaKey, JwtError> {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::KeyPair;
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+        .map_err(|_| JwtError::Key("cannot generate an RSA key".into()))?;
+    let der = pair
+        .as_der()
+        .map_err(|_| JwtError::Key("cannot encode the RSA key".into()))?;
+    let pem = pem::encode_config(
+        &pem::Pem::new("PRIVATE KEY", der.as_ref()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    );
+    let public = pair.public_key();
+    Ok(RsaKey {
+        pem: pem.into(),
+        n: public.modulus().big_endian_without_leading_zero().to_vec(),
+        e: public.exponent().big_endian_without_leading_zero().to_vec(),
+    })
+}
+
+/// A new signing key, sealed for the store.
 fn generate(keyring: &Keyring, now: i64) -> Result<SigningKeyRecord, JwtError> {
-    let mut rng = argon2::password_hash::rand_core::OsRng;
-    let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(|e| JwtError::Key(e.to_string()))?;
-    let pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| JwtError::Key(e.to_string()))?;
+    let key = new_rsa_key()?;
     let kid = format!("sk_{}", hex_id());
-    let public = key.to_public_key();
     let jwk = serde_json::json!({
         "kty": "RSA",
         "kid": kid,
         "use": "sig",
         "alg": "RS256",
-        "n": xmcp_crypto::b64url(&public.n().to_bytes_be()),
-        "e": xmcp_crypto::b64url(&public.e().to_bytes_be()),
+        "n": xmcp_crypto::b64url(&key.n),
+        "e": xmcp_crypto::b64url(&key.e),
     });
     Ok(SigningKeyRecord {
-        private_sealed: keyring.seal(pem.as_bytes(), aad(&kid).as_bytes()),
+        private_sealed: keyring.seal(key.pem.expose_secret().as_bytes(), aad(&kid).as_bytes()),
         kid,
         alg: "RS256".into(),
         public_jwk: jwk.to_string(),
@@ -289,5 +319,56 @@ impl JwtKeys {
             .map(|s| s.jwks.clone())
             .unwrap_or_default();
         serde_json::json!({ "keys": keys })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_key_signs_what_its_published_components_verify() {
+        let key = new_rsa_key().unwrap();
+        let pem = key.pem.expose_secret();
+        assert!(
+            pem.starts_with("-----BEGIN PRIVATE KEY-----\n"),
+            "PKCS #8 PEM"
+        );
+        assert_eq!(key.n.len(), 256, "a 2048-bit modulus");
+        assert_eq!(key.e, [1, 0, 1]);
+        assert!(!format!("{key:?}").contains("PRIVATE"));
+
+        let claims = AccessClaims {
+            iss: "https://as.example".into(),
+            sub: "u1".into(),
+            aud: "https://as.example/mcp".into(),
+            client_id: "c1".into(),
+            scope: "tweet.read".into(),
+            iat: 0,
+            exp: 4_000_000_000,
+            jti: "j1".into(),
+        };
+        let signing = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &signing).unwrap();
+        let verifying = DecodingKey::from_rsa_components(
+            &xmcp_crypto::b64url(&key.n),
+            &xmcp_crypto::b64url(&key.e),
+        )
+        .unwrap();
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&["https://as.example/mcp"]);
+        let decoded =
+            jsonwebtoken::decode::<AccessClaims>(&token, &verifying, &validation).unwrap();
+        assert_eq!(decoded.claims, claims);
+
+        // Another key's components do not verify it.
+        let other = new_rsa_key().unwrap();
+        let wrong = DecodingKey::from_rsa_components(
+            &xmcp_crypto::b64url(&other.n),
+            &xmcp_crypto::b64url(&other.e),
+        )
+        .unwrap();
+        assert!(jsonwebtoken::decode::<AccessClaims>(&token, &wrong, &validation).is_err());
     }
 }

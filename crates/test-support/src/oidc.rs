@@ -6,8 +6,6 @@ use axum::extract::{Form, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -48,13 +46,12 @@ impl Drop for OidcProvider {
     }
 }
 
-fn rsa_key() -> (jsonwebtoken::EncodingKey, rsa::RsaPublicKey) {
-    let mut rng = rsa::rand_core::OsRng;
-    let key = rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap();
-    let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+fn rsa_key() -> (jsonwebtoken::EncodingKey, xmcp_auth::jwt::RsaKey) {
+    use secrecy::ExposeSecret;
+    let key = xmcp_auth::jwt::new_rsa_key().unwrap();
     (
-        jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
-        key.to_public_key(),
+        jsonwebtoken::EncodingKey::from_rsa_pem(key.pem.expose_secret().as_bytes()).unwrap(),
+        key,
     )
 }
 
@@ -72,8 +69,8 @@ impl OidcProvider {
             foreign,
             jwk: json!({
                 "kty": "RSA", "kid": "test-key", "use": "sig", "alg": "RS256",
-                "n": xmcp_crypto::b64url(&public.n().to_bytes_be()),
-                "e": xmcp_crypto::b64url(&public.e().to_bytes_be()),
+                "n": xmcp_crypto::b64url(&public.n),
+                "e": xmcp_crypto::b64url(&public.e),
             }),
             codes: Mutex::new(HashMap::new()),
             mode: Mutex::new(Misbehaviour::None),
