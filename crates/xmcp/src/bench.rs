@@ -60,6 +60,11 @@ pub struct BenchArgs {
     /// Runs of the cold start.
     #[arg(long, default_value_t = 20)]
     runs: usize,
+    /// Log filter of the server under test, as `xmcp serve` has it by
+    /// default: its request spans are part of what a deployment pays for.
+    /// `off` measures without logging.
+    #[arg(long, env = "XMCP_LOG", default_value = "info")]
+    log: String,
 }
 
 /// Resident memory of this process (Linux), in MiB.
@@ -541,6 +546,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "jwt" => true,
         other => bail!("--token-format is opaque or jwt, not `{other}`"),
     };
+    xmcp_server::telemetry::init(xmcp_server::config::LogFormat::Text, &args.log);
     let dir = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -555,7 +561,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         // The benchmark is one client address hammering /token.
         rate_limit_per_ip: Some(0),
         rate_limit_per_client: Some(0),
-        log: Some("warn".into()),
+        log: Some(args.log.clone()),
         ..Default::default()
     };
     let app = App::build(
