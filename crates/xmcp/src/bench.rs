@@ -50,6 +50,11 @@ pub struct BenchArgs {
     /// package. Stateless mode only.
     #[arg(long, env = "XMCP_BENCH_PYTHON")]
     python: Option<std::path::PathBuf>,
+    /// Also measure the same echo tool on the official MCP TypeScript SDK
+    /// (stateless JSON, node:http), run by `node` in this directory, where
+    /// `npm install @modelcontextprotocol/sdk` was run. Stateless mode only.
+    #[arg(long, env = "XMCP_BENCH_TYPESCRIPT")]
+    typescript: Option<std::path::PathBuf>,
     /// Also measure the token endpoint (code and refresh grants).
     #[arg(long)]
     token_endpoint: bool,
@@ -449,42 +454,71 @@ async fn measure(
 
 /// The FastMCP echo server (`bench_fastmcp.py`), accepting `token`.
 const FASTMCP: &str = include_str!("bench_fastmcp.py");
+/// The TypeScript SDK echo server (`bench_typescript.mjs`).
+const TYPESCRIPT: &str = include_str!("bench_typescript.mjs");
 
-/// Start the FastMCP server with `python` on a free loopback port; the
-/// process (killed when dropped) and its base URL.
-async fn start_fastmcp(
-    python: &std::path::Path,
+/// An alternative server, run as a child process (killed when dropped).
+struct Alternative {
+    _child: tokio::process::Child,
+    base: String,
+}
+
+/// Start `command` with `XMCP_BENCH_PORT` (a free loopback port) and
+/// `XMCP_BENCH_TOKEN` (the token it must accept) and wait until it listens.
+/// `what` names it in errors, `needs` says what it needs when it exits.
+async fn start_alternative(
+    mut command: tokio::process::Command,
     token: &str,
-) -> anyhow::Result<(tokio::process::Child, String)> {
+    what: &str,
+    needs: &str,
+) -> anyhow::Result<Alternative> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let mut child = tokio::process::Command::new(python)
-        .arg("-c")
-        .arg(FASTMCP)
+    let mut child = command
         .env("XMCP_BENCH_PORT", port.to_string())
         .env("XMCP_BENCH_TOKEN", token)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("cannot run {}", python.display()))?;
+        .with_context(|| format!("cannot start the {what} server"))?;
     for _ in 0..300 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return Ok((child, format!("http://127.0.0.1:{port}")));
+            return Ok(Alternative {
+                _child: child,
+                base: format!("http://127.0.0.1:{port}"),
+            });
         }
         if let Some(status) = child.try_wait()? {
-            bail!(
-                "the FastMCP server exited ({status}); does {} have the `mcp` package?",
-                python.display()
-            );
+            bail!("the {what} server exited ({status}); {needs}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("the FastMCP server did not listen within 30 s")
+    bail!("the {what} server did not listen within 30 s")
+}
+
+async fn start_fastmcp(python: &std::path::Path, token: &str) -> anyhow::Result<Alternative> {
+    let mut command = tokio::process::Command::new(python);
+    command.arg("-c").arg(FASTMCP);
+    let needs = format!("does {} have the `mcp` package?", python.display());
+    start_alternative(command, token, "FastMCP", &needs).await
+}
+
+async fn start_typescript(dir: &std::path::Path, token: &str) -> anyhow::Result<Alternative> {
+    let mut command = tokio::process::Command::new("node");
+    // Bare imports resolve from the working directory's node_modules.
+    command
+        .args(["--input-type=module", "--eval", TYPESCRIPT])
+        .current_dir(dir);
+    let needs = format!(
+        "is `node` on PATH, and was `npm install @modelcontextprotocol/sdk` run in {}?",
+        dir.display()
+    );
+    start_alternative(command, token, "TypeScript SDK", &needs).await
 }
 
 /// Serve `router` on a free loopback port until `stop`; its base URL.
@@ -597,13 +631,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .pool_max_idle_per_host(256)
         .build()?;
     let token = obtain_token(&http, &base).await?;
+    if args.stateful && (args.python.is_some() || args.typescript.is_some()) {
+        println!("(the alternatives are measured in stateless mode only; skipped)");
+    }
     let fastmcp = match &args.python {
         Some(python) if !args.stateful => Some(start_fastmcp(python, &token).await?),
-        Some(_) => {
-            println!("(FastMCP is measured in stateless mode only; skipped)");
-            None
-        }
-        None => None,
+        _ => None,
+    };
+    let typescript = match &args.typescript {
+        Some(dir) if !args.stateful => Some(start_typescript(dir, &token).await?),
+        _ => None,
     };
     let (session, sdk_session) = match (args.stateful, &sdk) {
         (true, Some(sdk)) => (
@@ -648,24 +685,38 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for (name, reference, session) in [
         ("sdk", sdk.clone(), sdk_session.clone()),
         ("bare", bare.clone(), None),
-        ("fastmcp", fastmcp.as_ref().map(|f| f.1.clone()), None),
+        ("fastmcp", fastmcp.as_ref().map(|a| a.base.clone()), None),
+        (
+            "typescript",
+            typescript.as_ref().map(|a| a.base.clone()),
+            None,
+        ),
     ] {
         if let Some(base) = reference {
             targets.push((name, format!("{base}/mcp"), session));
         }
     }
     let index = |name: &str| targets.iter().position(|t| t.0 == name);
-    let ratios: Vec<(String, usize, usize)> =
-        [("sdk", "bare"), ("xmcp", "bare"), ("xmcp", "fastmcp")]
-            .into_iter()
-            .filter_map(|(a, b)| Some((format!("{a}/{b}"), index(a)?, index(b)?)))
-            .collect();
+    let ratios: Vec<(String, usize, usize)> = [
+        ("sdk", "bare"),
+        ("xmcp", "bare"),
+        ("xmcp", "fastmcp"),
+        ("xmcp", "typescript"),
+    ]
+    .into_iter()
+    .filter_map(|(a, b)| Some((format!("{a}/{b}"), index(a)?, index(b)?)))
+    .collect();
     print!(
         "{:>11} {:>10} {:>10} {:>10} {:>10} {:>8}",
         "concurrency", "requests", "req/s", "p50 ms", "p99 ms", "errors"
     );
-    for (name, _, _) in &targets[1..] {
-        print!(" {:>13}", format!("{name} req/s"));
+    // Each column as wide as its heading.
+    let headings: Vec<String> = targets[1..]
+        .iter()
+        .map(|(name, _, _)| format!("{name} req/s"))
+        .collect();
+    for h in &headings {
+        print!(" {h:>13}");
     }
     for (label, _, _) in &ratios {
         print!(" {label:>12}");
@@ -695,22 +746,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             p99.as_secs_f64() * 1e3,
             l.errors,
         );
-        for r in &levels[1..] {
+        for (r, h) in levels[1..].iter().zip(&headings) {
             let shown = if r.errors == 0 {
                 format!("{:.0}", r.rate())
             } else {
                 format!("{} errors", r.errors)
             };
-            print!(" {shown:>13}");
+            print!(" {shown:>w$}", w = h.len().max(13));
         }
-        for (_, a, b) in &ratios {
+        for (label, a, b) in &ratios {
             let (a, b) = (&levels[*a], &levels[*b]);
             let shown = if a.errors == 0 && b.errors == 0 {
                 format!("{:.2}", a.rate() / b.rate())
             } else {
                 "-".into()
             };
-            print!(" {shown:>12}");
+            print!(" {shown:>w$}", w = label.len().max(12));
         }
         println!();
         for ((name, _, _), l) in targets.iter().zip(&levels) {
