@@ -476,3 +476,92 @@ fn tools_lists_what_xs_document_gives_and_why_the_rest_is_skipped() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/openapi.json"));
 }
+
+/// Run `xmcp bench` briefly with `args`; its table's one row, by column.
+async fn bench_row(args: &[&str]) -> Vec<(String, String)> {
+    let mut command = tokio::process::Command::new(bin());
+    command
+        .args([
+            "bench",
+            "--seconds",
+            "1",
+            "--rounds",
+            "1",
+            "--concurrency",
+            "2",
+        ])
+        .args(args)
+        .env("XMCP_LOG", "off")
+        .env_remove("XMCP_BENCH_DATABASE_URL")
+        .kill_on_drop(true);
+    // A bound, not a measurement: the run takes a few seconds.
+    let out = tokio::time::timeout(std::time::Duration::from_secs(300), command.output())
+        .await
+        .expect("the bench finished")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = stdout
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("concurrency"));
+    let heading = lines.next().expect("a table heading");
+    let row = lines.next().expect("a table row");
+    // Columns are right-aligned: a value ends where its heading ends.
+    let mut columns = Vec::new();
+    let mut from = 0;
+    for value in row.split_whitespace() {
+        let end = value.as_ptr() as usize - row.as_ptr() as usize + value.len();
+        let name = heading.get(from..end).unwrap_or_default().trim().to_owned();
+        columns.push((name, value.to_owned()));
+        from = end;
+    }
+    assert_eq!(
+        heading.len(),
+        from,
+        "every heading has a value:\n{heading}\n{row}"
+    );
+    columns
+}
+
+fn number(row: &[(String, String)], column: &str) -> f64 {
+    let (_, v) = row
+        .iter()
+        .find(|(n, _)| n == column)
+        .unwrap_or_else(|| panic!("no column {column} in {row:?}"));
+    v.parse()
+        .unwrap_or_else(|_| panic!("{column} is {v}, not a number: {row:?}"))
+}
+
+#[tokio::test]
+async fn the_bench_measures_xmcp_and_every_reference_without_errors() {
+    // Stateless with opaque tokens, and FastMCP when CI's Python is here.
+    let python = std::env::var("XMCP_TEST_PYTHON").ok();
+    let mut args = vec![];
+    if let Some(p) = &python {
+        args.extend(["--python", p.as_str()]);
+    }
+    let row = bench_row(&args).await;
+    assert_eq!(number(&row, "errors"), 0.0, "{row:?}");
+    let mut targets = vec!["req/s", "sdk req/s", "bare req/s"];
+    if python.is_some() {
+        targets.push("fastmcp req/s");
+    }
+    for t in targets {
+        assert!(number(&row, t) > 0.0, "{t}: {row:?}");
+    }
+    for ratio in ["sdk/bare", "xmcp/bare"] {
+        let r = number(&row, ratio);
+        assert!(r > 0.0 && r.is_finite(), "{ratio}: {row:?}");
+    }
+
+    // Stateful, with JWT access tokens: sessions opened on xmcp and the SDK.
+    let row = bench_row(&["--stateful", "--token-format", "jwt"]).await;
+    assert_eq!(number(&row, "errors"), 0.0, "{row:?}");
+    for t in ["req/s", "sdk req/s", "bare req/s"] {
+        assert!(number(&row, t) > 0.0, "{t}: {row:?}");
+    }
+}
