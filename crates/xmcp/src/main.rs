@@ -98,187 +98,196 @@ struct ToolsArgs {
     json: bool,
 }
 
+/// `--help` headings of the serve settings.
+const SERVER: &str = "Server";
+const STORAGE: &str = "Storage and encryption";
+const AS: &str = "Authorization server";
+const X: &str = "X";
+const OIDC: &str = "Sign-in with OpenID Connect instead of X";
+const RS_ONLY: &str = "Resource server only (tokens from another issuer)";
+const LIMITS: &str = "Rate limits and metrics";
+
 /// Every setting of `serve`. Each flag also reads an `XMCP_*` variable; both
 /// override the TOML file given by `--config`.
 #[derive(Args)]
 pub struct ServeArgs {
     /// TOML configuration file.
-    #[arg(long, env = "XMCP_CONFIG", help_heading = "Server")]
+    #[arg(long, env = "XMCP_CONFIG", help_heading = SERVER)]
     config: Option<PathBuf>,
     /// Try xmcp with demo accounts (no configuration needed).
-    #[arg(long, env = "XMCP_DEMO", help_heading = "Server")]
+    #[arg(long, env = "XMCP_DEMO", help_heading = SERVER)]
     demo: bool,
     /// Address to listen on.
-    #[arg(long, env = "XMCP_HOST", help_heading = "Server")]
+    #[arg(long, env = "XMCP_HOST", help_heading = SERVER)]
     host: Option<IpAddr>,
     /// Port to listen on (0 picks a free one).
-    #[arg(long, env = "XMCP_PORT", help_heading = "Server")]
+    #[arg(long, env = "XMCP_PORT", help_heading = SERVER)]
     port: Option<u16>,
     /// Public origin clients use, e.g. https://mcp.example.com (the OAuth issuer).
-    #[arg(long, env = "XMCP_PUBLIC_URL", help_heading = "Server")]
+    #[arg(long, env = "XMCP_PUBLIC_URL", help_heading = SERVER)]
     public_url: Option<String>,
     /// Directory for the SQLite database and the local key file.
-    #[arg(long, env = "XMCP_DATA_DIR", help_heading = "Server")]
+    #[arg(long, env = "XMCP_DATA_DIR", help_heading = SERVER)]
     data_dir: Option<PathBuf>,
     /// sqlite://PATH or postgres://... (default: SQLite in the data dir).
-    #[arg(long, env = "XMCP_DATABASE_URL", hide_env_values = true, help_heading = "Storage and encryption")]
+    #[arg(long, env = "XMCP_DATABASE_URL", hide_env_values = true, help_heading = STORAGE)]
     database_url: Option<String>,
-    #[arg(long, env = "XMCP_DATABASE_MAX_CONNECTIONS", help_heading = "Storage and encryption")]
+    #[arg(long, env = "XMCP_DATABASE_MAX_CONNECTIONS", help_heading = STORAGE)]
     database_max_connections: Option<u32>,
     /// Log format: text or json.
-    #[arg(long, env = "XMCP_LOG_FORMAT", help_heading = "Server")]
+    #[arg(long, env = "XMCP_LOG_FORMAT", help_heading = SERVER)]
     log_format: Option<LogFormat>,
     /// Log filter, e.g. `info` or `xmcp=debug,info`.
-    #[arg(long, env = "XMCP_LOG", help_heading = "Server")]
+    #[arg(long, env = "XMCP_LOG", help_heading = SERVER)]
     log: Option<String>,
     /// Serve MCP with sessions (stateful) instead of stateless JSON.
-    #[arg(long, env = "XMCP_MCP_STATEFUL", help_heading = "Server")]
+    #[arg(long, env = "XMCP_MCP_STATEFUL", help_heading = SERVER)]
     mcp_stateful: Option<bool>,
     /// Extra Host header values accepted on /mcp (comma-separated).
-    #[arg(long, env = "XMCP_ALLOWED_HOSTS", value_delimiter = ',', help_heading = "Server")]
+    #[arg(long, env = "XMCP_ALLOWED_HOSTS", value_delimiter = ',', help_heading = SERVER)]
     allowed_hosts: Option<Vec<String>>,
     /// Extra browser origins accepted on /mcp (comma-separated, `:*` for any port).
-    #[arg(long, env = "XMCP_ALLOWED_ORIGINS", value_delimiter = ',', help_heading = "Server")]
+    #[arg(long, env = "XMCP_ALLOWED_ORIGINS", value_delimiter = ',', help_heading = SERVER)]
     allowed_origins: Option<Vec<String>>,
     /// Encryption key (`id:base64url`); prefer XMCP_ENCRYPTION_KEY_FILE.
-    #[arg(long, env = "XMCP_ENCRYPTION_KEY", hide_env_values = true, help_heading = "Storage and encryption")]
+    #[arg(long, env = "XMCP_ENCRYPTION_KEY", hide_env_values = true, help_heading = STORAGE)]
     encryption_key: Option<String>,
-    #[arg(long, env = "XMCP_ENCRYPTION_KEY_FILE", help_heading = "Storage and encryption")]
+    #[arg(long, env = "XMCP_ENCRYPTION_KEY_FILE", help_heading = STORAGE)]
     encryption_key_file: Option<PathBuf>,
     /// Keys only used to decrypt (comma-separated), during a rotation.
-    #[arg(long, env = "XMCP_PREVIOUS_ENCRYPTION_KEYS", hide_env_values = true, help_heading = "Storage and encryption")]
+    #[arg(long, env = "XMCP_PREVIOUS_ENCRYPTION_KEYS", hide_env_values = true, help_heading = STORAGE)]
     previous_encryption_keys: Option<String>,
-    #[arg(long, env = "XMCP_PREVIOUS_ENCRYPTION_KEYS_FILE", help_heading = "Storage and encryption")]
+    #[arg(long, env = "XMCP_PREVIOUS_ENCRYPTION_KEYS_FILE", help_heading = STORAGE)]
     previous_encryption_keys_file: Option<PathBuf>,
     /// Scopes the authorization server grants (space- or comma-separated).
-    #[arg(long, env = "XMCP_SCOPES", value_delimiter = ',', help_heading = "Authorization server")]
+    #[arg(long, env = "XMCP_SCOPES", value_delimiter = ',', help_heading = AS)]
     scopes: Option<Vec<String>>,
     /// Access token lifetime in seconds.
-    #[arg(long, env = "XMCP_ACCESS_TOKEN_TTL", help_heading = "Authorization server")]
+    #[arg(long, env = "XMCP_ACCESS_TOKEN_TTL", help_heading = AS)]
     access_token_ttl: Option<i64>,
     /// Access token format: opaque or jwt (RFC 9068, RS256, /jwks.json).
-    #[arg(long, env = "XMCP_ACCESS_TOKEN_FORMAT", help_heading = "Authorization server")]
+    #[arg(long, env = "XMCP_ACCESS_TOKEN_FORMAT", help_heading = AS)]
     access_token_format: Option<String>,
     /// Refresh token lifetime in seconds.
-    #[arg(long, env = "XMCP_REFRESH_TOKEN_TTL", help_heading = "Authorization server")]
+    #[arg(long, env = "XMCP_REFRESH_TOKEN_TTL", help_heading = AS)]
     refresh_token_ttl: Option<i64>,
     /// Seconds during which a just-rotated refresh token returns the same successor.
-    #[arg(long, env = "XMCP_REFRESH_GRACE", help_heading = "Authorization server")]
+    #[arg(long, env = "XMCP_REFRESH_GRACE", help_heading = AS)]
     refresh_grace: Option<i64>,
     /// Allow RFC 7591 dynamic client registration.
-    #[arg(long, env = "XMCP_REGISTRATION_ENABLED", help_heading = "Authorization server")]
+    #[arg(long, env = "XMCP_REGISTRATION_ENABLED", help_heading = AS)]
     registration_enabled: Option<bool>,
-    #[arg(long, env = "XMCP_REGISTRATION_LIMIT_PER_HOUR", help_heading = "Authorization server")]
+    #[arg(long, env = "XMCP_REGISTRATION_LIMIT_PER_HOUR", help_heading = AS)]
     registration_limit_per_hour: Option<i64>,
     /// Seconds after which a registration never used for a token is deleted.
-    #[arg(long, env = "XMCP_UNUSED_CLIENT_TTL", help_heading = "Authorization server")]
+    #[arg(long, env = "XMCP_UNUSED_CLIENT_TTL", help_heading = AS)]
     unused_client_ttl: Option<i64>,
     /// Accept Client ID Metadata Document client ids.
-    #[arg(long, env = "XMCP_CIMD_ENABLED", help_heading = "Authorization server")]
+    #[arg(long, env = "XMCP_CIMD_ENABLED", help_heading = AS)]
     cimd_enabled: Option<bool>,
     /// Allow metadata documents on loopback http URLs (development only).
-    #[arg(long, env = "XMCP_CIMD_ALLOW_LOOPBACK", help_heading = "Authorization server")]
+    #[arg(long, env = "XMCP_CIMD_ALLOW_LOOPBACK", help_heading = AS)]
     cimd_allow_loopback: Option<bool>,
     /// Seconds between sweeps of expired rows.
-    #[arg(long, env = "XMCP_SWEEP_INTERVAL", help_heading = "Server")]
+    #[arg(long, env = "XMCP_SWEEP_INTERVAL", help_heading = SERVER)]
     sweep_interval: Option<u64>,
     /// Seconds to wait for in-flight requests on shutdown.
-    #[arg(long, env = "XMCP_SHUTDOWN_TIMEOUT", help_heading = "Server")]
+    #[arg(long, env = "XMCP_SHUTDOWN_TIMEOUT", help_heading = SERVER)]
     shutdown_timeout: Option<u64>,
     /// Your X app's OAuth 2.0 client id: users then sign in with X.
-    #[arg(long, env = "XMCP_X_CLIENT_ID", help_heading = "X")]
+    #[arg(long, env = "XMCP_X_CLIENT_ID", help_heading = X)]
     x_client_id: Option<String>,
     /// The X app's client secret; prefer XMCP_X_CLIENT_SECRET_FILE.
-    #[arg(long, env = "XMCP_X_CLIENT_SECRET", hide_env_values = true, help_heading = "X")]
+    #[arg(long, env = "XMCP_X_CLIENT_SECRET", hide_env_values = true, help_heading = X)]
     x_client_secret: Option<String>,
-    #[arg(long, env = "XMCP_X_CLIENT_SECRET_FILE", help_heading = "X")]
+    #[arg(long, env = "XMCP_X_CLIENT_SECRET_FILE", help_heading = X)]
     x_client_secret_file: Option<PathBuf>,
     /// Scopes always requested from X (must include offline.access).
-    #[arg(long, env = "XMCP_X_SCOPES", value_delimiter = ',', help_heading = "X")]
+    #[arg(long, env = "XMCP_X_SCOPES", value_delimiter = ',', help_heading = X)]
     x_scopes: Option<Vec<String>>,
     /// X's authorize URL (default https://x.com/i/oauth2/authorize).
-    #[arg(long, env = "XMCP_X_AUTHORIZE_URL", help_heading = "X")]
+    #[arg(long, env = "XMCP_X_AUTHORIZE_URL", help_heading = X)]
     x_authorize_url: Option<String>,
     /// X's token URL (default https://api.x.com/2/oauth2/token).
-    #[arg(long, env = "XMCP_X_TOKEN_URL", help_heading = "X")]
+    #[arg(long, env = "XMCP_X_TOKEN_URL", help_heading = X)]
     x_token_url: Option<String>,
     /// X's revocation URL (default https://api.x.com/2/oauth2/revoke).
-    #[arg(long, env = "XMCP_X_REVOKE_URL", help_heading = "X")]
+    #[arg(long, env = "XMCP_X_REVOKE_URL", help_heading = X)]
     x_revoke_url: Option<String>,
     /// X's API base URL (default https://api.x.com).
-    #[arg(long, env = "XMCP_X_API_URL", help_heading = "X")]
+    #[arg(long, env = "XMCP_X_API_URL", help_heading = X)]
     x_api_url: Option<String>,
     /// Refresh X tokens this many seconds before they expire (default 60).
-    #[arg(long, env = "XMCP_X_REFRESH_MARGIN", help_heading = "X")]
+    #[arg(long, env = "XMCP_X_REFRESH_MARGIN", help_heading = X)]
     x_refresh_margin: Option<i64>,
     /// Path X redirects back to (register <public_url><path> as the X app's callback).
-    #[arg(long, env = "XMCP_UPSTREAM_CALLBACK_PATH", help_heading = "X")]
+    #[arg(long, env = "XMCP_UPSTREAM_CALLBACK_PATH", help_heading = X)]
     upstream_callback_path: Option<String>,
     /// X's OpenAPI document, a file or URL (default <x-api-url>/2/openapi.json, cached).
-    #[arg(long, env = "XMCP_X_OPENAPI", help_heading = "X")]
+    #[arg(long, env = "XMCP_X_OPENAPI", help_heading = X)]
     x_openapi: Option<String>,
     /// Only these X operations become tools (operationIds or "METHOD /path", globs allowed).
-    #[arg(long, env = "XMCP_TOOLS_ALLOW", value_delimiter = ',', help_heading = "X")]
+    #[arg(long, env = "XMCP_TOOLS_ALLOW", value_delimiter = ',', help_heading = X)]
     tools_allow: Option<Vec<String>>,
     /// These X operations never become tools (operationIds or "METHOD /path", globs allowed).
-    #[arg(long, env = "XMCP_TOOLS_DENY", value_delimiter = ',', help_heading = "X")]
+    #[arg(long, env = "XMCP_TOOLS_DENY", value_delimiter = ',', help_heading = X)]
     tools_deny: Option<Vec<String>>,
     /// Only X operations with these tags become tools (e.g. Posts,Users).
-    #[arg(long, env = "XMCP_TOOLS_TAGS", value_delimiter = ',', help_heading = "X")]
+    #[arg(long, env = "XMCP_TOOLS_TAGS", value_delimiter = ',', help_heading = X)]
     tools_tags: Option<Vec<String>>,
     /// The X app's bearer token, enabling operations X lets only apps call; prefer XMCP_X_BEARER_TOKEN_FILE.
-    #[arg(long, env = "XMCP_X_BEARER_TOKEN", hide_env_values = true, help_heading = "X")]
+    #[arg(long, env = "XMCP_X_BEARER_TOKEN", hide_env_values = true, help_heading = X)]
     x_bearer_token: Option<String>,
-    #[arg(long, env = "XMCP_X_BEARER_TOKEN_FILE", help_heading = "X")]
+    #[arg(long, env = "XMCP_X_BEARER_TOKEN_FILE", help_heading = X)]
     x_bearer_token_file: Option<PathBuf>,
     /// Longest wait in seconds for X's rate-limit window before answering "retry at" (default 20).
-    #[arg(long, env = "XMCP_X_RATE_LIMIT_MAX_WAIT", help_heading = "X")]
+    #[arg(long, env = "XMCP_X_RATE_LIMIT_MAX_WAIT", help_heading = X)]
     x_rate_limit_max_wait: Option<i64>,
     /// An OpenID Connect provider's issuer: users sign in there instead of at X.
-    #[arg(long, env = "XMCP_OIDC_ISSUER", help_heading = "Sign-in with OpenID Connect instead of X")]
+    #[arg(long, env = "XMCP_OIDC_ISSUER", help_heading = OIDC)]
     oidc_issuer: Option<String>,
-    #[arg(long, env = "XMCP_OIDC_CLIENT_ID", help_heading = "Sign-in with OpenID Connect instead of X")]
+    #[arg(long, env = "XMCP_OIDC_CLIENT_ID", help_heading = OIDC)]
     oidc_client_id: Option<String>,
     /// The OIDC client secret; prefer XMCP_OIDC_CLIENT_SECRET_FILE.
-    #[arg(long, env = "XMCP_OIDC_CLIENT_SECRET", hide_env_values = true, help_heading = "Sign-in with OpenID Connect instead of X")]
+    #[arg(long, env = "XMCP_OIDC_CLIENT_SECRET", hide_env_values = true, help_heading = OIDC)]
     oidc_client_secret: Option<String>,
-    #[arg(long, env = "XMCP_OIDC_CLIENT_SECRET_FILE", help_heading = "Sign-in with OpenID Connect instead of X")]
+    #[arg(long, env = "XMCP_OIDC_CLIENT_SECRET_FILE", help_heading = OIDC)]
     oidc_client_secret_file: Option<PathBuf>,
     /// Scopes requested from the OIDC provider (default: openid profile email).
-    #[arg(long, env = "XMCP_OIDC_SCOPES", value_delimiter = ',', help_heading = "Sign-in with OpenID Connect instead of X")]
+    #[arg(long, env = "XMCP_OIDC_SCOPES", value_delimiter = ',', help_heading = OIDC)]
     oidc_scopes: Option<Vec<String>>,
     /// Resource-server-only mode: the issuer whose access tokens /mcp accepts.
-    #[arg(long, env = "XMCP_EXTERNAL_ISSUER", help_heading = "Resource server only (tokens from another issuer)")]
+    #[arg(long, env = "XMCP_EXTERNAL_ISSUER", help_heading = RS_ONLY)]
     external_issuer: Option<String>,
     /// Verify the external issuer's JWT access tokens with this key set.
-    #[arg(long, env = "XMCP_EXTERNAL_JWKS_URL", help_heading = "Resource server only (tokens from another issuer)")]
+    #[arg(long, env = "XMCP_EXTERNAL_JWKS_URL", help_heading = RS_ONLY)]
     external_jwks_url: Option<String>,
     /// Or check tokens at this RFC 7662 introspection endpoint.
-    #[arg(long, env = "XMCP_EXTERNAL_INTROSPECTION_URL", help_heading = "Resource server only (tokens from another issuer)")]
+    #[arg(long, env = "XMCP_EXTERNAL_INTROSPECTION_URL", help_heading = RS_ONLY)]
     external_introspection_url: Option<String>,
     /// This server's client id at the external issuer (for introspection).
-    #[arg(long, env = "XMCP_EXTERNAL_CLIENT_ID", help_heading = "Resource server only (tokens from another issuer)")]
+    #[arg(long, env = "XMCP_EXTERNAL_CLIENT_ID", help_heading = RS_ONLY)]
     external_client_id: Option<String>,
-    #[arg(long, env = "XMCP_EXTERNAL_CLIENT_SECRET", hide_env_values = true, help_heading = "Resource server only (tokens from another issuer)")]
+    #[arg(long, env = "XMCP_EXTERNAL_CLIENT_SECRET", hide_env_values = true, help_heading = RS_ONLY)]
     external_client_secret: Option<String>,
-    #[arg(long, env = "XMCP_EXTERNAL_CLIENT_SECRET_FILE", help_heading = "Resource server only (tokens from another issuer)")]
+    #[arg(long, env = "XMCP_EXTERNAL_CLIENT_SECRET_FILE", help_heading = RS_ONLY)]
     external_client_secret_file: Option<PathBuf>,
     /// Requests per minute per client address to each group of
     /// authorization endpoints (default 300; 0 disables).
-    #[arg(long, env = "XMCP_RATE_LIMIT_PER_IP", help_heading = "Rate limits and metrics")]
+    #[arg(long, env = "XMCP_RATE_LIMIT_PER_IP", help_heading = LIMITS)]
     rate_limit_per_ip: Option<u32>,
     /// Requests per minute per OAuth client to each group of authorization
     /// endpoints (default 600; 0 disables).
-    #[arg(long, env = "XMCP_RATE_LIMIT_PER_CLIENT", help_heading = "Rate limits and metrics")]
+    #[arg(long, env = "XMCP_RATE_LIMIT_PER_CLIENT", help_heading = LIMITS)]
     rate_limit_per_client: Option<u32>,
     /// Proxies (IPs or CIDR ranges, comma-separated) whose X-Forwarded-For
     /// names the client address.
-    #[arg(long, env = "XMCP_TRUSTED_PROXIES", value_delimiter = ',', help_heading = "Rate limits and metrics")]
+    #[arg(long, env = "XMCP_TRUSTED_PROXIES", value_delimiter = ',', help_heading = LIMITS)]
     trusted_proxies: Option<Vec<String>>,
     /// Bearer token required on /metrics; prefer XMCP_METRICS_TOKEN_FILE.
-    #[arg(long, env = "XMCP_METRICS_TOKEN", hide_env_values = true, help_heading = "Rate limits and metrics")]
+    #[arg(long, env = "XMCP_METRICS_TOKEN", hide_env_values = true, help_heading = LIMITS)]
     metrics_token: Option<String>,
-    #[arg(long, env = "XMCP_METRICS_TOKEN_FILE", help_heading = "Rate limits and metrics")]
+    #[arg(long, env = "XMCP_METRICS_TOKEN_FILE", help_heading = LIMITS)]
     metrics_token_file: Option<PathBuf>,
 }
 
