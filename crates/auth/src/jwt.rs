@@ -85,7 +85,7 @@ impl std::fmt::Debug for RsaKey {
 }
 
 /// Generate an RSA-2048 key with aws-lc, the library that signs and
-/// verifies (tens of milliseconds: call off the async executor).
+/// verifies (slow, a search for primes: call off the async executor).
 pub fn new_rsa_key() -> Result<RsaKey, JwtError> {
     use aws_lc_rs::encoding::AsDer;
     use aws_lc_rs::signature::KeyPair;
