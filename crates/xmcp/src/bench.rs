@@ -11,8 +11,10 @@
 //! machine at one moment; and the MCP SDK's own transport over the same
 //! handler behind only the bearer guard, which shows how much of the gap is
 //! the SDK's and how much is xmcp's (metrics, CORS, request ids, scope
-//! checks, rate limits, body limits). Load generator and server share the machine's
-//! cores, so the numbers are a lower bound for the server alone.
+//! checks, rate limits, body limits). With `--python` and `--typescript` it
+//! also measures the alternatives: the same tool on the official Python and
+//! TypeScript SDKs, run as child processes. Load generator and servers share
+//! the machine's cores, so the numbers are a lower bound for a server alone.
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
