@@ -28,6 +28,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
+            // The database is a file in this process: a connection cannot
+            // have gone away, and the ping sqlx sends by default before
+            // handing one out is a second round trip to the connection's
+            // worker thread for every query.
+            .test_before_acquire(false)
             // An in-memory database exists per connection: keep exactly one.
             .max_connections(if memory { 1 } else { max_connections.max(1) })
             .min_connections(if memory { 1 } else { 0 })
