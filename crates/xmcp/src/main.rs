@@ -19,9 +19,9 @@ use xmcp_server::{App, Config};
 /// contend: tokio moves tasks between worker threads and sqlx hands rows
 /// across its database thread, so memory allocated on one thread is freed on
 /// another, and a profile of `tools/call` showed a fifth of the CPU in
-/// malloc and free, much of it waiting on arena locks. `xmcp bench`: +35%
-/// requests per second at concurrency 16 and +68% at 64, for about 1 MiB
-/// more idle memory (mimalloc was as fast but cost 8 MiB).
+/// malloc and free, much of it waiting on arena locks. `xmcp bench`: about
+/// +40% requests per second at concurrency 16 and +60% at 64, for about
+/// 1 MiB more idle memory (mimalloc was as fast but cost 8 MiB).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
