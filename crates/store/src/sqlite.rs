@@ -31,7 +31,9 @@ impl SqliteStore {
             // The database is a file in this process: a connection cannot
             // have gone away, and the ping sqlx sends by default before
             // handing one out is a second round trip to the connection's
-            // worker thread for every query.
+            // worker thread for every query. (sqlx 0.8 still pings each
+            // connection when it returns to the pool; that one cannot be
+            // turned off.)
             .test_before_acquire(false)
             // An in-memory database exists per connection: keep exactly one.
             .max_connections(if memory { 1 } else { max_connections.max(1) })
