@@ -325,7 +325,9 @@ where
     }
 }
 
-/// Build the whole HTTP surface.
+/// The routes of the whole HTTP surface, each counted in the metrics under
+/// its route pattern. [`http_service`] puts the layers every request goes
+/// through around them.
 pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
     let (mcp, handler) = mcp_service(&app, &shutdown);
     // Layers run outside-in: the bearer guard, then the scope check.
@@ -345,7 +347,6 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
             xmcp_auth::routes::require_bearer,
         ));
 
-    let request_id = HeaderName::from_static("x-request-id");
     let ops = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
@@ -371,12 +372,44 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
         router = router.nest(SANDBOX_PATH, sandbox.router());
     }
     router
-        .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not_found"}))) })
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({"error": "not_found"})),
+            )
+        })
+        // Inside the router, where the matched route pattern is known.
         .layer(axum::middleware::from_fn(crate::ops::track_requests))
-        // No body anywhere is larger than an MCP message; endpoints with
-        // smaller limits (the OAuth forms: 16 KiB) enforce their own.
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_MCP_BODY))
-        .layer(cors())
+}
+
+/// The whole HTTP surface: [`build_router`] behind the layers every request
+/// goes through, outermost first: a request id (kept from the client or
+/// made), echoed in the response; the `http` log span; CORS; the body size
+/// limit.
+///
+/// They wrap the router once rather than each route (`Router::layer`):
+/// there, each layer boxes and clones a service and boxes a future per
+/// request, which cost a few percent of `tools/call` throughput.
+pub fn http_service(
+    app: Arc<App>,
+    shutdown: CancellationToken,
+) -> impl tower::Service<
+    Request<axum::body::Body>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ Sync
++ 'static {
+    let request_id = HeaderName::from_static("x-request-id");
+    tower::ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
+        .layer(SetRequestIdLayer::new(
+            request_id.clone(),
+            crate::ops::RequestIds::new(),
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 // Never the query string: it can carry codes and state.
@@ -384,11 +417,13 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
                 tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(
-            request_id,
-            crate::ops::RequestIds::new(),
-        ))
+        .layer(cors())
+        // CORS answers preflights with an empty body of the inner type.
+        .map_response(IntoResponse::into_response)
+        // No body anywhere is larger than an MCP message; endpoints with
+        // smaller limits (the OAuth forms: 16 KiB) enforce their own.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_MCP_BODY))
+        .service(build_router(app, shutdown))
 }
 
 async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
@@ -411,8 +446,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    use axum::ServiceExt;
     use axum::serve::ListenerExt;
-    let router = build_router(app.clone(), shutdown.clone());
+    let service = http_service(app.clone(), shutdown.clone());
     let sweeper = tokio::spawn(sweep_loop(app.clone(), shutdown.clone()));
     // Without TCP_NODELAY, streamed MCP replies stall ~40 ms on Nagle and
     // delayed ACKs.
@@ -422,7 +458,7 @@ pub async fn serve(
     let token = shutdown.clone();
     axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        service.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async move { token.cancelled().await })
     .await?;

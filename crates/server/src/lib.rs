@@ -13,5 +13,5 @@ pub mod scopes;
 pub mod telemetry;
 pub mod tools;
 
-pub use app::{App, build_router, serve};
+pub use app::{App, build_router, http_service, serve};
 pub use config::{Config, ConfigError, Settings};
