@@ -426,30 +426,36 @@ async fn register(
 /// `WWW-Authenticate` challenge pointing at the protected-resource metadata.
 pub async fn require_bearer(
     State(auth): State<Arc<AuthServer>>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
-    let header_value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().map(str::to_owned));
-    let authorization = match header_value {
+    match authenticate(&auth, req).await {
+        Ok(req) => next.run(req).await,
+        Err(resp) => resp,
+    }
+}
+
+/// What [`require_bearer`] does, for a middleware of one's own that checks
+/// more after the token: the request with its [`crate::Principal`] in the
+/// extensions, or the answer to send instead.
+pub async fn authenticate(auth: &AuthServer, mut req: Request) -> Result<Request, Response> {
+    let authorization = match req.headers().get(header::AUTHORIZATION).map(|v| v.to_str()) {
         Some(Ok(v)) => Some(v),
         Some(Err(_)) => {
             let resp = guard_response(
-                &auth,
+                auth,
                 GuardError::InvalidRequest("the Authorization header is not valid text".into()),
             );
-            return reject_unread(req, resp).await;
+            return Err(reject_unread(req, resp).await);
         }
         None => None,
     };
-    match auth.authenticate_bearer(authorization.as_deref()).await {
+    match auth.authenticate_bearer(authorization).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
-            next.run(req).await
+            Ok(req)
         }
-        Err(e) => reject_unread(req, guard_response(&auth, e)).await,
+        Err(e) => Err(reject_unread(req, guard_response(auth, e)).await),
     }
 }
 

@@ -330,22 +330,16 @@ where
 /// through around them.
 pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
     let (mcp, handler) = mcp_service(&app, &shutdown);
-    // Layers run outside-in: the bearer guard, then the scope check.
-    let scope_guard = crate::scopes::ScopeGuard::new(
+    let guard = crate::scopes::McpGuard::new(
         app.auth.clone(),
         Arc::new(handler.tool_scopes()),
         Arc::new(handler.resource_scopes()),
         MAX_MCP_BODY,
     );
-    let mcp = mcp
-        .layer(axum::middleware::from_fn_with_state(
-            scope_guard,
-            crate::scopes::require_tool_scopes,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            app.auth.clone(),
-            xmcp_auth::routes::require_bearer,
-        ));
+    let mcp = mcp.layer(axum::middleware::from_fn_with_state(
+        guard,
+        crate::scopes::guard_mcp,
+    ));
 
     let ops = Router::new()
         .route("/health", get(|| async { "ok" }))

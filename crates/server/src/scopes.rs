@@ -15,8 +15,11 @@ use xmcp_auth::{AuthServer, Principal};
 /// Scopes each tool or resource needs (those not listed need none).
 pub type Scopes = Arc<HashMap<String, Vec<String>>>;
 
+/// The guard in front of `/mcp`: the bearer token, then the scopes.
 #[derive(Clone)]
-pub struct ScopeGuard {
+pub struct McpGuard(Arc<Guard>);
+
+struct Guard {
     auth: Arc<AuthServer>,
     /// By tool name.
     tools: Scopes,
@@ -24,11 +27,11 @@ pub struct ScopeGuard {
     resources: Scopes,
     /// Every scope some tool or resource needs: a token holding all of
     /// them needs no check, and its message is not read here.
-    every_needed: Arc<[String]>,
+    every_needed: Vec<String>,
     max_body: usize,
 }
 
-impl ScopeGuard {
+impl McpGuard {
     pub fn new(auth: Arc<AuthServer>, tools: Scopes, resources: Scopes, max_body: usize) -> Self {
         let mut every_needed: Vec<String> = tools
             .values()
@@ -38,26 +41,30 @@ impl ScopeGuard {
             .collect();
         every_needed.sort();
         every_needed.dedup();
-        Self {
+        Self(Arc::new(Guard {
             auth,
             tools,
             resources,
-            every_needed: every_needed.into(),
+            every_needed,
             max_body,
-        }
+        }))
     }
 }
 
-/// Runs after the bearer guard (which put the [`Principal`] in extensions).
-pub async fn require_tool_scopes(
-    State(guard): State<ScopeGuard>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// Authenticates the bearer token (as [`xmcp_auth::routes::require_bearer`]
+/// does), then answers 403 `insufficient_scope` to a call of a tool or read
+/// of a resource whose scopes the token lacks. One middleware rather than
+/// two: each layer on a route costs a few allocations per request.
+pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) -> Response {
+    let guard = &*guard.0;
+    let req = match xmcp_auth::routes::authenticate(&guard.auth, req).await {
+        Ok(req) => req,
+        Err(resp) => return resp,
+    };
     let holds_every_scope = req
         .extensions()
         .get::<Principal>()
-        .is_some_and(|p| p.missing_scopes(&guard.every_needed).is_empty());
+        .is_some_and(|p| guard.every_needed.iter().all(|s| p.has_scope(s)));
     if req.method() != http::Method::POST || holds_every_scope {
         return next.run(req).await;
     }
