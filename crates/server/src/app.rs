@@ -373,7 +373,7 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
             )
         })
         // Inside the router, where the matched route pattern is known.
-        .layer(axum::middleware::from_fn(crate::ops::track_requests))
+        .layer(crate::ops::TrackRequestsLayer)
 }
 
 /// The whole HTTP surface: [`build_router`] behind the layers every request

@@ -27,13 +27,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::{Arc, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 /// How often buffered histogram samples are folded into their buckets.
-const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The process-wide Prometheus recorder (installed once; every server in
 /// the process, such as those of a test binary, shares it).
@@ -103,11 +104,60 @@ pub async fn metrics_endpoint(State(token): State<Option<Arc<str>>>, req: Reques
     }
 }
 
-/// Count and time every request by its route pattern.
-pub async fn track_requests(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    // Any token is a valid method name: only the standard ones become labels.
-    let method = match *req.method() {
+/// Counts and times every request by its route pattern: a layer inside the
+/// router (`Router::layer`), where [`MatchedPath`] is known.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrackRequestsLayer;
+
+impl<S> tower::Layer<S> for TrackRequestsLayer {
+    type Service = TrackRequests<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TrackRequests { inner }
+    }
+}
+
+/// See [`TrackRequestsLayer`].
+#[derive(Clone, Debug)]
+pub struct TrackRequests<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for TrackRequests<S>
+where
+    S: tower::Service<Request, Response = Response>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let start = Instant::now();
+        let method = method_label(req.method());
+        // An `Arc` inside: cheap to keep.
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let response = self.inner.call(req);
+        Box::pin(async move {
+            let resp = response.await?;
+            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            RequestMetrics::record(method, route, resp.status(), start.elapsed());
+            Ok(resp)
+        })
+    }
+}
+
+/// Any token is a valid method name: only the standard ones become labels.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
         Method::GET => "GET",
         Method::POST => "POST",
         Method::DELETE => "DELETE",
@@ -116,17 +166,55 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
         Method::PUT => "PUT",
         Method::PATCH => "PATCH",
         _ => "other",
-    };
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("xmcp_http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("xmcp_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(start.elapsed().as_secs_f64());
-    resp
+    }
+}
+
+/// The metric handles of one method, route and status. Looked up in the
+/// recorder once and then kept: building a key with three labels and
+/// finding it costs several allocations, a few percent of a `tools/call`.
+/// Routes, methods and statuses are finite, so the cache is bounded.
+struct RequestMetrics {
+    method: &'static str,
+    status: StatusCode,
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+type RequestMetricsCache = std::sync::RwLock<HashMap<Box<str>, Vec<RequestMetrics>>>;
+
+impl RequestMetrics {
+    fn record(method: &'static str, route: &str, status: StatusCode, elapsed: Duration) {
+        static CACHE: OnceLock<RequestMetricsCache> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let seconds = elapsed.as_secs_f64();
+        let record = |all: &HashMap<Box<str>, Vec<RequestMetrics>>| {
+            let Some(m) = all
+                .get(route)
+                .and_then(|ms| ms.iter().find(|m| m.method == method && m.status == status))
+            else {
+                return false;
+            };
+            m.requests.increment(1);
+            m.duration.record(seconds);
+            true
+        };
+        if record(&cache.read().unwrap_or_else(PoisonError::into_inner)) {
+            return;
+        }
+        let mut all = cache.write().unwrap_or_else(PoisonError::into_inner);
+        if record(&all) {
+            return;
+        }
+        let m = Self {
+            method,
+            status,
+            requests: metrics::counter!("xmcp_http_requests_total", "method" => method, "route" => route.to_owned(), "status" => status.as_str().to_owned()),
+            duration: metrics::histogram!("xmcp_http_request_duration_seconds", "method" => method, "route" => route.to_owned()),
+        };
+        m.requests.increment(1);
+        m.duration.record(seconds);
+        all.entry(route.into()).or_default().push(m);
+    }
 }
 
 /// Which peers are proxies whose `X-Forwarded-For` is believed.
@@ -391,6 +479,33 @@ impl tower_http::request_id::MakeRequestId for RequestIds {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn cached_request_metrics_count_every_request() {
+        use axum::http::StatusCode;
+        use std::time::Duration;
+        let handle = super::prometheus().expect("the recorder installs");
+        let route = "/cached-route-test";
+        for _ in 0..3 {
+            super::RequestMetrics::record("GET", route, StatusCode::OK, Duration::from_millis(2));
+        }
+        super::RequestMetrics::record(
+            "GET",
+            route,
+            StatusCode::NOT_FOUND,
+            Duration::from_millis(2),
+        );
+        super::RequestMetrics::record("POST", route, StatusCode::OK, Duration::from_millis(2));
+        let text = handle.render();
+        for line in [
+            "xmcp_http_requests_total{method=\"GET\",route=\"/cached-route-test\",status=\"200\"} 3",
+            "xmcp_http_requests_total{method=\"GET\",route=\"/cached-route-test\",status=\"404\"} 1",
+            "xmcp_http_requests_total{method=\"POST\",route=\"/cached-route-test\",status=\"200\"} 1",
+            "xmcp_http_request_duration_seconds_count{method=\"GET\",route=\"/cached-route-test\"} 4",
+        ] {
+            assert!(text.contains(line), "missing {line} in:\n{text}");
+        }
+    }
 
     #[test]
     fn request_ids_are_unique_within_and_across_processes() {
