@@ -6,7 +6,9 @@
 //!   any HTTP framework.
 //! * [`routes`] (feature `axum`, on by default) mounts it: [`routes::router`]
 //!   for the endpoints and [`routes::require_bearer`] as middleware in front of
-//!   the MCP endpoint, which puts a [`Principal`] into request extensions.
+//!   the MCP endpoint, which puts a [`Principal`] into request extensions
+//!   ([`routes::authenticate`] does the same inside a middleware of one's own
+//!   that checks more, as xmcp's scope check does).
 //! * Storage comes from `xmcp-store`; users come from an
 //!   [`identity::IdentityProvider`] (local accounts here; X or OIDC upstream).
 
