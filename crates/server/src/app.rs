@@ -332,8 +332,8 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
     let (mcp, handler) = mcp_service(&app, &shutdown);
     let guard = crate::scopes::McpGuard::new(
         app.auth.clone(),
-        Arc::new(handler.tool_scopes()),
-        Arc::new(handler.resource_scopes()),
+        handler.tool_scopes(),
+        handler.resource_scopes(),
         MAX_MCP_BODY,
     );
     let mcp = mcp.layer(axum::middleware::from_fn_with_state(

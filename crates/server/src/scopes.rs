@@ -13,7 +13,7 @@ use std::sync::Arc;
 use xmcp_auth::{AuthServer, Principal};
 
 /// Scopes each tool or resource needs (those not listed need none).
-pub type Scopes = Arc<HashMap<String, Vec<String>>>;
+pub type Scopes = HashMap<String, Vec<String>>;
 
 /// The guard in front of `/mcp`: the bearer token, then the scopes.
 #[derive(Clone)]
