@@ -2,7 +2,7 @@
 //!
 //! One set of capability-sized traits ([`ClientStore`], [`FlowStore`],
 //! [`GrantStore`], [`UserStore`], [`UpstreamTokenStore`], [`DeviceStore`],
-//! [`LocalStateStore`], [`AdminStore`], [`Maintenance`]),
+//! [`LocalStateStore`], [`McpSessionStore`], [`AdminStore`], [`Maintenance`]),
 //! gathered in [`Store`], with two native implementations: [`SqliteStore`]
 //! (the embedded default) and [`PostgresStore`] (scale-out). Both run the same
 //! SQL text, generated once by a macro, and the same conformance suite
@@ -237,6 +237,22 @@ pub trait LocalStateStore: Send + Sync {
     async fn delete_local_state(&self, name: &str) -> Result<bool>;
 }
 
+/// Stateful MCP sessions (`mcp_stateful`), so that a session outlives the
+/// process that opened it and is bound to one user. Ids arrive hashed.
+#[async_trait]
+pub trait McpSessionStore: Send + Sync {
+    /// Record a new session. Fails with [`StoreError::Conflict`] if the id
+    /// exists.
+    async fn insert_mcp_session(&self, session: &McpSession) -> Result<()>;
+    /// A session that has not expired.
+    async fn get_mcp_session(&self, id: &TokenHash, now: i64) -> Result<Option<McpSession>>;
+    /// Move the expiry of a session that has not expired to `until`. False
+    /// if it is gone.
+    async fn extend_mcp_session(&self, id: &TokenHash, now: i64, until: i64) -> Result<bool>;
+    /// End a session. True if there was one.
+    async fn delete_mcp_session(&self, id: &TokenHash) -> Result<bool>;
+}
+
 /// What operators list and remove (`xmcp admin`).
 #[async_trait]
 pub trait AdminStore: Send + Sync {
@@ -246,7 +262,7 @@ pub trait AdminStore: Send + Sync {
     /// Live grants, newest first; only `user_id`'s if given.
     async fn list_grants(&self, user_id: Option<&str>) -> Result<Vec<Grant>>;
     /// Delete a user with everything of theirs (grants, tokens, codes,
-    /// consents, upstream credentials). True if the user existed.
+    /// consents, upstream credentials, MCP sessions). True if the user existed.
     async fn delete_user(&self, user_id: &str) -> Result<bool>;
     /// Revoke every grant of a client and delete its registration (if it is
     /// a registered one). Returns (registration deleted, grants revoked).
@@ -288,6 +304,7 @@ pub trait Store:
     + SigningKeyStore
     + DeviceStore
     + LocalStateStore
+    + McpSessionStore
     + AdminStore
     + Maintenance
 {
@@ -302,6 +319,7 @@ impl<T> Store for T where
         + SigningKeyStore
         + DeviceStore
         + LocalStateStore
+        + McpSessionStore
         + AdminStore
         + Maintenance
 {

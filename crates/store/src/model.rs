@@ -186,6 +186,18 @@ impl std::fmt::Debug for UpstreamTokens {
     }
 }
 
+/// A stateful MCP session: the user it is bound to, and the client's
+/// `initialize` parameters (JSON) from which any instance can restore it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct McpSession {
+    /// Digest of the `Mcp-Session-Id`.
+    pub id: TokenHash,
+    pub user_id: String,
+    pub init_params: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
     pub pending: u64,
@@ -195,6 +207,7 @@ pub struct SweepReport {
     pub grants: u64,
     pub clients: u64,
     pub devices: u64,
+    pub mcp_sessions: u64,
 }
 
 impl SweepReport {
@@ -206,6 +219,7 @@ impl SweepReport {
             + self.grants
             + self.clients
             + self.devices
+            + self.mcp_sessions
     }
 }
 

@@ -20,7 +20,8 @@ macro_rules! impl_sql_store {
         use crate::sql::new_id;
         use crate::{
             AdminStore, ClientStore, DeviceStore, FlowStore, GrantStore, LocalStateStore,
-            Maintenance, Result, SigningKeyStore, StoreError, UpstreamTokenStore, UserStore,
+            Maintenance, McpSessionStore, Result, SigningKeyStore, StoreError,
+            UpstreamTokenStore, UserStore,
         };
         use async_trait::async_trait;
         use sqlx::Row;
@@ -932,6 +933,66 @@ macro_rules! impl_sql_store {
         }
 
         #[async_trait]
+        impl McpSessionStore for $store {
+            async fn insert_mcp_session(&self, s: &McpSession) -> Result<()> {
+                let res = sqlx::query(
+                    "INSERT INTO mcp_sessions (id_hash, user_id, init_params, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(s.id.as_str())
+                .bind(&s.user_id)
+                .bind(&s.init_params)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .execute(&self.pool)
+                .await;
+                match res {
+                    Ok(_) => Ok(()),
+                    Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn get_mcp_session(&self, id: &TokenHash, now: i64) -> Result<Option<McpSession>> {
+                sqlx::query("SELECT * FROM mcp_sessions WHERE id_hash = $1 AND expires_at > $2")
+                    .bind(id.as_str())
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|r| -> Result<McpSession> {
+                        Ok(McpSession {
+                            id: hash_col(&r, "id_hash")?,
+                            user_id: r.try_get("user_id")?,
+                            init_params: r.try_get("init_params")?,
+                            created_at: r.try_get("created_at")?,
+                            expires_at: r.try_get("expires_at")?,
+                        })
+                    })
+                    .transpose()
+            }
+
+            async fn extend_mcp_session(&self, id: &TokenHash, now: i64, until: i64) -> Result<bool> {
+                let res = sqlx::query(
+                    "UPDATE mcp_sessions SET expires_at = $1 WHERE id_hash = $2 AND expires_at > $3",
+                )
+                .bind(until)
+                .bind(id.as_str())
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(res.rows_affected() == 1)
+            }
+
+            async fn delete_mcp_session(&self, id: &TokenHash) -> Result<bool> {
+                let res = sqlx::query("DELETE FROM mcp_sessions WHERE id_hash = $1")
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(res.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait]
         impl AdminStore for $store {
             async fn list_users(&self) -> Result<Vec<UserSummary>> {
                 let rows = sqlx::query(
@@ -1080,10 +1141,10 @@ macro_rules! impl_sql_store {
             }
 
             async fn counts(&self) -> Result<Vec<(&'static str, i64)>> {
-                const TABLES: [&str; 12] = [
+                const TABLES: [&str; 13] = [
                     "users", "clients", "pending_authorizations", "consents", "grants",
                     "authorization_codes", "access_tokens", "refresh_tokens", "upstream_tokens",
-                    "device_authorizations", "signing_keys", "local_state",
+                    "device_authorizations", "signing_keys", "local_state", "mcp_sessions",
                 ];
                 let mut out = Vec::with_capacity(TABLES.len());
                 for t in TABLES {
@@ -1158,6 +1219,11 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                report.mcp_sessions = sqlx::query("DELETE FROM mcp_sessions WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                 tx.commit().await?;
                 Ok(report)
             }

@@ -52,6 +52,7 @@ conformance!(
     device_authorization_polls_slow_down_and_approve_once,
     device_authorization_denied_and_expired,
     local_state_round_trip,
+    mcp_sessions_expire_slide_and_go_with_their_user,
     admin_lists_and_deletes,
 );
 
@@ -831,6 +832,64 @@ async fn device_authorization_denied_and_expired(db: &TestDatabase) {
             .unwrap(),
         DevicePoll::NotFound
     );
+}
+
+async fn mcp_sessions_expire_slide_and_go_with_their_user(db: &TestDatabase) {
+    let store = db.open().await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let session = |user_id: &str| McpSession {
+        id: hash(),
+        user_id: user_id.into(),
+        init_params: r#"{"protocolVersion":"2025-06-18"}"#.into(),
+        created_at: NOW,
+        expires_at: NOW + 100,
+    };
+    let a = session(&alice.id);
+    let b = session(&bob.id);
+    store.insert_mcp_session(&a).await.unwrap();
+    store.insert_mcp_session(&b).await.unwrap();
+    assert!(matches!(
+        store.insert_mcp_session(&a).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.get_mcp_session(&a.id, NOW).await.unwrap(),
+        Some(a.clone())
+    );
+    // Expired: gone for readers, and cannot be revived.
+    assert_eq!(store.get_mcp_session(&a.id, NOW + 100).await.unwrap(), None);
+    assert!(
+        !store
+            .extend_mcp_session(&a.id, NOW + 100, NOW + 500)
+            .await
+            .unwrap()
+    );
+    // Extended while live: lives on, and the sweep keeps it.
+    assert!(
+        store
+            .extend_mcp_session(&b.id, NOW + 50, NOW + 500)
+            .await
+            .unwrap()
+    );
+    let report = store.sweep(NOW + 200).await.unwrap();
+    assert_eq!(report.mcp_sessions, 1);
+    assert_eq!(
+        store
+            .get_mcp_session(&b.id, NOW + 200)
+            .await
+            .unwrap()
+            .map(|s| s.expires_at),
+        Some(NOW + 500)
+    );
+    // A session goes with its user.
+    let c = session(&alice.id);
+    store.insert_mcp_session(&c).await.unwrap();
+    assert!(store.delete_user(&alice.id).await.unwrap());
+    assert_eq!(store.get_mcp_session(&c.id, NOW).await.unwrap(), None);
+    assert!(store.delete_mcp_session(&b.id).await.unwrap());
+    assert!(!store.delete_mcp_session(&b.id).await.unwrap());
+    assert_eq!(store.get_mcp_session(&b.id, NOW).await.unwrap(), None);
 }
 
 async fn local_state_round_trip(db: &TestDatabase) {

@@ -201,7 +201,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let r = store.sweep(now).await?;
             writeln!(
                 out,
-                "deleted {} expired row(s): {} pending, {} codes, {} access tokens, {} refresh tokens, {} grants, {} clients, {} device authorizations",
+                "deleted {} expired row(s): {} pending, {} codes, {} access tokens, {} refresh tokens, {} grants, {} clients, {} device authorizations, {} MCP sessions",
                 r.total(),
                 r.pending,
                 r.codes,
@@ -209,7 +209,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 r.refresh_tokens,
                 r.grants,
                 r.clients,
-                r.devices
+                r.devices,
+                r.mcp_sessions
             )?;
         }
         AdminCommand::Backup { path } => {
