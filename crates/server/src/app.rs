@@ -2,6 +2,7 @@
 
 use crate::config::{Config, Identity, SANDBOX_PATH};
 use crate::mcp::XmcpHandler;
+use crate::sessions::McpSessions;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
@@ -253,8 +254,14 @@ fn cors() -> CorsLayer {
 /// `/mcp` exactly as the MCP SDK serves it: rmcp's streamable HTTP
 /// transport over [`XmcpHandler`], with sessions or stateless per the
 /// configuration, and nothing in front (no bearer or scope guard; see
-/// [`build_router`]). Also the handler, whose tools name the scopes they need.
-pub fn mcp_service(app: &App, shutdown: &CancellationToken) -> (Router, XmcpHandler) {
+/// [`build_router`]). In stateful mode, `sessions` (if given) keeps each
+/// session in the store, so that other instances can restore it. Also
+/// returns the handler, whose tools name the scopes they need.
+pub fn mcp_service(
+    app: &App,
+    shutdown: &CancellationToken,
+    sessions: Option<Arc<McpSessions>>,
+) -> (Router, XmcpHandler) {
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(app.config.allowed_hosts.clone())
         .with_allowed_origins(app.config.allowed_origins.clone())
@@ -272,22 +279,24 @@ pub fn mcp_service(app: &App, shutdown: &CancellationToken) -> (Router, XmcpHand
         let handler = handler.clone();
         move || Ok(handler.clone())
     };
-    let router = if app.config.mcp_stateful {
+    if app.config.mcp_stateful {
+        mcp_config.session_store = sessions.map(|s| s as _);
         let svc = StreamableHttpService::new(
             factory,
             Arc::new(LocalSessionManager::default()),
             mcp_config,
         );
-        Router::new().route_service("/mcp", SharedMcp(Arc::new(svc)))
+        let router = Router::new().route_service("/mcp", SharedMcp(Arc::new(svc)));
+        (router, handler)
     } else {
         let svc = StreamableHttpService::new(
             factory,
             Arc::new(NeverSessionManager::default()),
             mcp_config,
         );
-        Router::new().route_service("/mcp", SharedMcp(Arc::new(svc)))
-    };
-    (router, handler)
+        let router = Router::new().route_service("/mcp", SharedMcp(Arc::new(svc)));
+        (router, handler)
+    }
 }
 
 /// rmcp's transport behind an `Arc`. Cloning a `StreamableHttpService`
@@ -329,12 +338,18 @@ where
 /// its route pattern. [`http_service`] puts the layers every request goes
 /// through around them.
 pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
-    let (mcp, handler) = mcp_service(&app, &shutdown);
+    // Stateful sessions live in the store, bound to their users.
+    let sessions = app
+        .config
+        .mcp_stateful
+        .then(|| Arc::new(McpSessions::new(app.store.clone(), app.clock.clone())));
+    let (mcp, handler) = mcp_service(&app, &shutdown, sessions.clone());
     let guard = crate::scopes::McpGuard::new(
         app.auth.clone(),
         handler.tool_scopes(),
         handler.resource_scopes(),
         MAX_MCP_BODY,
+        sessions,
     );
     let mcp = mcp.layer(axum::middleware::from_fn_with_state(
         guard,

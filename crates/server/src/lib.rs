@@ -10,6 +10,7 @@ pub mod local;
 pub mod mcp;
 pub mod ops;
 pub mod scopes;
+pub mod sessions;
 pub mod telemetry;
 pub mod tools;
 

@@ -4,12 +4,14 @@
 //! challenge (MCP "Runtime Insufficient Scope Errors"), so clients can
 //! re-authorize for exactly those.
 
+use crate::sessions::McpSessions;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::sync::Arc;
+use xmcp_auth::server::GuardError;
 use xmcp_auth::{AuthServer, Principal};
 
 /// Scopes each tool or resource needs (those not listed need none).
@@ -29,10 +31,18 @@ struct Guard {
     /// them needs no check, and its message is not read here.
     every_needed: Vec<String>,
     max_body: usize,
+    /// In stateful mode: who each session belongs to.
+    sessions: Option<Arc<McpSessions>>,
 }
 
 impl McpGuard {
-    pub fn new(auth: Arc<AuthServer>, tools: Scopes, resources: Scopes, max_body: usize) -> Self {
+    pub fn new(
+        auth: Arc<AuthServer>,
+        tools: Scopes,
+        resources: Scopes,
+        max_body: usize,
+        sessions: Option<Arc<McpSessions>>,
+    ) -> Self {
         let mut every_needed: Vec<String> = tools
             .values()
             .chain(resources.values())
@@ -47,26 +57,57 @@ impl McpGuard {
             resources,
             every_needed,
             max_body,
+            sessions,
         }))
     }
 }
 
 /// Authenticates the bearer token (as [`xmcp_auth::routes::require_bearer`]
-/// does), then answers 403 `insufficient_scope` to a call of a tool or read
-/// of a resource whose scopes the token lacks. One middleware rather than
-/// two: each layer on a route costs a few allocations per request.
+/// does); in stateful mode answers 404 to a request naming a session that
+/// is not this user's (see [`crate::sessions`]); then answers 403
+/// `insufficient_scope` to a call of a tool or read of a resource whose
+/// scopes the token lacks. One middleware rather than several: each layer
+/// on a route costs a few allocations per request.
 pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) -> Response {
     let guard = &*guard.0;
     let req = match xmcp_auth::routes::authenticate(&guard.auth, req).await {
         Ok(req) => req,
         Err(resp) => return resp,
     };
-    let holds_every_scope = req
-        .extensions()
-        .get::<Principal>()
-        .is_some_and(|p| guard.every_needed.iter().all(|s| p.has_scope(s)));
-    if req.method() != http::Method::POST || holds_every_scope {
+    let Some(principal) = req.extensions().get::<Principal>() else {
+        // `authenticate` puts it there.
         return next.run(req).await;
+    };
+    let holds_every_scope = guard.every_needed.iter().all(|s| principal.has_scope(s));
+    // Stateful mode: a request naming a session must name one of this
+    // user's; one naming none may open one, for this user.
+    let mut opener = None;
+    if let Some(sessions) = &guard.sessions {
+        let owned = match req.headers().get(SESSION_HEADER).map(|v| v.to_str()) {
+            None => {
+                opener = Some(principal.user_id.clone());
+                Ok(true)
+            }
+            Some(Ok(id)) => sessions.check(id, &principal.user_id).await,
+            Some(Err(_)) => Ok(false),
+        };
+        let refusal = match owned {
+            Ok(true) => None,
+            Ok(false) => Some(session_not_found()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read MCP sessions");
+                Some(xmcp_auth::routes::guard_response(
+                    &guard.auth,
+                    GuardError::Unavailable,
+                ))
+            }
+        };
+        if let Some(resp) = refusal {
+            return xmcp_auth::routes::reject_unread(req, resp).await;
+        }
+    }
+    if req.method() != http::Method::POST || holds_every_scope {
+        return forward(guard, opener, req, next).await;
     }
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, guard.max_body).await {
@@ -99,8 +140,34 @@ pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) 
             return xmcp_auth::routes::insufficient_scope_response(&guard.auth, &all);
         }
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    forward(
+        guard,
+        opener,
+        Request::from_parts(parts, Body::from(bytes)),
+        next,
+    )
+    .await
+}
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// What rmcp answers for a session it does not know.
+fn session_not_found() -> Response {
+    (http::StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
+}
+
+/// Pass `req` on. A session it opens (`initialize`) is bound to `opener`;
+/// if it could not be recorded, the client gets 503 instead of a session
+/// nobody could use.
+async fn forward(guard: &Guard, opener: Option<String>, req: Request, next: Next) -> Response {
+    let Some(user_id) = opener else {
+        return next.run(req).await;
+    };
+    let (resp, recorded) = McpSessions::opening(user_id, next.run(req)).await;
+    if resp.headers().contains_key(SESSION_HEADER) && !recorded {
+        return xmcp_auth::routes::guard_response(&guard.auth, GuardError::Unavailable);
+    }
+    resp
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -617,12 +617,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let bare = axum::Router::new()
             .route("/mcp", axum::routing::post(reference_handler))
             .with_state(app.auth.clone());
-        let sdk = xmcp_server::app::mcp_service(&app, &shutdown).0.layer(
-            axum::middleware::from_fn_with_state(
+        let sdk = xmcp_server::app::mcp_service(&app, &shutdown, None)
+            .0
+            .layer(axum::middleware::from_fn_with_state(
                 app.auth.clone(),
                 xmcp_auth::routes::require_bearer,
-            ),
-        );
+            ));
         (
             Some(serve_reference(bare, &shutdown).await?),
             Some(serve_reference(sdk, &shutdown).await?),

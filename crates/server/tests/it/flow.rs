@@ -10,6 +10,8 @@ xmcp_test_support::both_backends!(
     static_confidential_client_basic_and_post_with_introspection,
     two_users_are_isolated,
     jwt_access_tokens_verify_with_the_published_key_set_and_rotate,
+    stateful_sessions_are_bound_to_their_user_on_every_instance,
+    stateful_sessions_expire_when_idle,
 );
 
 async fn dcr_client_discovers_registers_authorizes_calls_refreshes_revokes(backend: Backend) {
@@ -372,37 +374,34 @@ async fn two_users_are_isolated(backend: Backend) {
     assert_eq!((made("demo_user"), made("second_user")), (3, 3));
 }
 
-#[tokio::test]
-async fn stateful_mode_keeps_a_session_bound_to_its_user() {
-    let app = builder(Backend::Sqlite)
-        .settings(|s| s.mcp_stateful = Some(true))
-        .spawn()
-        .await;
-    let client_id = app.register_public().await;
-    let tokens = Authorize::new(&app, &client_id, "http://127.0.0.1:1/callback")
-        .tokens(&app)
-        .await;
-    let access = tokens["access_token"].as_str().unwrap();
-    let send = |body: Value, session: Option<String>| {
-        let app = &app;
-        async move {
-            let mut req = app
-                .http
-                .post(app.url("/mcp"))
-                .bearer_auth(access)
-                .header("accept", "application/json, text/event-stream")
-                .json(&body);
-            if let Some(s) = session {
-                req = req
-                    .header("mcp-session-id", s)
-                    .header("mcp-protocol-version", "2025-06-18");
-            }
-            req.send().await.unwrap()
-        }
-    };
-    let init = send(
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "it", "version": "1"}}}),
+/// A POST to `/mcp` as a pre-2026 client in stateful mode sends it.
+async fn post_in_session(
+    app: &TestApp,
+    token: &str,
+    session: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut req = app
+        .http
+        .post(app.url("/mcp"))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&body);
+    if let Some(s) = session {
+        req = req
+            .header("mcp-session-id", s)
+            .header("mcp-protocol-version", "2025-06-18");
+    }
+    req.send().await.unwrap()
+}
+
+/// Open a session with `token` on `app`: initialize, then initialized.
+async fn open_session(app: &TestApp, token: &str) -> String {
+    let init = post_in_session(
+        app,
+        token,
         None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "it", "version": "1"}}}),
     )
     .await;
     assert_eq!(init.status(), StatusCode::OK);
@@ -412,16 +411,182 @@ async fn stateful_mode_keeps_a_session_bound_to_its_user() {
         .to_owned();
     let body = init.text().await.unwrap();
     assert!(body.contains("serverInfo"), "{body}");
-    let r = send(
+    let r = post_in_session(
+        app,
+        token,
+        Some(&session),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        Some(session.clone()),
     )
     .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let r = send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}), Some(session)).await;
-    assert_eq!(r.status(), StatusCode::OK);
+    session
+}
+
+/// `whoami` in a session: the status, and the subject it answered.
+async fn whoami_in_session(app: &TestApp, token: &str, session: &str) -> (StatusCode, String) {
+    let r = post_in_session(
+        app,
+        token,
+        Some(session),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}),
+    )
+    .await;
+    let status = r.status();
     let text = r.text().await.unwrap();
-    assert!(text.contains("x:1850000000000000001"), "{text}");
+    let subject = ["x:1850000000000000001", "x:1850000000000000002"]
+        .into_iter()
+        .find(|s| text.contains(s))
+        .unwrap_or_default();
+    if status == StatusCode::OK {
+        assert!(!subject.is_empty(), "{text}");
+    }
+    (status, subject.to_owned())
+}
+
+async fn session_rows(app: &TestApp) -> i64 {
+    app.app
+        .store
+        .counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(t, _)| *t == "mcp_sessions")
+        .unwrap()
+        .1
+}
+
+/// Stateful mode: a session belongs to the user who opened it, on every
+/// instance; any instance sharing the database serves it (restoring it
+/// from the store); ending it on one instance ends it on all.
+async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Backend) {
+    let a = builder(backend)
+        .settings(|s| s.mcp_stateful = Some(true))
+        .spawn()
+        .await;
+    let b = builder(backend)
+        .settings(|s| s.mcp_stateful = Some(true))
+        .sharing(&a)
+        .spawn()
+        .await;
+    let client_id = a.register_public().await;
+    let tokens = |user: &'static str| {
+        let a = &a;
+        let client_id = client_id.clone();
+        async move {
+            Authorize::new(a, &client_id, "http://127.0.0.1:1/callback")
+                .tokens_as(a, user)
+                .await["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let alice = tokens("demo_user").await;
+    let bob = tokens("second_user").await;
+    let alice_subject = "x:1850000000000000001".to_owned();
+
+    let session = open_session(&a, &alice).await;
+    assert_eq!(session_rows(&a).await, 1);
+    assert_eq!(
+        whoami_in_session(&a, &alice, &session).await,
+        (StatusCode::OK, alice_subject.clone())
+    );
+    // B never saw the session: it restores it from the store.
+    assert_eq!(
+        whoami_in_session(&b, &alice, &session).await,
+        (StatusCode::OK, alice_subject.clone())
+    );
+    // Another user's valid token cannot use it on either instance, nor end
+    // it, and is told only what an unknown session is told.
+    for app in [&a, &b] {
+        let (status, _) = whoami_in_session(app, &bob, &session).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let r = app
+            .http
+            .delete(app.url("/mcp"))
+            .bearer_auth(&bob)
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(r.text().await.unwrap(), "Not Found: Session not found");
+    }
+    let (status, _) = whoami_in_session(&a, &bob, "no-such-session").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        whoami_in_session(&a, &alice, &session).await,
+        (StatusCode::OK, alice_subject.clone())
+    );
+    // Bob's own session is his alone.
+    let bobs = open_session(&b, &bob).await;
+    assert_eq!(session_rows(&a).await, 2);
+    assert_eq!(
+        whoami_in_session(&a, &alice, &bobs).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        whoami_in_session(&a, &bob, &bobs).await,
+        (StatusCode::OK, "x:1850000000000000002".to_owned())
+    );
+
+    // Alice ends her session on B; A, which still holds it in memory,
+    // refuses it from then on.
+    let r = b
+        .http
+        .delete(b.url("/mcp"))
+        .bearer_auth(&alice)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(session_rows(&a).await, 1);
+    assert_eq!(
+        whoami_in_session(&a, &alice, &session).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// An idle session expires; one in use slides on.
+async fn stateful_sessions_expire_when_idle(backend: Backend) {
+    use xmcp_auth::Clock;
+    use xmcp_server::sessions::SESSION_IDLE_SECONDS;
+    let app = builder(backend)
+        .settings(|s| {
+            s.mcp_stateful = Some(true);
+            // One access token outlives every step below.
+            s.access_token_ttl = Some(10 * SESSION_IDLE_SECONDS);
+        })
+        .spawn()
+        .await;
+    let client_id = app.register_public().await;
+    let token = Authorize::new(&app, &client_id, "http://127.0.0.1:1/callback")
+        .tokens(&app)
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = open_session(&app, &token).await;
+    // Used after 60% of its life, then again 60% later: past its first
+    // expiry, and still alive because the first use moved it on.
+    for _ in 0..2 {
+        app.clock.advance(SESSION_IDLE_SECONDS * 6 / 10);
+        assert_eq!(
+            whoami_in_session(&app, &token, &session).await.0,
+            StatusCode::OK
+        );
+    }
+    app.clock.advance(SESSION_IDLE_SECONDS + 1);
+    assert_eq!(
+        whoami_in_session(&app, &token, &session).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // The sweep deletes it.
+    let report = app.app.store.sweep(app.clock.now()).await.unwrap();
+    assert_eq!(report.mcp_sessions, 1);
 }
 
 /// Decode and check a JWT access token with the published key set, as an

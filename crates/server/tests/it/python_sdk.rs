@@ -6,7 +6,10 @@
 use crate::harness::*;
 use serde_json::Value;
 
-xmcp_test_support::both_backends!(python_sdk_oauth_client_completes_the_flow);
+xmcp_test_support::both_backends!(
+    python_sdk_oauth_client_completes_the_flow,
+    python_sdk_session_survives_a_server_restart,
+);
 
 async fn python_sdk_oauth_client_completes_the_flow(backend: Backend) {
     let Ok(python) = std::env::var("XMCP_TEST_PYTHON") else {
@@ -79,4 +82,79 @@ async fn python_sdk_oauth_client_completes_the_flow(backend: Backend) {
     assert_eq!(report["echo_after_refresh"], "after refresh");
     assert_eq!(report["refreshed"], true);
     assert_eq!(report["iss"], app.base);
+}
+
+/// Stateful mode: the Python SDK keeps one MCP session open while the
+/// server process is replaced by a new one on the same address and
+/// database. The new process restores the session from the store: same
+/// session id, same user, no new `initialize`.
+async fn python_sdk_session_survives_a_server_restart(backend: Backend) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let Ok(python) = std::env::var("XMCP_TEST_PYTHON") else {
+        eprintln!("XMCP_TEST_PYTHON not set: the Python SDK test is skipped (CI sets it)");
+        return;
+    };
+    let stateful = |s: &mut xmcp_server::config::Settings| s.mcp_stateful = Some(true);
+    let app = builder(backend).settings(stateful).spawn().await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/sdk_session_restart.py"
+    );
+    let mut child = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(app.url("/mcp"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let limit = std::time::Duration::from_secs(120);
+    let first = tokio::time::timeout(limit, stdout.next_line())
+        .await
+        .expect("the Python client opened its session within 120 s")
+        .unwrap();
+    let Some(first) = first else {
+        let out = child.wait_with_output().await.unwrap();
+        panic!("python failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let opened: Value = serde_json::from_str(&first).unwrap();
+    let session = opened["session"].as_str().unwrap().to_owned();
+
+    let restarted = builder(backend)
+        .settings(stateful)
+        .restart_of(app.stop().await)
+        .spawn()
+        .await;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"go\n").await.unwrap();
+    stdin.flush().await.unwrap();
+    let out = tokio::time::timeout(limit, async {
+        let mut last = None;
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            last = Some(line);
+        }
+        (last, child.wait_with_output().await.unwrap())
+    })
+    .await
+    .expect("the Python client finished within 120 s");
+    let (last, status) = out;
+    assert!(
+        status.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let report: Value = serde_json::from_str(&last.unwrap()).unwrap();
+    assert_eq!(report["session_before"], session.as_str());
+    assert_eq!(report["session_after"], session.as_str(), "{report}");
+    assert_eq!(report["echo_after"], "after restart", "{report}");
+    assert_eq!(report["echo_after_is_error"], false);
+    assert_eq!(report["whoami_before"]["subject"], "x:1850000000000000001");
+    assert_eq!(report["whoami_after"], report["whoami_before"]);
+    assert_eq!(
+        report["tools_after"],
+        3 + restarted.app.catalog.tools.len(),
+        "{report}"
+    );
 }
