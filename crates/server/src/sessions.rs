@@ -14,15 +14,19 @@
 //!   sticky routing, or after rmcp dropped an idle worker) restores it by
 //!   replaying the handshake, and the client never notices.
 //!
-//! The store is the authority: [`McpSessions::check`] reads it on every
-//! request that names a session, so a session ended on one instance (HTTP
-//! `DELETE`, its user deleted, expiry) ends on all of them at once.
+//! The store is the authority. [`McpSessions::check`] reads it, and then
+//! trusts what it read for [`RECHECK_SECONDS`] (a read on every request cost
+//! a fifth of stateful `tools/call` throughput). So a session ended on one
+//! instance (HTTP `DELETE`, expiry) is refused there at once and by every
+//! other instance within [`RECHECK_SECONDS`]. Who a session belongs to
+//! never changes, so the cache can never hand a session to another user.
 
 use rmcp::transport::streamable_http_server::session::{
     SessionState, SessionStore, SessionStoreError,
 };
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use xmcp_auth::Clock;
 use xmcp_store::{McpSession, Store, StoreError, TokenHash};
 
@@ -42,15 +46,39 @@ tokio::task_local! {
     static OPENING: Opening;
 }
 
+/// How long [`McpSessions::check`] trusts what it read in the store.
+pub const RECHECK_SECONDS: i64 = 5;
+
+/// Sessions remembered at most; beyond, the stale ones are dropped (or all).
+const MAX_REMEMBERED: usize = 10_000;
+
 /// Stateful MCP sessions in the store; see the module documentation.
 pub struct McpSessions {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    /// Sessions read lately: id, then its user and until when to trust it.
+    /// Only a cache: losing it costs a read.
+    recent: Mutex<HashMap<Box<str>, Remembered>>,
+}
+
+struct Remembered {
+    user_id: Box<str>,
+    until: i64,
 }
 
 impl McpSessions {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            recent: Mutex::default(),
+        }
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Remembered>> {
+        // The map is consistent after every statement: a panic elsewhere
+        // cannot leave it half-updated.
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Run `request` (rmcp answering a request that names no session) on
@@ -73,22 +101,43 @@ impl McpSessions {
 
     /// Whether `session_id` names a live session of `user_id`. Moves the
     /// session's expiry on when half of it has passed.
+    ///
+    /// Not secret comparisons: both user ids are our own, from the store
+    /// and the verified token.
     pub async fn check(&self, session_id: &str, user_id: &str) -> Result<bool, StoreError> {
-        let id = TokenHash::of(session_id);
         let now = self.clock.now();
+        if let Some(r) = self.recent().get(session_id)
+            && now < r.until
+        {
+            return Ok(&*r.user_id == user_id);
+        }
+        let id = TokenHash::of(session_id);
         let Some(session) = self.store.get_mcp_session(&id, now).await? else {
+            self.recent().remove(session_id);
             return Ok(false);
         };
-        // Not a secret comparison: both ids are our own, from the store and
-        // the verified token.
         if session.user_id != user_id {
             return Ok(false);
         }
-        if session.expires_at - now < SESSION_IDLE_SECONDS / 2 {
-            self.store
-                .extend_mcp_session(&id, now, now + SESSION_IDLE_SECONDS)
-                .await?;
+        let mut expires_at = session.expires_at;
+        if expires_at - now < SESSION_IDLE_SECONDS / 2 {
+            expires_at = now + SESSION_IDLE_SECONDS;
+            self.store.extend_mcp_session(&id, now, expires_at).await?;
         }
+        let mut recent = self.recent();
+        if recent.len() >= MAX_REMEMBERED {
+            recent.retain(|_, r| now < r.until);
+            if recent.len() >= MAX_REMEMBERED {
+                recent.clear();
+            }
+        }
+        recent.insert(
+            session_id.into(),
+            Remembered {
+                user_id: session.user_id.into(),
+                until: (now + RECHECK_SECONDS).min(expires_at),
+            },
+        );
         Ok(true)
     }
 }
@@ -123,7 +172,9 @@ impl SessionStore for McpSessions {
         Ok(())
     }
 
+    /// Called by rmcp when the client ends the session (HTTP `DELETE`).
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        self.recent().remove(session_id);
         self.store
             .delete_mcp_session(&TokenHash::of(session_id))
             .await?;
@@ -151,18 +202,32 @@ mod tests {
         )
     }
 
-    #[tokio::test]
-    async fn a_session_is_recorded_only_for_the_user_opening_it() {
+    async fn setup() -> (
+        xmcp_store::testing::TestDatabase,
+        Arc<dyn Store>,
+        Arc<ManualClock>,
+        McpSessions,
+    ) {
         let db = xmcp_store::testing::TestDatabase::sqlite();
         let store = db.open().await;
-        let user = |name: &str| UserIdentity {
+        let clock = Arc::new(ManualClock::new(NOW));
+        let sessions = McpSessions::new(store.clone(), clock.clone());
+        (db, store, clock, sessions)
+    }
+
+    async fn user(store: &Arc<dyn Store>, name: &str) -> xmcp_store::User {
+        let identity = UserIdentity {
             subject: format!("local:{name}"),
             username: Some(name.into()),
             display_name: None,
         };
-        let alice = store.upsert_user(&user("alice"), NOW).await.unwrap();
-        let bob = store.upsert_user(&user("bob"), NOW).await.unwrap();
-        let sessions = McpSessions::new(store.clone(), Arc::new(ManualClock::new(NOW)));
+        store.upsert_user(&identity, NOW).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_session_is_recorded_only_for_the_user_opening_it() {
+        let (_db, store, _clock, sessions) = setup().await;
+        let (alice, bob) = (user(&store, "alice").await, user(&store, "bob").await);
 
         // Outside the guard there is nobody to bind a session to: refused,
         // and nothing is written.
@@ -199,5 +264,29 @@ mod tests {
         sessions.delete("s-alice").await.unwrap();
         assert!(!sessions.check("s-alice", &alice.id).await.unwrap());
         assert!(sessions.load("s-alice").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn what_was_read_is_trusted_for_a_few_seconds_and_never_for_another_user() {
+        let (_db, store, clock, sessions) = setup().await;
+        let (alice, bob) = (user(&store, "alice").await, user(&store, "bob").await);
+        let (stored, _) = McpSessions::opening(alice.id.clone(), async {
+            sessions.store("s-alice", &state()).await
+        })
+        .await;
+        stored.unwrap();
+        assert!(sessions.check("s-alice", &alice.id).await.unwrap());
+        // Another instance ends it, behind this one's back.
+        assert!(
+            store
+                .delete_mcp_session(&TokenHash::of("s-alice"))
+                .await
+                .unwrap()
+        );
+        assert!(!sessions.check("s-alice", &bob.id).await.unwrap());
+        clock.advance(RECHECK_SECONDS - 1);
+        assert!(sessions.check("s-alice", &alice.id).await.unwrap());
+        clock.advance(1);
+        assert!(!sessions.check("s-alice", &alice.id).await.unwrap());
     }
 }

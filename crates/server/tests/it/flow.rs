@@ -531,8 +531,9 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
         (StatusCode::OK, "x:1850000000000000002".to_owned())
     );
 
-    // Alice ends her session on B; A, which still holds it in memory,
-    // refuses it from then on.
+    // Alice ends her session on B. B refuses it at once; A, which holds it
+    // in memory, once what A read in the store is older than
+    // RECHECK_SECONDS.
     let r = b
         .http
         .delete(b.url("/mcp"))
@@ -544,6 +545,11 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     assert_eq!(session_rows(&a).await, 1);
+    assert_eq!(
+        whoami_in_session(&b, &alice, &session).await.0,
+        StatusCode::NOT_FOUND
+    );
+    a.clock.advance(xmcp_server::sessions::RECHECK_SECONDS);
     assert_eq!(
         whoami_in_session(&a, &alice, &session).await.0,
         StatusCode::NOT_FOUND
