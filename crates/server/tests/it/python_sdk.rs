@@ -157,4 +157,7 @@ async fn python_sdk_session_survives_a_server_restart(backend: Backend) {
         3 + restarted.app.catalog.tools.len(),
         "{report}"
     );
+    // On leaving, the SDK ended the session (HTTP DELETE).
+    let counts = restarted.app.store.counts().await.unwrap();
+    assert!(counts.contains(&("mcp_sessions", 0)), "{counts:?}");
 }
