@@ -161,7 +161,15 @@ fn session_not_found() -> Response {
 /// nobody could use.
 async fn forward(guard: &Guard, opener: Option<String>, req: Request, next: Next) -> Response {
     let Some(user_id) = opener else {
-        return next.run(req).await;
+        let ending = req.method() == http::Method::DELETE;
+        let mut resp = next.run(req).await;
+        // rmcp answers the end of a session 202. The Python and TypeScript
+        // SDKs' servers answer 200, and the Python client reports anything
+        // but 200 or 204 as "Session termination failed".
+        if ending && resp.status() == http::StatusCode::ACCEPTED {
+            *resp.status_mut() = http::StatusCode::OK;
+        }
+        return resp;
     };
     let (resp, recorded) = McpSessions::opening(user_id, next.run(req)).await;
     if resp.headers().contains_key(SESSION_HEADER) && !recorded {

@@ -157,7 +157,10 @@ async fn python_sdk_session_survives_a_server_restart(backend: Backend) {
         3 + restarted.app.catalog.tools.len(),
         "{report}"
     );
-    // On leaving, the SDK ended the session (HTTP DELETE).
+    // On leaving, the SDK ended the session (HTTP DELETE), and took the
+    // answer for success.
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(!stderr.contains("termination failed"), "{stderr}");
     let counts = restarted.app.store.counts().await.unwrap();
     assert!(counts.contains(&("mcp_sessions", 0)), "{counts:?}");
 }
