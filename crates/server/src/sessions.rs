@@ -35,17 +35,6 @@ use xmcp_store::{McpSession, Store, StoreError, TokenHash};
 /// use is written at most once per half period.
 pub const SESSION_IDLE_SECONDS: i64 = 24 * 3600;
 
-/// The user on whose behalf the current request may open a session, and
-/// whether the session it opened was recorded.
-struct Opening {
-    user_id: String,
-    recorded: std::cell::Cell<bool>,
-}
-
-tokio::task_local! {
-    static OPENING: Opening;
-}
-
 /// How long [`McpSessions::check`] trusts what it read in the store.
 pub const RECHECK_SECONDS: i64 = 5;
 
@@ -64,6 +53,17 @@ pub struct McpSessions {
 struct Remembered {
     user_id: Box<str>,
     until: i64,
+}
+
+/// The user on whose behalf the current request may open a session, and
+/// whether the session it opened was recorded.
+struct Opening {
+    user_id: String,
+    recorded: std::cell::Cell<bool>,
+}
+
+tokio::task_local! {
+    static OPENING: Opening;
 }
 
 impl McpSessions {

@@ -1054,12 +1054,18 @@ macro_rules! impl_sql_store {
             }
 
             async fn delete_user(&self, user_id: &str) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
                 // Foreign keys cascade to grants (and their tokens), codes,
                 // consents, device authorizations and upstream credentials.
                 let res = sqlx::query("DELETE FROM users WHERE id = $1")
                     .bind(user_id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                sqlx::query("DELETE FROM mcp_sessions WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
                 Ok(res.rows_affected() == 1)
             }
 

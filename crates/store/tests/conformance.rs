@@ -890,6 +890,13 @@ async fn mcp_sessions_expire_slide_and_go_with_their_user(db: &TestDatabase) {
     assert!(store.delete_mcp_session(&b.id).await.unwrap());
     assert!(!store.delete_mcp_session(&b.id).await.unwrap());
     assert_eq!(store.get_mcp_session(&b.id, NOW).await.unwrap(), None);
+    // Users of an external authorization server have no row.
+    let external = session("external:ext-user-1");
+    store.insert_mcp_session(&external).await.unwrap();
+    assert_eq!(
+        store.get_mcp_session(&external.id, NOW).await.unwrap(),
+        Some(external)
+    );
 }
 
 async fn local_state_round_trip(db: &TestDatabase) {

@@ -375,7 +375,7 @@ async fn two_users_are_isolated(backend: Backend) {
 }
 
 /// A POST to `/mcp` as a pre-2026 client in stateful mode sends it.
-async fn post_in_session(
+pub(crate) async fn post_in_session(
     app: &TestApp,
     token: &str,
     session: Option<&str>,
@@ -396,7 +396,7 @@ async fn post_in_session(
 }
 
 /// Open a session with `token` on `app`: initialize, then initialized.
-async fn open_session(app: &TestApp, token: &str) -> String {
+pub(crate) async fn open_session(app: &TestApp, token: &str) -> String {
     let init = post_in_session(
         app,
         token,
@@ -422,8 +422,13 @@ async fn open_session(app: &TestApp, token: &str) -> String {
     session
 }
 
-/// `whoami` in a session: the status, and the subject it answered.
-async fn whoami_in_session(app: &TestApp, token: &str, session: &str) -> (StatusCode, String) {
+/// `whoami` in a session: the status, and the subject it answered (empty
+/// when refused).
+pub(crate) async fn whoami_in_session(
+    app: &TestApp,
+    token: &str,
+    session: &str,
+) -> (StatusCode, String) {
     let r = post_in_session(
         app,
         token,
@@ -433,13 +438,19 @@ async fn whoami_in_session(app: &TestApp, token: &str, session: &str) -> (Status
     .await;
     let status = r.status();
     let text = r.text().await.unwrap();
-    let subject = ["x:1850000000000000001", "x:1850000000000000002"]
-        .into_iter()
-        .find(|s| text.contains(s))
-        .unwrap_or_default();
-    if status == StatusCode::OK {
-        assert!(!subject.is_empty(), "{text}");
+    if status != StatusCode::OK {
+        return (status, String::new());
     }
+    // One SSE event carries the reply.
+    let reply: Value = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .find(|m: &Value| m["id"] == 2)
+        .unwrap_or_else(|| panic!("no reply in {text}"));
+    let subject = reply["result"]["structuredContent"]["subject"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reply}"));
     (status, subject.to_owned())
 }
 

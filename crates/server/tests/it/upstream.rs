@@ -623,6 +623,44 @@ async fn resource_server_only_verifies_an_external_issuers_jwts() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
+/// Stateful mode behind an external authorization server: its users have
+/// no row here, and their sessions are still theirs alone.
+#[tokio::test]
+async fn external_users_keep_their_stateful_sessions_to_themselves() {
+    use crate::flow::{open_session, whoami_in_session};
+    let idp = OidcProvider::start().await;
+    let app = builder(Backend::Sqlite)
+        .upstream(Upstream::Configured)
+        .settings(|s| {
+            s.external_issuer = Some(idp.issuer.clone());
+            s.external_jwks_url = Some(idp.jwks_url());
+            s.mcp_stateful = Some(true);
+        })
+        .spawn()
+        .await;
+    let now = xmcp_auth::Clock::now(app.clock.as_ref());
+    let token = |sub: &str| {
+        idp.sign(
+            &json!({
+                "iss": idp.issuer, "sub": sub, "aud": app.url("/mcp"),
+                "exp": now + 300, "iat": now, "scope": "tweet.read users.read",
+                "client_id": "ext-client", "jti": sub,
+            }),
+            false,
+        )
+    };
+    let (one, two) = (token("ext-user-1"), token("ext-user-2"));
+    let session = open_session(&app, &one).await;
+    assert_eq!(
+        whoami_in_session(&app, &one, &session).await,
+        (StatusCode::OK, "ext-user-1".to_owned())
+    );
+    assert_eq!(
+        whoami_in_session(&app, &two, &session).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
 #[tokio::test]
 async fn resource_server_only_introspects_at_a_remote_authorization_server() {
     // Another xmcp is the authorization server; this one only guards /mcp
