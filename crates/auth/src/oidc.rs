@@ -25,7 +25,8 @@ use xmcp_store::UserIdentity;
 
 /// How long a discovery document or key set is trusted before a refetch.
 const CACHE_FOR: Duration = Duration::from_secs(3600);
-/// Minimum time between key-set refetches triggered by an unknown `kid`.
+/// Minimum time between key-set refetches triggered by an unknown `kid`
+/// (stated in [`RemoteJwks`]'s documentation).
 const REFETCH_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
@@ -59,7 +60,7 @@ struct Discovery {
 }
 
 /// A key set fetched from a URL, cached, refetched when a token names a key
-/// it does not have (at most every [`REFETCH_AFTER`]).
+/// it does not have (at most every 30 seconds).
 #[derive(Debug)]
 pub struct RemoteJwks {
     http: reqwest::Client,

@@ -5,7 +5,7 @@
 //! `cursor://` or `vscode://` for native apps; never `javascript:`, `data:`,
 //! `file:`, `vbscript:`; never a fragment.
 //!
-//! Matching ([`matches`]): exact string comparison (RFC 3986 §6.2.1), except
+//! Matching ([`matches()`]): exact string comparison (RFC 3986 §6.2.1), except
 //! that an `http` loopback redirect may use any port (RFC 8252 §7.3, OAuth 2.1
 //! §8.4.2), with scheme, host, path and query still compared exactly.
 
