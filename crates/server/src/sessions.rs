@@ -105,6 +105,14 @@ impl McpSessions {
     /// Not secret comparisons: both user ids are our own, from the store
     /// and the verified token.
     pub async fn check(&self, session_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let owned = self.owned(session_id, user_id).await?;
+        if !owned {
+            counted("refused");
+        }
+        Ok(owned)
+    }
+
+    async fn owned(&self, session_id: &str, user_id: &str) -> Result<bool, StoreError> {
         let now = self.clock.now();
         if let Some(r) = self.recent().get(session_id)
             && now < r.until
@@ -142,6 +150,13 @@ impl McpSessions {
     }
 }
 
+/// `xmcp_mcp_sessions_total`: sessions opened, restored from the store by
+/// an instance that did not hold them, and requests refused for naming a
+/// session that is unknown, ended or another user's.
+fn counted(event: &'static str) {
+    metrics::counter!("xmcp_mcp_sessions_total", "event" => event).increment(1);
+}
+
 #[async_trait::async_trait]
 impl SessionStore for McpSessions {
     async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
@@ -150,6 +165,7 @@ impl SessionStore for McpSessions {
             return Ok(None);
         };
         let params = serde_json::from_str(&session.init_params)?;
+        counted("restored");
         Ok(Some(SessionState::new(params)))
     }
 
@@ -169,6 +185,7 @@ impl SessionStore for McpSessions {
             })
             .await?;
         OPENING.with(|o| o.recorded.set(true));
+        counted("opened");
         Ok(())
     }
 

@@ -57,10 +57,44 @@ async fn metrics_count_requests_grants_and_tool_calls() {
             .unwrap()
             .starts_with("text/plain")
     );
+    // Stateful sessions, on two instances sharing a database: one opened,
+    // restored by the other, and one request naming no session of ours.
+    let one = builder(Backend::Sqlite)
+        .settings(|s| s.mcp_stateful = Some(true))
+        .spawn()
+        .await;
+    let two = builder(Backend::Sqlite)
+        .settings(|s| s.mcp_stateful = Some(true))
+        .sharing(&one)
+        .spawn()
+        .await;
+    let stateful_client = one.register_public().await;
+    let token = Authorize::new(&one, &stateful_client, REDIRECT)
+        .tokens(&one)
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = crate::flow::open_session(&one, &token).await;
+    let (status, _) = crate::flow::whoami_in_session(&two, &token, &session).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = crate::flow::whoami_in_session(&one, &token, "not-a-session").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let r = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth("metrics-secret")
+        .send()
+        .await
+        .unwrap();
     let text = r.text().await.unwrap();
     // The recorder is shared by every app of this test binary: presence,
     // not exact counts.
     for line in [
+        "xmcp_mcp_sessions_total{event=\"opened\"}",
+        "xmcp_mcp_sessions_total{event=\"restored\"}",
+        "xmcp_mcp_sessions_total{event=\"refused\"}",
         "xmcp_http_requests_total{method=\"POST\",route=\"/token\",status=\"200\"}",
         "xmcp_http_requests_total{method=\"POST\",route=\"/register\",status=\"201\"}",
         "xmcp_http_request_duration_seconds_bucket{method=\"POST\",route=\"/mcp\"",
