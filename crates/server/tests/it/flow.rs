@@ -512,6 +512,18 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
     for app in [&a, &b] {
         let (status, _) = whoami_in_session(app, &bob, &session).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+        // Nor listen to its stream.
+        let r = app
+            .http
+            .get(app.url("/mcp"))
+            .bearer_auth(&bob)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
         let r = app
             .http
             .delete(app.url("/mcp"))
@@ -524,6 +536,25 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         assert_eq!(r.text().await.unwrap(), "Not Found: Session not found");
     }
+    // Its owner can (the stream is dropped at once).
+    let r = b
+        .http
+        .get(b.url("/mcp"))
+        .bearer_auth(&alice)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    drop(r);
     let (status, _) = whoami_in_session(&a, &bob, "no-such-session").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
