@@ -71,6 +71,19 @@ impl TestDatabase {
         }
     }
 
+    /// Run raw SQL against this SQLite database, e.g. a trigger that makes
+    /// the store fail in a chosen way. Panics on PostgreSQL or on error.
+    pub async fn execute_sqlite(&self, sql: &str) {
+        assert!(self.url.starts_with("sqlite"), "SQLite test databases only");
+        let mut conn = sqlx::SqliteConnection::connect(&self.url)
+            .await
+            .expect("open sqlite");
+        sqlx::raw_sql(sql)
+            .execute(&mut conn)
+            .await
+            .expect("test SQL runs");
+    }
+
     pub async fn open(&self) -> Arc<dyn Store> {
         if self.url.starts_with("postgres") {
             let opts = PgConnectOptions::from_str(&self.url).expect("test database url");

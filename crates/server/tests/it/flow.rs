@@ -598,6 +598,50 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
     );
 }
 
+/// A session the store cannot record is never handed out: the client is
+/// told to retry (503), not given an id that every request would refuse.
+#[tokio::test]
+async fn a_session_that_cannot_be_recorded_is_not_handed_out() {
+    let app = builder(Backend::Sqlite)
+        .settings(|s| s.mcp_stateful = Some(true))
+        .spawn()
+        .await;
+    let client_id = app.register_public().await;
+    let token = Authorize::new(&app, &client_id, "http://127.0.0.1:1/callback")
+        .tokens(&app)
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Reads still work (the token is checked), writes to the table fail.
+    app.db
+        .execute_sqlite(
+            "CREATE TRIGGER refuse_sessions BEFORE INSERT ON mcp_sessions \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .await;
+    let r = post_in_session(
+        &app,
+        &token,
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "it", "version": "1"}}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!r.headers().contains_key("mcp-session-id"));
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert_eq!(session_rows(&app).await, 0);
+
+    app.db.execute_sqlite("DROP TRIGGER refuse_sessions;").await;
+    let session = open_session(&app, &token).await;
+    assert_eq!(
+        whoami_in_session(&app, &token, &session).await.0,
+        StatusCode::OK
+    );
+}
+
 /// An idle session expires; one in use slides on.
 async fn stateful_sessions_expire_when_idle(backend: Backend) {
     use xmcp_auth::Clock;
