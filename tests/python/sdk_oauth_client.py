@@ -119,13 +119,15 @@ class Browser:
         return self.callback
 
 
-async def main(url: str) -> None:
-    browser = Browser()
-    storage = MemoryStorage()
-    provider = OAuthClientProvider(
+def oauth_provider(
+    url: str, client_name: str, browser: Browser, storage: MemoryStorage
+) -> OAuthClientProvider:
+    """The SDK's OAuth client: a public client registering itself, with
+    `browser` playing the user."""
+    return OAuthClientProvider(
         server_url=url,
         client_metadata=OAuthClientMetadata(
-            client_name="python-sdk-test",
+            client_name=client_name,
             redirect_uris=[REDIRECT_URI],
             grant_types=["authorization_code", "refresh_token"],
             response_types=["code"],
@@ -135,6 +137,12 @@ async def main(url: str) -> None:
         redirect_handler=browser.redirect_handler,
         callback_handler=browser.callback_handler,
     )
+
+
+async def main(url: str) -> None:
+    browser = Browser()
+    storage = MemoryStorage()
+    provider = oauth_provider(url, "python-sdk-test", browser, storage)
     report: dict = {}
     async with streamablehttp_client(url, auth=provider) as (read, write, _):
         async with ClientSession(read, write) as session:

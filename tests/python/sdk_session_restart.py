@@ -15,29 +15,15 @@ import json
 import sys
 
 from mcp import ClientSession
-from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamablehttp_client
-from mcp.shared.auth import OAuthClientMetadata
 
-from sdk_oauth_client import REDIRECT_URI, Browser, MemoryStorage
+from sdk_oauth_client import Browser, MemoryStorage, oauth_provider
 
 
 async def main(url: str) -> None:
     browser = Browser()
     storage = MemoryStorage()
-    provider = OAuthClientProvider(
-        server_url=url,
-        client_metadata=OAuthClientMetadata(
-            client_name="python-sdk-session-test",
-            redirect_uris=[REDIRECT_URI],
-            grant_types=["authorization_code", "refresh_token"],
-            response_types=["code"],
-            token_endpoint_auth_method="none",
-        ),
-        storage=storage,
-        redirect_handler=browser.redirect_handler,
-        callback_handler=browser.callback_handler,
-    )
+    provider = oauth_provider(url, "python-sdk-session-test", browser, storage)
     report: dict = {}
     async with streamablehttp_client(url, auth=provider) as (read, write, session_id):
         async with ClientSession(read, write) as session:

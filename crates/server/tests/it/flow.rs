@@ -395,6 +395,24 @@ pub(crate) async fn post_in_session(
     req.send().await.unwrap()
 }
 
+/// A GET (the session's stream) or DELETE (its end) of `/mcp` in `session`.
+async fn in_session(
+    app: &TestApp,
+    method: reqwest::Method,
+    token: &str,
+    session: &str,
+) -> reqwest::Response {
+    app.http
+        .request(method, app.url("/mcp"))
+        .bearer_auth(token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Open a session with `token` on `app`: initialize, then initialized.
 pub(crate) async fn open_session(app: &TestApp, token: &str) -> String {
     let init = post_in_session(
@@ -513,40 +531,14 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
         let (status, _) = whoami_in_session(app, &bob, &session).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         // Nor listen to its stream.
-        let r = app
-            .http
-            .get(app.url("/mcp"))
-            .bearer_auth(&bob)
-            .header("accept", "text/event-stream")
-            .header("mcp-session-id", &session)
-            .header("mcp-protocol-version", "2025-06-18")
-            .send()
-            .await
-            .unwrap();
+        let r = in_session(app, reqwest::Method::GET, &bob, &session).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let r = app
-            .http
-            .delete(app.url("/mcp"))
-            .bearer_auth(&bob)
-            .header("mcp-session-id", &session)
-            .header("mcp-protocol-version", "2025-06-18")
-            .send()
-            .await
-            .unwrap();
+        let r = in_session(app, reqwest::Method::DELETE, &bob, &session).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         assert_eq!(r.text().await.unwrap(), "Not Found: Session not found");
     }
     // Its owner can (the stream is dropped at once).
-    let r = b
-        .http
-        .get(b.url("/mcp"))
-        .bearer_auth(&alice)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-06-18")
-        .send()
-        .await
-        .unwrap();
+    let r = in_session(&b, reqwest::Method::GET, &alice, &session).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(
         r.headers()["content-type"]
@@ -576,15 +568,7 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
     // Alice ends her session on B. B refuses it at once; A, which holds it
     // in memory, once what A read in the store is older than
     // RECHECK_SECONDS.
-    let r = b
-        .http
-        .delete(b.url("/mcp"))
-        .bearer_auth(&alice)
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-06-18")
-        .send()
-        .await
-        .unwrap();
+    let r = in_session(&b, reqwest::Method::DELETE, &alice, &session).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(session_rows(&a).await, 1);
     assert_eq!(
