@@ -1,7 +1,7 @@
 //! `xmcp admin`: operator commands on the store (any backend): list and
 //! revoke users, clients and grants, purge expired rows, back up SQLite.
 
-use crate::ServeArgs;
+use crate::settings::StoreArgs;
 use clap::{Args, Subcommand};
 use std::io::Write;
 
@@ -10,7 +10,7 @@ pub struct AdminArgs {
     #[command(subcommand)]
     pub command: AdminCommand,
     #[command(flatten)]
-    pub serve: ServeArgs,
+    pub store: StoreArgs,
     /// Print JSON (for the list commands).
     #[arg(long, global = true)]
     pub json: bool,
@@ -52,7 +52,7 @@ fn time(t: i64) -> String {
 
 #[allow(clippy::print_stdout)]
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let config = args.serve.storage_config()?;
+    let config = args.store.config()?;
     let store = xmcp_store::connect(&config.database_url, 2)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;

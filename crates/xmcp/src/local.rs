@@ -1,7 +1,7 @@
 //! `xmcp login`, `logout`, `status` and `stdio`: one person, on their own
 //! machine.
 
-use crate::ServeArgs;
+use crate::settings::{LocalSettings, StoreArgs};
 use clap::Args;
 use rmcp::ServiceExt;
 use std::io::Write;
@@ -10,7 +10,7 @@ use xmcp_server::local::{self, LOGIN_TIMEOUT};
 #[derive(Args)]
 pub struct LocalArgs {
     #[command(flatten)]
-    pub serve: ServeArgs,
+    pub settings: LocalSettings,
     /// Loopback port X redirects back to (0: any free port). Register
     /// http://127.0.0.1:<port>/callback as a callback URL of your X app.
     #[arg(long, env = "XMCP_LOGIN_PORT", default_value_t = 0)]
@@ -36,7 +36,7 @@ pub struct StatusArgs {
 }
 
 async fn open_parts(args: &LocalArgs, with_catalog: bool) -> anyhow::Result<local::LocalParts> {
-    let config = args.serve.config()?;
+    let config = args.settings.config()?;
     if config.demo && !with_catalog {
         anyhow::bail!(
             "--demo keeps its simulated X and sign-in in memory, so there is nothing to sign in to ahead of time: run `xmcp stdio --demo` and call its auth_start tool"
@@ -176,7 +176,7 @@ pub struct BridgeArgs {
     /// The remote MCP endpoint (streamable HTTP), e.g. https://mcp.example.com/mcp.
     pub url: url::Url,
     #[command(flatten)]
-    pub serve: ServeArgs,
+    pub store: StoreArgs,
     /// A client id registered with the remote authorization server (else a
     /// client ID metadata document, else dynamic registration).
     #[arg(long, env = "XMCP_BRIDGE_CLIENT_ID")]
@@ -207,7 +207,7 @@ pub struct BridgeArgs {
 
 #[allow(clippy::print_stderr)]
 pub async fn run_bridge(args: BridgeArgs) -> anyhow::Result<()> {
-    let config = args.serve.storage_config()?;
+    let config = args.store.config()?;
     xmcp_server::telemetry::init(config.log_format, &config.log);
     if config.database_url.starts_with("sqlite:") && !config.database_url.contains(":memory:") {
         xmcp_server::keys::create_private_dir(&config.data_dir)?;

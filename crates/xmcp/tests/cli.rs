@@ -315,6 +315,67 @@ fn check_config_explains_what_to_fix() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("http://127.0.0.1:8000/mcp"));
 }
 
+/// Each command takes, and lists, only the settings it uses: the HTTP
+/// server's are refused by the local commands, and X's by the store-only
+/// ones, rather than silently ignored.
+#[test]
+fn each_command_takes_only_the_settings_it_uses() {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(bin())
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let store = ["--data-dir", "--database-url", "--encryption-key-file"];
+    let x = ["--demo", "--x-client-id", "--x-openapi", "--tools-allow"];
+    let http = [
+        "--port",
+        "--public-url",
+        "--oidc-issuer",
+        "--rate-limit-per-ip",
+    ];
+    let lists = |text: &str, flags: &[&str]| flags.iter().all(|f| text.contains(f));
+    let lists_none = |text: &str, flags: &[&str]| !flags.iter().any(|f| text.contains(f));
+
+    for command in [&["serve"][..], &["check-config"], &["rotate-key"]] {
+        let text = help(command);
+        assert!(
+            lists(&text, &store) && lists(&text, &x) && lists(&text, &http),
+            "{command:?}: {text}"
+        );
+    }
+    for command in [&["stdio"][..], &["login"], &["logout"], &["status"]] {
+        let text = help(command);
+        assert!(
+            lists(&text, &store) && lists(&text, &x),
+            "{command:?}: {text}"
+        );
+        assert!(lists_none(&text, &http), "{command:?}: {text}");
+    }
+    for command in [&["admin"][..], &["bridge"]] {
+        let text = help(command);
+        assert!(lists(&text, &store), "{command:?}: {text}");
+        assert!(
+            lists_none(&text, &x) && lists_none(&text, &http),
+            "{command:?}: {text}"
+        );
+    }
+
+    let out = std::process::Command::new(bin())
+        .args(["stdio", "--demo", "--port", "9"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unexpected argument '--port'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn gen_key_and_hash_password() {
     let out = std::process::Command::new(bin())
