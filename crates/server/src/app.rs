@@ -47,11 +47,25 @@ pub struct App {
 
 /// The X upstream of a demo server: the sandbox it mounts under
 /// [`SANDBOX_PATH`], with a client secret that lives as long as the process.
+///
+/// The browser reaches the sandbox's sign-in page at the public URL, but
+/// this process calls its token and API endpoints at the address it listens
+/// on: behind a proxy, or in a container, the public URL is often not
+/// reachable from the server itself.
 fn demo_upstream(
     config: &Config,
     clock: &Arc<dyn Clock>,
 ) -> anyhow::Result<(Sandbox, XOAuthConfig)> {
     let base = format!("{}{SANDBOX_PATH}", config.auth.issuer);
+    let own = match config.host {
+        std::net::IpAddr::V4(h) if h.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(h) if h.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        h => h,
+    };
+    let back_channel = format!(
+        "http://{}{SANDBOX_PATH}",
+        std::net::SocketAddr::new(own, config.port)
+    );
     let secret = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<24>());
     let now = {
         let clock = clock.clone();
@@ -69,17 +83,17 @@ fn demo_upstream(
         },
         now,
     );
-    let url = |path: &str| {
+    let url = |base: &str, path: &str| {
         url::Url::parse(&format!("{base}{path}"))
             .map_err(|e| anyhow::anyhow!("the demo's simulated X URL {base}{path} is invalid: {e}"))
     };
     let oauth = XOAuthConfig {
         client_id: "xmcp-demo".into(),
         client_secret: Some(secret.into()),
-        authorize_url: url("/i/oauth2/authorize")?,
-        token_url: url("/2/oauth2/token")?,
-        revoke_url: url("/2/oauth2/revoke")?,
-        api_url: url("")?,
+        authorize_url: url(&base, "/i/oauth2/authorize")?,
+        token_url: url(&back_channel, "/2/oauth2/token")?,
+        revoke_url: url(&back_channel, "/2/oauth2/revoke")?,
+        api_url: url(&back_channel, "")?,
         required_scopes: crate::config::DEFAULT_X_SCOPES.map(String::from).to_vec(),
     };
     Ok((sandbox, oauth))
@@ -494,4 +508,64 @@ async fn sweep_loop(app: Arc<App>, shutdown: CancellationToken) {
 /// The real clock.
 pub fn system_clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Settings;
+
+    fn demo_config(host: &str, port: u16, public_url: &str) -> Config {
+        Config::resolve(
+            None,
+            Settings {
+                demo: Some(true),
+                host: Some(host.parse().unwrap()),
+                port: Some(port),
+                public_url: Some(public_url.into()),
+                encryption_key: Some(crate::keys::new_data_key().unwrap().export()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// Behind a proxy or in a container the public URL may not reach the
+    /// server from inside: only the browser is sent there.
+    #[test]
+    fn the_demo_calls_its_simulated_x_where_it_listens_and_sends_browsers_to_the_public_url() {
+        let clock = system_clock();
+        let (_, oauth) = demo_upstream(
+            &demo_config("0.0.0.0", 8000, "https://mcp.example.com"),
+            &clock,
+        )
+        .unwrap();
+        assert_eq!(
+            oauth.authorize_url.as_str(),
+            "https://mcp.example.com/sandbox/i/oauth2/authorize"
+        );
+        assert_eq!(
+            oauth.token_url.as_str(),
+            "http://127.0.0.1:8000/sandbox/2/oauth2/token"
+        );
+        assert_eq!(
+            oauth.revoke_url.as_str(),
+            "http://127.0.0.1:8000/sandbox/2/oauth2/revoke"
+        );
+        assert_eq!(oauth.api_url.as_str(), "http://127.0.0.1:8000/sandbox");
+
+        let (_, oauth) =
+            demo_upstream(&demo_config("::", 9000, "https://mcp.example.com"), &clock).unwrap();
+        assert_eq!(
+            oauth.token_url.as_str(),
+            "http://[::1]:9000/sandbox/2/oauth2/token"
+        );
+        let (_, oauth) = demo_upstream(
+            &demo_config("10.1.2.3", 80, "https://mcp.example.com"),
+            &clock,
+        )
+        .unwrap();
+        assert_eq!(oauth.api_url.as_str(), "http://10.1.2.3/sandbox");
+    }
 }

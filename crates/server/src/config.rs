@@ -280,6 +280,8 @@ pub enum KeySource {
 #[derive(Clone)]
 pub struct Config {
     pub host: IpAddr,
+    /// The port to listen on. 0 picks a free one: whoever binds it then sets
+    /// the port it got here, before building the [`crate::App`].
     pub port: u16,
     pub public_url: Url,
     pub data_dir: PathBuf,

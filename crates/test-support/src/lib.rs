@@ -218,6 +218,8 @@ impl TestAppBuilder {
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         let mut s = self.settings;
+        s.host = Some(std::net::Ipv4Addr::LOCALHOST.into());
+        s.port = Some(port);
         s.public_url = Some(
             self.public_url
                 .clone()

@@ -585,9 +585,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     xmcp_server::telemetry::init(xmcp_server::config::LogFormat::Text, &args.log);
     let dir = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let local = listener.local_addr()?;
+    let base = format!("http://{local}");
     let settings = Settings {
         demo: Some(true),
+        host: Some(local.ip()),
+        port: Some(local.port()),
         public_url: Some(base.clone()),
         data_dir: Some(dir.path().to_path_buf()),
         database_url: args.database_url.clone(),

@@ -254,12 +254,13 @@ fn fail(e: anyhow::Error) -> std::process::ExitCode {
 
 #[allow(clippy::print_stderr)]
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
+    let mut config = args.config()?;
     xmcp_server::telemetry::init(config.log_format, &config.log);
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let local = listener.local_addr()?;
+    config.port = local.port();
     let app = App::build(config, xmcp_server::app::system_clock()).await?;
     tracing::info!(address = %local, issuer = %app.config.auth.issuer, mcp = %app.config.mcp_url(), demo = app.config.demo, "xmcp is listening");
     if app.config.demo {
