@@ -9,7 +9,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /data --create-home xmcp
+ && useradd --system --uid 10001 --home-dir /data --no-create-home xmcp \
+ && install -d -m 0700 -o xmcp -g xmcp /data
 COPY --from=build /usr/local/bin/xmcp /usr/local/bin/xmcp
 USER xmcp
 # Listen on every interface inside the container; XMCP_PUBLIC_URL must then
