@@ -413,6 +413,17 @@ async fn in_session(
         .unwrap()
 }
 
+/// A newly registered public client's access token for the first demo user.
+pub(crate) async fn demo_access_token(app: &TestApp) -> String {
+    let client_id = app.register_public().await;
+    Authorize::new(app, &client_id, "http://127.0.0.1:1/callback")
+        .tokens(app)
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Open a session with `token` on `app`: initialize, then initialized.
 pub(crate) async fn open_session(app: &TestApp, token: &str) -> String {
     let init = post_in_session(
@@ -590,13 +601,7 @@ async fn a_session_that_cannot_be_recorded_is_not_handed_out() {
         .settings(|s| s.mcp_stateful = Some(true))
         .spawn()
         .await;
-    let client_id = app.register_public().await;
-    let token = Authorize::new(&app, &client_id, "http://127.0.0.1:1/callback")
-        .tokens(&app)
-        .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = demo_access_token(&app).await;
     // Reads still work (the token is checked), writes to the table fail.
     app.db
         .execute_sqlite(
@@ -638,13 +643,7 @@ async fn stateful_sessions_expire_when_idle(backend: Backend) {
         })
         .spawn()
         .await;
-    let client_id = app.register_public().await;
-    let token = Authorize::new(&app, &client_id, "http://127.0.0.1:1/callback")
-        .tokens(&app)
-        .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = demo_access_token(&app).await;
     let session = open_session(&app, &token).await;
     // Used after 60% of its life, then again 60% later: past its first
     // expiry, and still alive because the first use moved it on.

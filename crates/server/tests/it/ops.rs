@@ -54,13 +54,7 @@ async fn metrics_count_requests_grants_and_tool_calls() {
         .sharing(&one)
         .spawn()
         .await;
-    let stateful_client = one.register_public().await;
-    let token = Authorize::new(&one, &stateful_client, REDIRECT)
-        .tokens(&one)
-        .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = crate::flow::demo_access_token(&one).await;
     let session = crate::flow::open_session(&one, &token).await;
     let (status, _) = crate::flow::whoami_in_session(&two, &token, &session).await;
     assert_eq!(status, StatusCode::OK);
