@@ -33,38 +33,39 @@ const LIMITS: &str = "Rate limits and metrics";
 // No `Debug` on these types: they hold the raw encryption key, secrets and a
 // database URL that may carry a password.
 
-/// Where state lives and how it is sealed.
+/// Where state lives and how it is sealed. Global, so that they may also
+/// follow a subcommand: `xmcp admin users --data-dir DIR`.
 #[derive(Args)]
 pub struct StoreArgs {
     /// TOML configuration file.
-    #[arg(long, env = "XMCP_CONFIG", help_heading = GENERAL)]
+    #[arg(long, global = true, env = "XMCP_CONFIG", help_heading = GENERAL)]
     config: Option<PathBuf>,
     /// Log format: text or json.
-    #[arg(long, env = "XMCP_LOG_FORMAT", help_heading = GENERAL)]
+    #[arg(long, global = true, env = "XMCP_LOG_FORMAT", help_heading = GENERAL)]
     log_format: Option<LogFormat>,
     /// Log filter, e.g. `info` or `xmcp=debug,info`.
-    #[arg(long, env = "XMCP_LOG", help_heading = GENERAL)]
+    #[arg(long, global = true, env = "XMCP_LOG", help_heading = GENERAL)]
     log: Option<String>,
     /// Directory for the SQLite database and the local key file.
-    #[arg(long, env = "XMCP_DATA_DIR", help_heading = STORAGE)]
+    #[arg(long, global = true, env = "XMCP_DATA_DIR", help_heading = STORAGE)]
     data_dir: Option<PathBuf>,
     /// sqlite://PATH or postgres://... (default: SQLite in the data dir).
-    #[arg(long, env = "XMCP_DATABASE_URL", hide_env_values = true, help_heading = STORAGE)]
+    #[arg(long, global = true, env = "XMCP_DATABASE_URL", hide_env_values = true, help_heading = STORAGE)]
     database_url: Option<String>,
     /// Database connections this process opens at most (default 10).
-    #[arg(long, env = "XMCP_DATABASE_MAX_CONNECTIONS", help_heading = STORAGE)]
+    #[arg(long, global = true, env = "XMCP_DATABASE_MAX_CONNECTIONS", help_heading = STORAGE)]
     database_max_connections: Option<u32>,
     /// Encryption key (`id:base64url`); prefer XMCP_ENCRYPTION_KEY_FILE.
-    #[arg(long, env = "XMCP_ENCRYPTION_KEY", hide_env_values = true, help_heading = STORAGE)]
+    #[arg(long, global = true, env = "XMCP_ENCRYPTION_KEY", hide_env_values = true, help_heading = STORAGE)]
     encryption_key: Option<String>,
     /// File holding the encryption key (create one with `xmcp gen-key`).
-    #[arg(long, env = "XMCP_ENCRYPTION_KEY_FILE", help_heading = STORAGE)]
+    #[arg(long, global = true, env = "XMCP_ENCRYPTION_KEY_FILE", help_heading = STORAGE)]
     encryption_key_file: Option<PathBuf>,
     /// Keys only used to decrypt (comma-separated), during a rotation.
-    #[arg(long, env = "XMCP_PREVIOUS_ENCRYPTION_KEYS", hide_env_values = true, help_heading = STORAGE)]
+    #[arg(long, global = true, env = "XMCP_PREVIOUS_ENCRYPTION_KEYS", hide_env_values = true, help_heading = STORAGE)]
     previous_encryption_keys: Option<String>,
     /// File holding the previous keys, one per line or comma-separated.
-    #[arg(long, env = "XMCP_PREVIOUS_ENCRYPTION_KEYS_FILE", help_heading = STORAGE)]
+    #[arg(long, global = true, env = "XMCP_PREVIOUS_ENCRYPTION_KEYS_FILE", help_heading = STORAGE)]
     previous_encryption_keys_file: Option<PathBuf>,
 }
 

@@ -358,9 +358,12 @@ async fn admin_lists_backs_up_purges_and_revokes() {
     assert!(out.contains("backed up"), "{out}");
     let (ok, _, err) = local.run(&["admin", "backup", copy.to_str().unwrap()]);
     assert!(!ok && err.contains("exists"), "{err}");
-    let mut from_copy = local.command(&["admin", "users", "--json"]);
-    from_copy.env("XMCP_DATABASE_URL", format!("sqlite://{}", copy.display()));
-    let out = from_copy.output().unwrap();
+    // The store flags may follow the subcommand.
+    let from_copy = format!("sqlite://{}", copy.display());
+    let out = local
+        .command(&["admin", "users", "--json", "--database-url", &from_copy])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains(&user_id));
 
     let (ok, out, _) = local.run(&["admin", "revoke-user", &user_id]);
