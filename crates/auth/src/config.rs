@@ -8,6 +8,11 @@ use url::Url;
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Unix seconds.
     fn now(&self) -> i64;
+    /// Unix microseconds, for rate limits. A clock that only counts
+    /// seconds (a test's) answers the start of its second.
+    fn now_us(&self) -> i64 {
+        self.now().saturating_mul(1_000_000)
+    }
 }
 
 /// The real clock: the one place that reads the system time.
@@ -20,6 +25,14 @@ impl Clock for SystemClock {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
+            .unwrap_or_default()
+    }
+
+    #[allow(clippy::disallowed_methods)]
+    fn now_us(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
             .unwrap_or_default()
     }
 }

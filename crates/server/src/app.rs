@@ -223,6 +223,8 @@ impl App {
             config.rate_limit_per_ip,
             config.rate_limit_per_client,
             crate::ops::TrustedProxies(config.trusted_proxies.clone()),
+            store.clone(),
+            clock.clone(),
         ));
         // Install the metrics recorder before the first request.
         let _ = crate::ops::prometheus();

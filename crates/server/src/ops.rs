@@ -15,11 +15,16 @@
 //! * `tool_call_duration_seconds{tool,outcome}`: MCP tool calls;
 //! * `rate_limited_total{limit}`: requests refused by our own rate limits.
 //!
-//! Rate limits are kept in each instance's memory (a protection, not state
-//! that matters): with N instances behind a balancer, a client gets up to N
-//! times the limit. Two kinds: per client address and endpoint group, and
-//! per OAuth client (`client_id` from the query, the form or HTTP Basic)
-//! and group, so one client spread over many addresses is limited too.
+//! Rate limits come in two kinds: per client address and endpoint group,
+//! and per OAuth client (`client_id` from the query, the form or HTTP Basic)
+//! and group, so one client spread over many addresses is limited too. They
+//! are counted in the store ([`RateLimitStore`]), so N instances behind a
+//! balancer enforce one limit, not N. Each instance also keeps the same
+//! limit in memory and checks it first: a key over its limit on one
+//! instance alone is over it in total, so a flood is refused without
+//! reaching the database. If the database cannot answer, the request is
+//! let through on the in-memory count alone (the endpoint behind answers
+//! for the outage itself).
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -32,6 +37,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
+use xmcp_auth::config::Clock;
+use xmcp_store::RateLimitStore;
 
 /// How often buffered histogram samples are folded into their buckets.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -259,37 +266,106 @@ impl TrustedProxies {
 
 /// Limits on the authorization endpoints.
 pub struct RateLimits {
-    per_ip: Option<DefaultKeyedRateLimiter<(IpAddr, &'static str)>>,
-    per_client: Option<DefaultKeyedRateLimiter<(String, &'static str)>>,
+    per_ip: Option<Limit<(IpAddr, &'static str)>>,
+    per_client: Option<Limit<(String, &'static str)>>,
     proxies: TrustedProxies,
+    shared: Arc<dyn RateLimitStore>,
+    clock: Arc<dyn Clock>,
+    /// After the store fails, counts stay in memory until this time (Unix
+    /// microseconds), so an outage does not add a database timeout to every
+    /// request before the endpoint's own.
+    shared_down_until: std::sync::atomic::AtomicI64,
+}
+
+/// How long the in-memory count stands alone after the store fails.
+const SHARED_RETRY_US: i64 = 5_000_000;
+
+/// `n` requests per minute for each key: in memory, and in the store.
+struct Limit<K: std::hash::Hash + Eq + Clone> {
+    local: DefaultKeyedRateLimiter<K>,
+    interval_us: i64,
+    burst: u32,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Limit<K> {
+    fn per_minute(n: u32) -> Option<Self> {
+        let n = NonZeroU32::new(n)?;
+        Some(Self {
+            local: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)),
+            interval_us: 60_000_000 / i64::from(n.get()),
+            burst: n.get(),
+        })
+    }
+
+    fn shrink(&self) {
+        self.local.retain_recent();
+        self.local.shrink_to_fit();
+    }
 }
 
 impl RateLimits {
     /// `per_ip_per_minute` requests per client address and endpoint group,
-    /// `per_client_per_minute` per OAuth client and group (0 disables).
+    /// `per_client_per_minute` per OAuth client and group (0 disables),
+    /// shared through `store` by every instance on the same database.
     pub fn new(
         per_ip_per_minute: u32,
         per_client_per_minute: u32,
         proxies: TrustedProxies,
+        shared: Arc<dyn RateLimitStore>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            per_ip: NonZeroU32::new(per_ip_per_minute)
-                .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))),
-            per_client: NonZeroU32::new(per_client_per_minute)
-                .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))),
+            per_ip: Limit::per_minute(per_ip_per_minute),
+            per_client: Limit::per_minute(per_client_per_minute),
             proxies,
+            shared,
+            clock,
+            shared_down_until: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
-    /// Drop the state of keys that are back to a full bucket.
+    /// Drop the in-memory state of keys that are back to a full bucket (the
+    /// store's sweep does the same for the shared counts).
     pub fn shrink(&self) {
         if let Some(l) = &self.per_ip {
-            l.retain_recent();
-            l.shrink_to_fit();
+            l.shrink();
         }
         if let Some(l) = &self.per_client {
-            l.retain_recent();
-            l.shrink_to_fit();
+            l.shrink();
+        }
+    }
+
+    /// Count one request for `key`. `Err` holds the seconds to wait.
+    async fn check<K: std::hash::Hash + Eq + Clone>(
+        &self,
+        limit: &Limit<K>,
+        key: &K,
+        bucket: String,
+    ) -> Result<(), u64> {
+        use governor::clock::{Clock as _, DefaultClock};
+        if let Err(not_until) = limit.local.check_key(key) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(wait.as_secs().max(1));
+        }
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.clock.now_us();
+        if now < self.shared_down_until.load(Relaxed) {
+            return Ok(());
+        }
+        match self
+            .shared
+            .take_rate(&bucket, now, limit.interval_us, limit.burst)
+            .await
+        {
+            Ok(None) => Ok(()),
+            // Whole seconds for Retry-After, rounded up.
+            Ok(Some(us)) => Err(u64::try_from(us).unwrap_or(1).div_ceil(1_000_000).max(1)),
+            Err(e) => {
+                self.shared_down_until
+                    .store(now.saturating_add(SHARED_RETRY_US), Relaxed);
+                tracing::warn!(error = %e, "shared rate limits unavailable; counting on this instance only for 5 s");
+                Ok(())
+            }
         }
     }
 }
@@ -366,39 +442,34 @@ fn group(path: &str) -> Option<&'static str> {
     }
 }
 
-/// Refuse requests beyond the per-IP rate with 429 and `Retry-After`, as
-/// an OAuth error body on the JSON endpoints and a page on the HTML ones.
+/// Refuse requests beyond either limit with 429 and `Retry-After`, as an
+/// OAuth error body on the JSON endpoints and a page on the HTML ones.
 pub async fn limit_rate(
     State(limits): State<Arc<RateLimits>>,
     req: Request,
     next: Next,
 ) -> Response {
-    use governor::clock::{Clock, DefaultClock};
     let Some(g) = group(req.uri().path()) else {
         return next.run(req).await;
     };
-    let wait = |n: governor::NotUntil<governor::clock::QuantaInstant>| {
-        n.wait_time_from(DefaultClock::default().now())
-            .as_secs()
-            .max(1)
-    };
-    if let (Some(limiter), Some(ip)) = (&limits.per_ip, limits.proxies.client_ip(&req))
-        && let Err(not_until) = limiter.check_key(&(ip, g))
+    if let (Some(limit), Some(ip)) = (&limits.per_ip, limits.proxies.client_ip(&req))
+        && let Err(wait) = limits.check(limit, &(ip, g), format!("ip/{g}/{ip}")).await
     {
         metrics::counter!("xmcp_rate_limited_total", "limit" => "ip", "group" => g).increment(1);
         tracing::warn!(%ip, group = g, "per-address rate limit exceeded");
-        return too_many(g, wait(not_until));
+        return too_many(g, "this address", wait);
     }
     let req = match &limits.per_client {
-        Some(limiter) if g != "register" => {
+        Some(limit) if g != "register" => {
             let (req, client) = client_of(req).await;
             if let Some(client) = client {
                 let client: String = client.chars().take(256).collect();
-                if let Err(not_until) = limiter.check_key(&(client.clone(), g)) {
+                let bucket = format!("client/{g}/{client}");
+                if let Err(wait) = limits.check(limit, &(client.clone(), g), bucket).await {
                     metrics::counter!("xmcp_rate_limited_total", "limit" => "client", "group" => g)
                         .increment(1);
                     tracing::warn!(client_id = %client, group = g, "per-client rate limit exceeded");
-                    return too_many(g, wait(not_until));
+                    return too_many(g, "this client", wait);
                 }
             }
             req
@@ -408,12 +479,12 @@ pub async fn limit_rate(
     next.run(req).await
 }
 
-fn too_many(group: &str, wait: u64) -> Response {
+fn too_many(group: &str, from: &str, wait: u64) -> Response {
     let mut resp = if group == "authorize" || group == "device" {
         (
             StatusCode::TOO_MANY_REQUESTS,
             axum::response::Html(format!(
-                "<!doctype html><meta charset=utf-8><title>Too many requests</title><p>Too many requests from your address. Try again in {wait} seconds.</p>"
+                "<!doctype html><meta charset=utf-8><title>Too many requests</title><p>Too many requests from {from}. Try again in {wait} seconds.</p>"
             )),
         )
             .into_response()
@@ -422,7 +493,7 @@ fn too_many(group: &str, wait: u64) -> Response {
             StatusCode::TOO_MANY_REQUESTS,
             axum::Json(serde_json::json!({
                 "error": "temporarily_unavailable",
-                "error_description": format!("too many requests from this address; retry in {wait} seconds"),
+                "error_description": format!("too many requests from {from}; retry in {wait} seconds"),
             })),
         )
             .into_response()

@@ -2,7 +2,8 @@
 //!
 //! One set of capability-sized traits ([`ClientStore`], [`FlowStore`],
 //! [`GrantStore`], [`UserStore`], [`UpstreamTokenStore`], [`DeviceStore`],
-//! [`LocalStateStore`], [`McpSessionStore`], [`AdminStore`], [`Maintenance`]),
+//! [`LocalStateStore`], [`McpSessionStore`], [`RateLimitStore`], [`AdminStore`],
+//! [`Maintenance`]),
 //! gathered in [`Store`], with two native implementations: [`SqliteStore`]
 //! (the embedded default) and [`PostgresStore`] (scale-out). Both run the same
 //! SQL text, generated once by a macro, and the same conformance suite
@@ -14,8 +15,8 @@
 //! tokens rotate at most once ([`GrantStore::rotate_refresh`]), pending
 //! authorizations are consumed at most once ([`FlowStore::take_pending`]).
 //!
-//! Time is always a parameter (`now`, Unix seconds); the store never reads the
-//! clock. Secrets never reach the store: tokens arrive as [`TokenHash`]es and
+//! Time is always a parameter (`now`, Unix seconds; `now_us`, Unix
+//! microseconds, for rate limits); the store never reads the clock. Secrets never reach the store: tokens arrive as [`TokenHash`]es and
 //! upstream credentials arrive already sealed.
 
 mod model;
@@ -253,6 +254,24 @@ pub trait McpSessionStore: Send + Sync {
     async fn delete_mcp_session(&self, id: &TokenHash) -> Result<bool>;
 }
 
+/// Request-rate counters that every instance on the database shares, so a
+/// limit holds for the deployment, not for each process. Each bucket is a
+/// GCRA: at most `burst` requests at once, refilled one per `interval_us`.
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// Count one request against `bucket` if it is within the limit:
+    /// `Ok(None)`. Otherwise count nothing and return how many microseconds
+    /// to wait until one would be allowed. Atomic across instances: `burst`
+    /// concurrent takes from a full bucket admit exactly `burst`.
+    async fn take_rate(
+        &self,
+        bucket: &str,
+        now_us: i64,
+        interval_us: i64,
+        burst: u32,
+    ) -> Result<Option<i64>>;
+}
+
 /// What operators list and remove (`xmcp admin`).
 #[async_trait]
 pub trait AdminStore: Send + Sync {
@@ -305,6 +324,7 @@ pub trait Store:
     + DeviceStore
     + LocalStateStore
     + McpSessionStore
+    + RateLimitStore
     + AdminStore
     + Maintenance
 {
@@ -320,6 +340,7 @@ impl<T> Store for T where
         + DeviceStore
         + LocalStateStore
         + McpSessionStore
+        + RateLimitStore
         + AdminStore
         + Maintenance
 {

@@ -208,6 +208,8 @@ pub struct SweepReport {
     pub clients: u64,
     pub devices: u64,
     pub mcp_sessions: u64,
+    /// Rate-limit buckets that are full again.
+    pub rate_limits: u64,
 }
 
 impl SweepReport {
@@ -220,6 +222,7 @@ impl SweepReport {
             + self.clients
             + self.devices
             + self.mcp_sessions
+            + self.rate_limits
     }
 }
 

@@ -20,7 +20,7 @@ macro_rules! impl_sql_store {
         use crate::sql::new_id;
         use crate::{
             AdminStore, ClientStore, DeviceStore, FlowStore, GrantStore, LocalStateStore,
-            Maintenance, McpSessionStore, Result, SigningKeyStore, StoreError,
+            Maintenance, McpSessionStore, RateLimitStore, Result, SigningKeyStore, StoreError,
             UpstreamTokenStore, UserStore,
         };
         use async_trait::async_trait;
@@ -1140,6 +1140,48 @@ macro_rules! impl_sql_store {
         }
 
         #[async_trait]
+        impl RateLimitStore for $store {
+            async fn take_rate(
+                &self,
+                bucket: &str,
+                now_us: i64,
+                interval_us: i64,
+                burst: u32,
+            ) -> Result<Option<i64>> {
+                // GCRA in one statement: the bucket's theoretical arrival
+                // time (TAT) moves on by one interval per request, and a
+                // request is allowed while the new TAT stays within `burst`
+                // intervals of now. The conditional upsert makes the check
+                // and the count one atomic step on either backend.
+                let interval = interval_us.max(0);
+                let horizon = now_us.saturating_add(interval.saturating_mul(i64::from(burst.max(1))));
+                let taken = sqlx::query(
+                    "INSERT INTO rate_limits (bucket, tat_us) VALUES ($1, $2 + $3) \
+                     ON CONFLICT (bucket) DO UPDATE SET tat_us = \
+                       (CASE WHEN rate_limits.tat_us > $2 THEN rate_limits.tat_us ELSE $2 END) + $3 \
+                     WHERE (CASE WHEN rate_limits.tat_us > $2 THEN rate_limits.tat_us ELSE $2 END) + $3 <= $4 \
+                     RETURNING tat_us",
+                )
+                .bind(bucket)
+                .bind(now_us)
+                .bind(interval)
+                .bind(horizon)
+                .fetch_optional(&self.pool)
+                .await?;
+                if taken.is_some() {
+                    return Ok(None);
+                }
+                let tat: Option<i64> =
+                    sqlx::query_scalar("SELECT tat_us FROM rate_limits WHERE bucket = $1")
+                        .bind(bucket)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                let tat = tat.unwrap_or(now_us).max(now_us);
+                Ok(Some((tat.saturating_add(interval) - horizon).max(1)))
+            }
+        }
+
+        #[async_trait]
         impl Maintenance for $store {
             async fn ping(&self) -> Result<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -1147,6 +1189,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn counts(&self) -> Result<Vec<(&'static str, i64)>> {
+                // `rate_limits` is left out: it holds counters, not records,
+                // and even a refused request is counted there.
                 const TABLES: [&str; 13] = [
                     "users", "clients", "pending_authorizations", "consents", "grants",
                     "authorization_codes", "access_tokens", "refresh_tokens", "upstream_tokens",
@@ -1227,6 +1271,11 @@ macro_rules! impl_sql_store {
                 .rows_affected();
                 report.mcp_sessions = sqlx::query("DELETE FROM mcp_sessions WHERE expires_at <= $1")
                     .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                report.rate_limits = sqlx::query("DELETE FROM rate_limits WHERE tat_us <= $1")
+                    .bind(now.saturating_mul(1_000_000))
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();

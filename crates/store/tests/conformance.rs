@@ -53,6 +53,8 @@ conformance!(
     device_authorization_denied_and_expired,
     local_state_round_trip,
     mcp_sessions_expire_slide_and_go_with_their_user,
+    rate_limits_allow_a_burst_then_one_per_interval,
+    concurrent_rate_takes_admit_exactly_the_burst,
     admin_lists_and_deletes,
 );
 
@@ -973,4 +975,90 @@ async fn admin_lists_and_deletes(db: &TestDatabase) {
     assert!(!store.delete_user(&bob.id).await.unwrap());
     // Alice never had any; signing out twice is harmless.
     assert!(!store.delete_upstream_tokens(&g.user_id).await.unwrap());
+}
+
+async fn rate_limits_allow_a_burst_then_one_per_interval(db: &TestDatabase) {
+    let store = db.open().await;
+    let t0 = NOW * 1_000_000;
+    const SECOND: i64 = 1_000_000;
+    // 3 at once, then one per 10 s.
+    for _ in 0..3 {
+        assert_eq!(
+            store.take_rate("a", t0, 10 * SECOND, 3).await.unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        store.take_rate("a", t0, 10 * SECOND, 3).await.unwrap(),
+        Some(10 * SECOND)
+    );
+    // A refused request is not counted: the wait only shrinks with time.
+    assert_eq!(
+        store
+            .take_rate("a", t0 + 4 * SECOND, 10 * SECOND, 3)
+            .await
+            .unwrap(),
+        Some(6 * SECOND)
+    );
+    // Another bucket is untouched.
+    assert_eq!(
+        store.take_rate("b", t0, 10 * SECOND, 3).await.unwrap(),
+        None
+    );
+    // One interval later, exactly one more.
+    let t1 = t0 + 10 * SECOND;
+    assert_eq!(
+        store.take_rate("a", t1, 10 * SECOND, 3).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.take_rate("a", t1, 10 * SECOND, 3).await.unwrap(),
+        Some(10 * SECOND)
+    );
+    // A full bucket's row is swept, and the bucket starts afresh.
+    let report = store.sweep(NOW + 40).await.unwrap();
+    assert_eq!(report.rate_limits, 2);
+    let later = (NOW + 40) * 1_000_000;
+    for _ in 0..3 {
+        assert_eq!(
+            store.take_rate("a", later, 10 * SECOND, 3).await.unwrap(),
+            None
+        );
+    }
+    assert!(
+        store
+            .take_rate("a", later, 10 * SECOND, 3)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Rate counters are not records: `counts` leaves them out.
+    assert!(
+        store
+            .counts()
+            .await
+            .unwrap()
+            .iter()
+            .all(|(t, _)| *t != "rate_limits")
+    );
+}
+
+async fn concurrent_rate_takes_admit_exactly_the_burst(db: &TestDatabase) {
+    // Two pools on one database: two instances.
+    let a = db.open().await;
+    let b = db.open().await;
+    let now = NOW * 1_000_000;
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { store.take_rate("hot", now, 60_000_000, 5).await })
+        })
+        .collect();
+    let mut allowed = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap().is_none() {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 5);
 }

@@ -1,5 +1,6 @@
-//! Operations: Prometheus metrics, per-address rate limits on the
-//! authorization endpoints, body size limits everywhere.
+//! Operations: Prometheus metrics, per-address and per-client rate limits
+//! on the authorization endpoints (shared by every instance), body size
+//! limits everywhere.
 
 use crate::harness::*;
 use reqwest::StatusCode;
@@ -253,4 +254,49 @@ async fn authorization_endpoints_are_rate_limited_per_client() {
         .consent_page(&app)
         .await;
     assert_eq!(page.status, StatusCode::OK);
+}
+
+xmcp_test_support::both_backends!(rate_limits_are_one_limit_for_every_instance);
+
+/// Two instances on one database enforce one limit between them: what a
+/// client spends on one is gone on the other, and comes back with time on
+/// both.
+async fn rate_limits_are_one_limit_for_every_instance(backend: Backend) {
+    let limits = |s: &mut xmcp_server::config::Settings| {
+        s.rate_limit_per_ip = Some(4);
+        s.rate_limit_per_client = Some(0);
+    };
+    let a = builder(backend).settings(limits).spawn().await;
+    let b = builder(backend).settings(limits).sharing(&a).spawn().await;
+    let client_id = a.register_public().await;
+    let bad = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", "nope"),
+        ("client_id", client_id.as_str()),
+    ];
+    // Four, alternating: each instance alone has seen only two.
+    for app in [&a, &b, &a, &b] {
+        let (status, body, _) = app.token(&bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    // The fifth is refused on either, with the time until the next one
+    // (4 per minute: one every 15 s).
+    for app in [&a, &b] {
+        let r = app.post_form("/token", &bad).await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()["retry-after"], "15");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+    }
+    // Another endpoint group is counted apart.
+    let (status, _) = b
+        .register(json!({"redirect_uris": ["http://127.0.0.1/cb"]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // One interval later, one more request passes, then the limit is back.
+    a.clock.advance(15);
+    let (status, _, _) = b.token(&bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let r = a.post_form("/token", &bad).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }

@@ -1,0 +1,9 @@
+-- Request-rate counters for the authorization endpoints, shared by every
+-- instance on the database (GCRA: one "theoretical arrival time" per
+-- bucket, in Unix microseconds). A row whose time has passed is a full
+-- bucket, the same as no row; the sweep deletes those.
+CREATE TABLE rate_limits (
+    bucket TEXT PRIMARY KEY,
+    tat_us BIGINT NOT NULL
+);
+CREATE INDEX rate_limits_tat ON rate_limits (tat_us);
