@@ -599,18 +599,22 @@ fn number(row: &[(String, String)], column: &str) -> f64 {
 
 #[tokio::test]
 async fn the_bench_measures_xmcp_and_every_reference_without_errors() {
-    // Stateless with opaque tokens, and FastMCP when CI's Python is here.
+    // Stateless with opaque tokens, and the alternatives CI installs:
+    // FastMCP (Python) and the TypeScript SDK.
     let python = std::env::var("XMCP_TEST_PYTHON").ok();
+    let typescript = std::env::var("XMCP_TEST_TYPESCRIPT").ok();
     let mut args = vec![];
+    let mut targets = vec!["req/s", "sdk req/s", "bare req/s"];
     if let Some(p) = &python {
         args.extend(["--python", p.as_str()]);
+        targets.push("fastmcp req/s");
+    }
+    if let Some(dir) = &typescript {
+        args.extend(["--typescript", dir.as_str()]);
+        targets.push("typescript req/s");
     }
     let row = bench_row(&args).await;
     assert_eq!(number(&row, "errors"), 0.0, "{row:?}");
-    let mut targets = vec!["req/s", "sdk req/s", "bare req/s"];
-    if python.is_some() {
-        targets.push("fastmcp req/s");
-    }
     for t in targets {
         assert!(number(&row, t) > 0.0, "{t}: {row:?}");
     }
