@@ -13,7 +13,10 @@
 //! * `x_rate_limit_remaining{endpoint}`: the last `x-rate-limit-remaining`
 //!   X reported per endpoint;
 //! * `tool_call_duration_seconds{tool,outcome}`: MCP tool calls;
-//! * `rate_limited_total{limit}`: requests refused by our own rate limits.
+//! * `rate_limited_total{limit,group}`: requests refused by our own rate
+//!   limits (`limit` is `ip` or `client`, `group` the endpoint group);
+//! * `mcp_sessions_total{event}`: stateful sessions `opened`, `restored`
+//!   and `refused` (see `sessions`).
 //!
 //! Rate limits come in two kinds: per client address and endpoint group,
 //! and per OAuth client (`client_id` from the query, the form or HTTP Basic)
