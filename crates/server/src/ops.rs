@@ -295,7 +295,8 @@ impl<K: std::hash::Hash + Eq + Clone> Limit<K> {
         let n = NonZeroU32::new(n)?;
         Some(Self {
             local: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)),
-            interval_us: 60_000_000 / i64::from(n.get()),
+            // At least 1 µs, so the burst spans time even at absurd rates.
+            interval_us: (60_000_000 / i64::from(n.get())).max(1),
             burst: n.get(),
         })
     }
