@@ -347,11 +347,11 @@ impl RateLimits {
         bucket: String,
     ) -> Result<(), u64> {
         use governor::clock::{Clock as _, DefaultClock};
+        use std::sync::atomic::Ordering::Relaxed;
         if let Err(not_until) = limit.local.check_key(key) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Err(wait.as_secs().max(1));
         }
-        use std::sync::atomic::Ordering::Relaxed;
         let now = self.clock.now_us();
         if now < self.shared_down_until.load(Relaxed) {
             return Ok(());

@@ -16,8 +16,9 @@
 //! authorizations are consumed at most once ([`FlowStore::take_pending`]).
 //!
 //! Time is always a parameter (`now`, Unix seconds; `now_us`, Unix
-//! microseconds, for rate limits); the store never reads the clock. Secrets never reach the store: tokens arrive as [`TokenHash`]es and
-//! upstream credentials arrive already sealed.
+//! microseconds, for rate limits); the store never reads the clock. Secrets
+//! never reach the store: tokens arrive as [`TokenHash`]es and upstream
+//! credentials arrive already sealed.
 
 mod model;
 mod postgres;

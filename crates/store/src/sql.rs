@@ -1190,7 +1190,8 @@ macro_rules! impl_sql_store {
 
             async fn counts(&self) -> Result<Vec<(&'static str, i64)>> {
                 // `rate_limits` is left out: it holds counters, not records,
-                // and even a refused request is counted there.
+                // and every request to a limited endpoint is counted there,
+                // even one the endpoint then refuses.
                 const TABLES: [&str; 13] = [
                     "users", "clients", "pending_authorizations", "consents", "grants",
                     "authorization_codes", "access_tokens", "refresh_tokens", "upstream_tokens",

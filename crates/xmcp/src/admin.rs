@@ -201,7 +201,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let r = store.sweep(now).await?;
             writeln!(
                 out,
-                "deleted {} expired row(s): {} pending, {} codes, {} access tokens, {} refresh tokens, {} grants, {} clients, {} device authorizations, {} MCP sessions",
+                "deleted {} expired row(s): {} pending, {} codes, {} access tokens, {} refresh tokens, {} grants, {} clients, {} device authorizations, {} MCP sessions, {} rate-limit counters",
                 r.total(),
                 r.pending,
                 r.codes,
@@ -210,7 +210,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 r.grants,
                 r.clients,
                 r.devices,
-                r.mcp_sessions
+                r.mcp_sessions,
+                r.rate_limits
             )?;
         }
         AdminCommand::Backup { path } => {
