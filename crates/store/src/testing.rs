@@ -1,5 +1,6 @@
 //! Per-test databases: a new SQLite file, or a new PostgreSQL schema when
-//! `XMCP_TEST_DATABASE_URL` names a server (CI sets it).
+//! `XMCP_TEST_DATABASE_URL` names a server (CI sets it). Either is removed
+//! when its [`TestDatabase`] is dropped.
 
 use crate::{PostgresStore, SqliteStore, Store};
 use sqlx::Connection;
@@ -19,6 +20,56 @@ pub struct TestDatabase {
     /// URL that [`crate::connect`] (and the server's `--database-url`) accepts.
     pub url: String,
     _dir: Option<tempfile_dir::TempDir>,
+    /// The PostgreSQL schema this value created, dropped with it.
+    _schema: Option<Schema>,
+}
+
+/// A PostgreSQL schema created for one test: the server's URL and its name.
+struct Schema {
+    base: String,
+    name: String,
+}
+
+impl Drop for Schema {
+    /// Drop the schema and everything in it, so the test server does not
+    /// gather one schema per test. The test is over, but its pools may
+    /// still hold connections, some in a transaction whose rollback waits
+    /// for the test's runtime (blocked here): they are closed first. Best
+    /// effort: should a lock still be held, the drop gives up after a few
+    /// seconds, and says so.
+    #[allow(clippy::print_stderr)]
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot wait for a
+        // future: a thread with a runtime of its own does the work.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                )
+                .bind(&name)
+                .execute(&mut conn)
+                .await
+                .ok()?;
+                sqlx::raw_sql(&format!(
+                    "SET lock_timeout = '3s'; DROP SCHEMA IF EXISTS {name} CASCADE"
+                ))
+                .execute(&mut conn)
+                .await
+                .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("test schema {} was left in the database", self.name);
+        }
+    }
 }
 
 mod tempfile_dir {
@@ -44,6 +95,7 @@ impl TestDatabase {
         Self {
             url,
             _dir: Some(tempfile_dir::TempDir(dir)),
+            _schema: None,
         }
     }
 
@@ -58,8 +110,14 @@ impl TestDatabase {
             .await
             .ok()?;
         let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        Some(Self { url, _dir: None })
+        // The application name marks the schema's connections, for the drop.
+        let url =
+            format!("{base}{sep}application_name={schema}&options=-c%20search_path%3D{schema}");
+        Some(Self {
+            url,
+            _dir: None,
+            _schema: Some(Schema { base, name: schema }),
+        })
     }
 
     /// The same database for a second server instance; cleanup stays with
@@ -68,6 +126,7 @@ impl TestDatabase {
         Self {
             url: self.url.clone(),
             _dir: None,
+            _schema: None,
         }
     }
 
