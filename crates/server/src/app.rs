@@ -268,51 +268,53 @@ fn cors() -> CorsLayer {
 }
 
 /// `/mcp` exactly as the MCP SDK serves it: rmcp's streamable HTTP
-/// transport over [`XmcpHandler`], with sessions or stateless per the
-/// configuration, and nothing in front (no bearer or scope guard; see
-/// [`build_router`]). In stateful mode, `sessions` (if given) keeps each
-/// session in the store, so that other instances can restore it. Also
-/// returns the handler, whose tools name the scopes they need.
-pub fn mcp_service(
-    app: &App,
-    shutdown: &CancellationToken,
-    sessions: Option<Arc<McpSessions>>,
-) -> (Router, XmcpHandler) {
-    let mut mcp_config = StreamableHttpServerConfig::default()
+/// transport over [`XmcpHandler`], stateless, answering in JSON, with
+/// nothing in front (no bearer or scope guard, no sessions: see
+/// [`build_router`] and [`crate::sessions`]). Also returns the handler,
+/// whose tools name the scopes they need.
+pub fn mcp_service(app: &App, shutdown: &CancellationToken) -> (Router, XmcpHandler) {
+    let config = rmcp_config(app, shutdown)
+        .with_legacy_session_mode(false)
+        .with_json_response(true);
+    let handler = xmcp_handler(app);
+    (
+        rmcp_router(&handler, NeverSessionManager::default(), config),
+        handler,
+    )
+}
+
+/// `/mcp` in rmcp's own session mode: a worker task and channels in this
+/// process for every session. xmcp does not serve this (its sessions live
+/// in the store; see [`crate::sessions`]); the benchmark measures it as the
+/// SDK's stateful reference.
+pub fn rmcp_stateful_service(app: &App, shutdown: &CancellationToken) -> Router {
+    let config = rmcp_config(app, shutdown).with_legacy_session_mode(true);
+    rmcp_router(&xmcp_handler(app), LocalSessionManager::default(), config)
+}
+
+fn rmcp_config(app: &App, shutdown: &CancellationToken) -> StreamableHttpServerConfig {
+    StreamableHttpServerConfig::default()
         .with_allowed_hosts(app.config.allowed_hosts.clone())
         .with_allowed_origins(app.config.allowed_origins.clone())
         .with_cancellation_token(shutdown.child_token())
-        .with_max_request_body_bytes(MAX_MCP_BODY);
-    mcp_config = if app.config.mcp_stateful {
-        mcp_config.with_legacy_session_mode(true)
-    } else {
-        mcp_config
-            .with_legacy_session_mode(false)
-            .with_json_response(true)
-    };
-    let handler = XmcpHandler::new(app.x.clone(), app.catalog.clone(), &app.config.auth.scopes);
+        .with_max_request_body_bytes(MAX_MCP_BODY)
+}
+
+fn xmcp_handler(app: &App) -> XmcpHandler {
+    XmcpHandler::new(app.x.clone(), app.catalog.clone(), &app.config.auth.scopes)
+}
+
+fn rmcp_router<M: SessionManager>(
+    handler: &XmcpHandler,
+    sessions: M,
+    config: StreamableHttpServerConfig,
+) -> Router {
     let factory = {
         let handler = handler.clone();
         move || Ok(handler.clone())
     };
-    if app.config.mcp_stateful {
-        mcp_config.session_store = sessions.map(|s| s as _);
-        let svc = StreamableHttpService::new(
-            factory,
-            Arc::new(LocalSessionManager::default()),
-            mcp_config,
-        );
-        let router = Router::new().route_service("/mcp", SharedMcp(Arc::new(svc)));
-        (router, handler)
-    } else {
-        let svc = StreamableHttpService::new(
-            factory,
-            Arc::new(NeverSessionManager::default()),
-            mcp_config,
-        );
-        let router = Router::new().route_service("/mcp", SharedMcp(Arc::new(svc)));
-        (router, handler)
-    }
+    let svc = StreamableHttpService::new(factory, Arc::new(sessions), config);
+    Router::new().route_service("/mcp", SharedMcp(Arc::new(svc)))
 }
 
 /// rmcp's transport behind an `Arc`. Cloning a `StreamableHttpService`
@@ -359,7 +361,7 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
         .config
         .mcp_stateful
         .then(|| Arc::new(McpSessions::new(app.store.clone(), app.clock.clone())));
-    let (mcp, handler) = mcp_service(&app, &shutdown, sessions.clone());
+    let (mcp, handler) = mcp_service(&app, &shutdown);
     let guard = crate::scopes::McpGuard::new(
         app.auth.clone(),
         handler.tool_scopes(),

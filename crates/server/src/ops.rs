@@ -15,8 +15,9 @@
 //! * `tool_call_duration_seconds{tool,outcome}`: MCP tool calls;
 //! * `rate_limited_total{limit,group}`: requests refused by our own rate
 //!   limits (`limit` is `ip` or `client`, `group` the endpoint group);
-//! * `mcp_sessions_total{event}`: stateful sessions `opened`, `restored`
-//!   and `refused` (see `sessions`).
+//! * `mcp_sessions_total{event}`: stateful sessions `opened` and `ended`,
+//!   and requests `refused` for naming a session that is not the caller's
+//!   (see `sessions`).
 //!
 //! Rate limits come in two kinds: per client address and endpoint group,
 //! and per OAuth client (`client_id` from the query, the form or HTTP Basic)

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use xmcp_auth::server::GuardError;
 use xmcp_auth::{AuthServer, Principal};
+use xmcp_store::StoreError;
 
 /// Scopes each tool or resource needs (those not listed need none).
 pub type Scopes = HashMap<String, Vec<String>>;
@@ -63,11 +64,11 @@ impl McpGuard {
 }
 
 /// Authenticates the bearer token (as [`xmcp_auth::routes::require_bearer`]
-/// does); in stateful mode answers 404 to a request naming a session that
-/// is not this user's (see [`crate::sessions`]); then answers 403
-/// `insufficient_scope` to a call of a tool or read of a resource whose
-/// scopes the token lacks. One middleware rather than several: each layer
-/// on a route costs a few allocations per request.
+/// does); in stateful mode opens, checks and ends sessions (see
+/// [`crate::sessions`]); then answers 403 `insufficient_scope` to a call of
+/// a tool or read of a resource whose scopes the token lacks. One
+/// middleware rather than several: each layer on a route costs a few
+/// allocations per request.
 pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) -> Response {
     let guard = &*guard.0;
     let req = match xmcp_auth::routes::authenticate(&guard.auth, req).await {
@@ -79,35 +80,18 @@ pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) 
         return next.run(req).await;
     };
     let holds_every_scope = guard.every_needed.iter().all(|s| principal.has_scope(s));
-    // Stateful mode: a request naming a session must name one of this
-    // user's; one naming none may open one, for this user.
+    // Stateful mode: a POST naming no session may open one, for this user.
     let mut opener = None;
     if let Some(sessions) = &guard.sessions {
-        let owned = match req.headers().get(SESSION_HEADER).map(|v| v.to_str()) {
-            None => {
-                opener = Some(principal.user_id.clone());
-                Ok(true)
-            }
-            Some(Ok(id)) => sessions.check(id, &principal.user_id).await,
-            Some(Err(_)) => Ok(false),
-        };
-        let refusal = match owned {
-            Ok(true) => None,
-            Ok(false) => Some(session_not_found()),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read MCP sessions");
-                Some(xmcp_auth::routes::guard_response(
-                    &guard.auth,
-                    GuardError::Unavailable,
-                ))
-            }
-        };
-        if let Some(resp) = refusal {
-            return xmcp_auth::routes::reject_unread(req, resp).await;
+        let header = req.headers().get(SESSION_HEADER);
+        match session_step(guard, sessions, req.method(), header, &principal.user_id).await {
+            Step::Go => {}
+            Step::Open => opener = Some((&**sessions, principal.user_id.clone())),
+            Step::Answer(resp) => return xmcp_auth::routes::reject_unread(req, resp).await,
         }
     }
-    if req.method() != http::Method::POST || holds_every_scope {
-        return forward(guard, opener, req, next).await;
+    if req.method() != http::Method::POST || (holds_every_scope && opener.is_none()) {
+        return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, guard.max_body).await {
@@ -126,56 +110,180 @@ pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) 
                 .into_response();
         }
     };
-    let required = match target(&bytes) {
-        Some(Target::Tool(name)) => guard.tools.get(&name),
-        Some(Target::Resource(uri)) => guard.resources.get(&uri),
-        None => None,
-    };
-    if let Some(principal) = parts.extensions.get::<Principal>()
-        && let Some(required) = required
-    {
-        let missing = principal.missing_scopes(required);
-        if !missing.is_empty() {
-            let all: Vec<&str> = required.iter().map(String::as_str).collect();
-            return xmcp_auth::routes::insufficient_scope_response(&guard.auth, &all);
+    if !holds_every_scope {
+        let required = match target(&bytes) {
+            Some(Target::Tool(name)) => guard.tools.get(&name),
+            Some(Target::Resource(uri)) => guard.resources.get(&uri),
+            None => None,
+        };
+        if let Some(principal) = parts.extensions.get::<Principal>()
+            && let Some(required) = required
+        {
+            let missing = principal.missing_scopes(required);
+            if !missing.is_empty() {
+                let all: Vec<&str> = required.iter().map(String::as_str).collect();
+                return xmcp_auth::routes::insufficient_scope_response(&guard.auth, &all);
+            }
         }
     }
-    forward(
-        guard,
-        opener,
-        Request::from_parts(parts, Body::from(bytes)),
-        next,
-    )
-    .await
+    let opening = opener.and_then(|(sessions, user_id)| {
+        initialize_params(&bytes).map(|params| (sessions, user_id, params))
+    });
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    match opening {
+        Some((sessions, user_id, params)) => {
+            open_session(guard, sessions, &user_id, params, resp).await
+        }
+        None => resp,
+    }
 }
 
 const SESSION_HEADER: &str = "mcp-session-id";
+
+/// What the session layer makes of a request in stateful mode.
+enum Step {
+    /// Pass it on: it names one of this user's sessions, or (not a POST,
+    /// `GET` or `DELETE`) rmcp refuses it.
+    Go,
+    /// A POST naming no session: an `initialize` opens one.
+    Open,
+    /// Answered here.
+    Answer(Response),
+}
+
+/// A request naming a session must name one of this user's, else 404 as an
+/// unknown session. `DELETE` ends it; `GET`, which asks for a stream of the
+/// server's own messages, is answered 405: xmcp sends every message in
+/// answer to a POST.
+async fn session_step(
+    guard: &Guard,
+    sessions: &McpSessions,
+    method: &http::Method,
+    header: Option<&http::HeaderValue>,
+    user_id: &str,
+) -> Step {
+    let unavailable = |e: StoreError| {
+        tracing::warn!(error = %e, "cannot read or write MCP sessions");
+        Step::Answer(xmcp_auth::routes::guard_response(
+            &guard.auth,
+            GuardError::Unavailable,
+        ))
+    };
+    let Some(header) = header else {
+        return match *method {
+            http::Method::POST => Step::Open,
+            http::Method::GET => Step::Answer(no_stream()),
+            http::Method::DELETE => Step::Answer(
+                (
+                    http::StatusCode::BAD_REQUEST,
+                    "Bad Request: name the session to end in the Mcp-Session-Id header",
+                )
+                    .into_response(),
+            ),
+            _ => Step::Go,
+        };
+    };
+    let Ok(session_id) = header.to_str() else {
+        return Step::Answer(session_not_found());
+    };
+    match sessions.check(session_id, user_id).await {
+        Ok(true) => {}
+        Ok(false) => return Step::Answer(session_not_found()),
+        Err(e) => return unavailable(e),
+    }
+    match *method {
+        http::Method::GET => Step::Answer(no_stream()),
+        // The Python and TypeScript SDKs' servers answer the end of a
+        // session 200, and the Python client reports anything but 200 or 204
+        // as "Session termination failed".
+        http::Method::DELETE => match sessions.end(session_id).await {
+            Ok(()) => Step::Answer(http::StatusCode::OK.into_response()),
+            Err(e) => unavailable(e),
+        },
+        _ => Step::Go,
+    }
+}
 
 /// What rmcp answers for a session it does not know.
 fn session_not_found() -> Response {
     (http::StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
 }
 
-/// Pass `req` on. A session it opens (`initialize`) is bound to `opener`;
-/// if it could not be recorded, the client gets 503 instead of a session
-/// nobody could use.
-async fn forward(guard: &Guard, opener: Option<String>, req: Request, next: Next) -> Response {
-    let Some(user_id) = opener else {
-        let ending = req.method() == http::Method::DELETE;
-        let mut resp = next.run(req).await;
-        // rmcp answers the end of a session 202. The Python and TypeScript
-        // SDKs' servers answer 200, and the Python client reports anything
-        // but 200 or 204 as "Session termination failed".
-        if ending && resp.status() == http::StatusCode::ACCEPTED {
-            *resp.status_mut() = http::StatusCode::OK;
-        }
-        return resp;
-    };
-    let (resp, recorded) = McpSessions::opening(user_id, next.run(req)).await;
-    if resp.headers().contains_key(SESSION_HEADER) && !recorded {
-        return xmcp_auth::routes::guard_response(&guard.auth, GuardError::Unavailable);
+/// The answer to a `GET` of `/mcp` in stateful mode (the transport allows
+/// 405 for a server that offers no stream).
+fn no_stream() -> Response {
+    (
+        http::StatusCode::METHOD_NOT_ALLOWED,
+        [(http::header::ALLOW, "POST, DELETE")],
+        "Method Not Allowed: xmcp sends every message in answer to a POST, so there is no stream to open",
+    )
+        .into_response()
+}
+
+/// The params of an `initialize` request, as JSON text.
+fn initialize_params(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Initialize {
+        method: String,
+        #[serde(default)]
+        params: serde_json::Value,
     }
-    resp
+    let init: Initialize = serde_json::from_slice(body).ok()?;
+    (init.method == "initialize").then(|| init.params.to_string())
+}
+
+/// The largest `initialize` answer read to see whether it succeeded. rmcp
+/// writes it (the server's name, version, capabilities and instructions):
+/// a few kilobytes.
+const MAX_INITIALIZE_ANSWER: usize = 1024 * 1024;
+
+/// After rmcp answered an `initialize` without a session: if it succeeded,
+/// record a session for `user_id` and name it in the answer. If it cannot
+/// be recorded, the client gets 503 instead of a session nobody could use.
+async fn open_session(
+    guard: &Guard,
+    sessions: &McpSessions,
+    user_id: &str,
+    params: String,
+    resp: Response,
+) -> Response {
+    if resp.status() != http::StatusCode::OK {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_INITIALIZE_ANSWER).await else {
+        tracing::error!("rmcp's answer to initialize could not be read");
+        return http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if succeeded(&bytes) {
+        let opened = sessions.open(user_id, params).await;
+        match opened.map(http::HeaderValue::try_from) {
+            Ok(Ok(id)) => {
+                parts.headers.insert(SESSION_HEADER, id);
+            }
+            Ok(Err(_)) => {
+                tracing::error!("a new session id is not a valid header value");
+                return http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record an MCP session");
+                return xmcp_auth::routes::guard_response(&guard.auth, GuardError::Unavailable);
+            }
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Whether a JSON-RPC answer (JSON, as rmcp answers without a session) is a
+/// result rather than an error.
+fn succeeded(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        result: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Answer>(body).is_ok_and(|a| a.result.is_some())
 }
 
 #[derive(Debug, PartialEq, Eq)]

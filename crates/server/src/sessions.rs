@@ -1,31 +1,38 @@
-//! Stateful MCP sessions (`mcp_stateful`) kept in the store.
+//! Stateful MCP sessions (`mcp_stateful`), kept in the store.
 //!
-//! rmcp keeps each session's worker in the memory of the process that
-//! opened it. The store adds the two things memory cannot give:
+//! The MCP revisions before 2026-07-28 let a server hand a client a session
+//! id (`Mcp-Session-Id`) with its `initialize` answer; the client then names
+//! it on every request and may end it with an HTTP `DELETE`. xmcp keeps no
+//! per-session state in memory: every message is answered by the same
+//! stateless dispatch as in stateless mode (the tools need nothing from the
+//! handshake, and each request carries its protocol version in the
+//! `MCP-Protocol-Version` header). What a session adds lives in the store,
+//! so any instance serves any session, before and after a restart:
 //!
 //! - **Binding to a user** (MCP security best practices, "Session
 //!   Hijacking"): a session belongs to the user whose token opened it. A
 //!   request naming someone else's session, or one that ended, is answered
 //!   404 exactly as an unknown session is, so a guessed or leaked id reveals
 //!   nothing and is worth nothing.
-//! - **Any instance, any time**: the client's `initialize` parameters are
-//!   stored (rmcp's [`SessionStore`]), so an instance that does not hold the
-//!   session in memory (after a restart, behind a load balancer without
-//!   sticky routing, or after rmcp dropped an idle worker) restores it by
-//!   replaying the handshake, and the client never notices.
+//! - **Its end**: `DELETE` removes it, and an idle one expires
+//!   ([`SESSION_IDLE_SECONDS`]).
 //!
-//! The store is the authority. [`McpSessions::check`] reads it, and then
-//! trusts what it read for [`RECHECK_SECONDS`] (a read on every request cost
-//! a fifth of stateful `tools/call` throughput). So a session ended on one
-//! instance (HTTP `DELETE`, expiry) is refused there at once and by every
-//! other instance within [`RECHECK_SECONDS`]. Who a session belongs to
-//! never changes, so the cache can never hand a session to another user.
+//! The guard in front of `/mcp` ([`crate::scopes`]) opens, checks and ends
+//! sessions. [`McpSessions::check`] reads the store, and then trusts what it
+//! read for [`RECHECK_SECONDS`] (a read on every request cost a fifth of
+//! stateful `tools/call` throughput). So a session ended on one instance is
+//! refused there at once and by every other instance within
+//! [`RECHECK_SECONDS`]. Who a session belongs to never changes, so the cache
+//! can never hand a session to another user.
+//!
+//! rmcp's own session mode would keep a worker task and its channels in
+//! memory for every session, pass each message through them, and keep the
+//! client's `GET` stream open, although xmcp never sends a message the
+//! client did not ask for. Without it, stateful `tools/call` throughput is
+//! that of stateless mode (see the README's benchmarks), and the `GET`
+//! stream is answered 405, which the MCP transport allows.
 
-use rmcp::transport::streamable_http_server::session::{
-    SessionState, SessionStore, SessionStoreError,
-};
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use xmcp_auth::Clock;
 use xmcp_store::{McpSession, Store, StoreError, TokenHash};
@@ -55,17 +62,6 @@ struct Remembered {
     until: i64,
 }
 
-/// The user on whose behalf the current request may open a session, and
-/// whether the session it opened was recorded.
-struct Opening {
-    user_id: String,
-    recorded: std::cell::Cell<bool>,
-}
-
-tokio::task_local! {
-    static OPENING: Opening;
-}
-
 impl McpSessions {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -81,22 +77,37 @@ impl McpSessions {
         self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Run `request` (rmcp answering a request that names no session) on
-    /// behalf of `user_id`: a session it opens is bound to them. Also says
-    /// whether a session was recorded; rmcp answers `initialize` with its
-    /// new session even when recording failed (it only logs), and such a
-    /// session must not be handed out: no request could use it.
-    pub async fn opening<F: Future>(user_id: String, request: F) -> (F::Output, bool) {
-        let opening = Opening {
-            user_id,
-            recorded: std::cell::Cell::new(false),
-        };
-        OPENING
-            .scope(opening, async {
-                let output = request.await;
-                (output, OPENING.with(|o| o.recorded.get()))
+    /// Record a new session of `user_id`, opened by an `initialize` whose
+    /// `params` (JSON) were answered, and return its id: 256 random bits,
+    /// base64url, which the store keeps only as a digest.
+    pub async fn open(&self, user_id: &str, init_params: String) -> Result<String, StoreError> {
+        let session_id = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>());
+        let now = self.clock.now();
+        self.store
+            .insert_mcp_session(&McpSession {
+                id: TokenHash::of(&session_id),
+                user_id: user_id.to_owned(),
+                init_params,
+                created_at: now,
+                expires_at: now + SESSION_IDLE_SECONDS,
             })
-            .await
+            .await?;
+        counted("opened");
+        Ok(session_id)
+    }
+
+    /// End a session (HTTP `DELETE`), which [`Self::check`] said is the
+    /// caller's.
+    pub async fn end(&self, session_id: &str) -> Result<(), StoreError> {
+        self.recent().remove(session_id);
+        if self
+            .store
+            .delete_mcp_session(&TokenHash::of(session_id))
+            .await?
+        {
+            counted("ended");
+        }
+        Ok(())
     }
 
     /// Whether `session_id` names a live session of `user_id`. Moves the
@@ -150,53 +161,11 @@ impl McpSessions {
     }
 }
 
-/// `xmcp_mcp_sessions_total`: sessions opened, restored from the store by
-/// an instance that did not hold them, and requests refused for naming a
-/// session that is unknown, ended or another user's.
+/// `xmcp_mcp_sessions_total`: sessions opened, sessions ended by their
+/// client, and requests refused for naming a session that is unknown, ended
+/// or another user's.
 fn counted(event: &'static str) {
     metrics::counter!("xmcp_mcp_sessions_total", "event" => event).increment(1);
-}
-
-#[async_trait::async_trait]
-impl SessionStore for McpSessions {
-    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
-        let id = TokenHash::of(session_id);
-        let Some(session) = self.store.get_mcp_session(&id, self.clock.now()).await? else {
-            return Ok(None);
-        };
-        let params = serde_json::from_str(&session.init_params)?;
-        counted("restored");
-        Ok(Some(SessionState::new(params)))
-    }
-
-    /// Called by rmcp once a new session answered `initialize`.
-    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
-        let user_id = OPENING
-            .try_with(|o| o.user_id.clone())
-            .map_err(|_| "a session was opened outside the /mcp guard: no user to bind it to")?;
-        let now = self.clock.now();
-        self.store
-            .insert_mcp_session(&McpSession {
-                id: TokenHash::of(session_id),
-                user_id,
-                init_params: serde_json::to_string(&state.initialize_params)?,
-                created_at: now,
-                expires_at: now + SESSION_IDLE_SECONDS,
-            })
-            .await?;
-        OPENING.with(|o| o.recorded.set(true));
-        counted("opened");
-        Ok(())
-    }
-
-    /// Called by rmcp when the client ends the session (HTTP `DELETE`).
-    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
-        self.recent().remove(session_id);
-        self.store
-            .delete_mcp_session(&TokenHash::of(session_id))
-            .await?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -208,16 +177,7 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
-    fn state() -> SessionState {
-        SessionState::new(
-            serde_json::from_value(serde_json::json!({
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "test", "version": "1"}
-            }))
-            .unwrap(),
-        )
-    }
+    const PARAMS: &str = r#"{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}"#;
 
     async fn setup() -> (
         xmcp_store::testing::TestDatabase,
@@ -242,68 +202,59 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_session_is_recorded_only_for_the_user_opening_it() {
+    async fn a_session_belongs_to_the_user_who_opened_it_until_it_ends() {
         let (_db, store, _clock, sessions) = setup().await;
         let (alice, bob) = (user(&store, "alice").await, user(&store, "bob").await);
 
-        // Outside the guard there is nobody to bind a session to: refused,
-        // and nothing is written.
-        assert!(sessions.store("s-outside", &state()).await.is_err());
-        assert!(sessions.load("s-outside").await.unwrap().is_none());
-
-        // A request that opens no session records nothing.
-        let ((), recorded) = McpSessions::opening(alice.id.clone(), async {}).await;
-        assert!(!recorded);
-
-        let (stored, recorded) = McpSessions::opening(alice.id.clone(), async {
-            sessions.store("s-alice", &state()).await
-        })
-        .await;
-        stored.unwrap();
-        assert!(recorded);
-        let loaded = sessions.load("s-alice").await.unwrap().unwrap();
-        assert_eq!(
-            serde_json::to_value(&loaded.initialize_params).unwrap(),
-            serde_json::to_value(&state().initialize_params).unwrap()
+        let id = sessions.open(&alice.id, PARAMS.into()).await.unwrap();
+        // 256 random bits, base64url: visible ASCII, as the transport asks.
+        assert_eq!(id.len(), 43);
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
-        assert!(sessions.check("s-alice", &alice.id).await.unwrap());
-        assert!(!sessions.check("s-alice", &bob.id).await.unwrap());
+        assert_ne!(sessions.open(&alice.id, PARAMS.into()).await.unwrap(), id);
+
+        assert!(sessions.check(&id, &alice.id).await.unwrap());
+        assert!(!sessions.check(&id, &bob.id).await.unwrap());
         assert!(!sessions.check("s-unknown", &alice.id).await.unwrap());
-        // Stored as a digest, never as the id itself.
+        // Stored as a digest, never as the id itself; with what the client
+        // said in its `initialize`.
+        let stored = store
+            .get_mcp_session(&TokenHash::of(&id), NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(stored.id.as_str(), id);
+        assert_eq!(stored.user_id, alice.id);
+        assert_eq!(stored.init_params, PARAMS);
+        assert_eq!(stored.expires_at, NOW + SESSION_IDLE_SECONDS);
+
+        sessions.end(&id).await.unwrap();
+        assert!(!sessions.check(&id, &alice.id).await.unwrap());
         assert!(
             store
-                .get_mcp_session(&TokenHash::of("s-alice"), NOW)
+                .get_mcp_session(&TokenHash::of(&id), NOW)
                 .await
                 .unwrap()
-                .is_some_and(|s| s.id.as_str() != "s-alice")
+                .is_none()
         );
-
-        sessions.delete("s-alice").await.unwrap();
-        assert!(!sessions.check("s-alice", &alice.id).await.unwrap());
-        assert!(sessions.load("s-alice").await.unwrap().is_none());
+        // Ending it again (a second instance, a retried DELETE) is no error.
+        sessions.end(&id).await.unwrap();
     }
 
     #[tokio::test]
     async fn what_was_read_is_trusted_for_a_few_seconds_and_never_for_another_user() {
         let (_db, store, clock, sessions) = setup().await;
         let (alice, bob) = (user(&store, "alice").await, user(&store, "bob").await);
-        let (stored, _) = McpSessions::opening(alice.id.clone(), async {
-            sessions.store("s-alice", &state()).await
-        })
-        .await;
-        stored.unwrap();
-        assert!(sessions.check("s-alice", &alice.id).await.unwrap());
+        let id = sessions.open(&alice.id, PARAMS.into()).await.unwrap();
+        assert!(sessions.check(&id, &alice.id).await.unwrap());
         // Another instance ends it, behind this one's back.
-        assert!(
-            store
-                .delete_mcp_session(&TokenHash::of("s-alice"))
-                .await
-                .unwrap()
-        );
-        assert!(!sessions.check("s-alice", &bob.id).await.unwrap());
+        assert!(store.delete_mcp_session(&TokenHash::of(&id)).await.unwrap());
+        assert!(!sessions.check(&id, &bob.id).await.unwrap());
         clock.advance(RECHECK_SECONDS - 1);
-        assert!(sessions.check("s-alice", &alice.id).await.unwrap());
+        assert!(sessions.check(&id, &alice.id).await.unwrap());
         clock.advance(1);
-        assert!(!sessions.check("s-alice", &alice.id).await.unwrap());
+        assert!(!sessions.check(&id, &alice.id).await.unwrap());
     }
 }

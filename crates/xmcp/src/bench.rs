@@ -11,7 +11,9 @@
 //! machine at one moment; and the MCP SDK's own transport over the same
 //! handler behind only the bearer guard, which shows how much of the gap is
 //! the SDK's and how much is xmcp's (metrics, CORS, request ids, scope
-//! checks, rate limits, body limits). With `--python` and `--typescript` it
+//! checks, rate limits, body limits; with `--stateful`, the SDK's own
+//! session mode, which xmcp replaces with sessions in the store). With
+//! `--python` and `--typescript` it
 //! also measures the alternatives: the same tool on the official Python and
 //! TypeScript SDKs, run as child processes. Load generator and servers share
 //! the machine's cores, so the numbers are a lower bound for a server alone.
@@ -629,12 +631,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let bare = axum::Router::new()
             .route("/mcp", axum::routing::post(reference_handler))
             .with_state(app.auth.clone());
-        let sdk = xmcp_server::app::mcp_service(&app, &shutdown, None)
-            .0
-            .layer(axum::middleware::from_fn_with_state(
-                app.auth.clone(),
-                xmcp_auth::routes::require_bearer,
-            ));
+        // In stateful mode the SDK's own sessions (a worker per session in
+        // memory), which xmcp does without.
+        let sdk = if args.stateful {
+            xmcp_server::app::rmcp_stateful_service(&app, &shutdown)
+        } else {
+            xmcp_server::app::mcp_service(&app, &shutdown).0
+        };
+        let sdk = sdk.layer(axum::middleware::from_fn_with_state(
+            app.auth.clone(),
+            xmcp_auth::routes::require_bearer,
+        ));
         (
             Some(serve_reference(bare, &shutdown).await?),
             Some(serve_reference(sdk, &shutdown).await?),

@@ -396,7 +396,7 @@ pub(crate) async fn post_in_session(
 }
 
 /// A GET (the session's stream) or DELETE (its end) of `/mcp` in `session`.
-async fn in_session(
+pub(crate) async fn in_session(
     app: &TestApp,
     method: reqwest::Method,
     token: &str,
@@ -466,17 +466,18 @@ pub(crate) async fn whoami_in_session(
     )
     .await;
     let status = r.status();
-    let text = r.text().await.unwrap();
     if status != StatusCode::OK {
         return (status, String::new());
     }
-    // One SSE event carries the reply.
-    let reply: Value = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str(d.trim()).ok())
-        .find(|m: &Value| m["id"] == 2)
-        .unwrap_or_else(|| panic!("no reply in {text}"));
+    // Answered in JSON, as in stateless mode.
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let reply: Value = r.json().await.unwrap();
+    assert_eq!(reply["id"], 2, "{reply}");
     let subject = reply["result"]["structuredContent"]["subject"]
         .as_str()
         .unwrap_or_else(|| panic!("{reply}"));
@@ -496,8 +497,8 @@ async fn session_rows(app: &TestApp) -> i64 {
 }
 
 /// Stateful mode: a session belongs to the user who opened it, on every
-/// instance; any instance sharing the database serves it (restoring it
-/// from the store); ending it on one instance ends it on all.
+/// instance; any instance sharing the database serves it (nothing of it
+/// is in any instance's memory); ending it on one instance ends it on all.
 async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Backend) {
     let a = builder(backend)
         .settings(|s| s.mcp_stateful = Some(true))
@@ -531,7 +532,7 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
         whoami_in_session(&a, &alice, &session).await,
         (StatusCode::OK, alice_subject.clone())
     );
-    // B never saw the session: it restores it from the store.
+    // B never saw the session: it reads it in the store.
     assert_eq!(
         whoami_in_session(&b, &alice, &session).await,
         (StatusCode::OK, alice_subject.clone())
@@ -548,16 +549,19 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         assert_eq!(r.text().await.unwrap(), "Not Found: Session not found");
     }
-    // Its owner can (the stream is dropped at once).
+    // Its owner is told there is no stream: xmcp sends nothing unasked.
     let r = in_session(&b, reqwest::Method::GET, &alice, &session).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    drop(r);
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers()["allow"], "POST, DELETE");
+    // A DELETE must name the session it ends.
+    let r = a
+        .http
+        .delete(a.url("/mcp"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let (status, _) = whoami_in_session(&a, &bob, "no-such-session").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
@@ -576,9 +580,8 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
         (StatusCode::OK, "x:1850000000000000002".to_owned())
     );
 
-    // Alice ends her session on B. B refuses it at once; A, which holds it
-    // in memory, once what A read in the store is older than
-    // RECHECK_SECONDS.
+    // Alice ends her session on B. B refuses it at once; A, which read it
+    // lately, once what A read in the store is older than RECHECK_SECONDS.
     let r = in_session(&b, reqwest::Method::DELETE, &alice, &session).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(session_rows(&a).await, 1);
@@ -629,6 +632,45 @@ async fn a_session_that_cannot_be_recorded_is_not_handed_out() {
         whoami_in_session(&app, &token, &session).await.0,
         StatusCode::OK
     );
+}
+
+/// Stateful mode: only an `initialize` that succeeds opens a session; a
+/// request naming none is answered as in stateless mode (as a 2026-07-28
+/// client sends every request) and opens nothing.
+#[tokio::test]
+async fn only_an_answered_initialize_opens_a_session() {
+    let app = builder(Backend::Sqlite)
+        .settings(|s| s.mcp_stateful = Some(true))
+        .spawn()
+        .await;
+    let token = demo_access_token(&app).await;
+    let r = post_in_session(
+        &app,
+        &token,
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}),
+    )
+    .await;
+    // rmcp answers an `initialize` it cannot read with a JSON-RPC error.
+    assert!(!r.headers().contains_key("mcp-session-id"));
+    let reply: Value = r.json().await.unwrap();
+    assert!(reply["error"]["code"].is_i64(), "{reply}");
+
+    let r = post_in_session(
+        &app,
+        &token,
+        None,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(!r.headers().contains_key("mcp-session-id"));
+    let reply: Value = r.json().await.unwrap();
+    assert_eq!(
+        reply["result"]["structuredContent"]["subject"], "x:1850000000000000001",
+        "{reply}"
+    );
+    assert_eq!(session_rows(&app).await, 0);
 }
 
 /// An idle session expires; one in use slides on.

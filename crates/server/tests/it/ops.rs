@@ -44,8 +44,9 @@ async fn metrics_count_requests_grants_and_tool_calls() {
     // The token guards the endpoint.
     let r = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    // Stateful sessions, on two instances sharing a database: one opened,
-    // restored by the other, and one request naming no session of ours.
+    // Stateful sessions, on two instances sharing a database: one opened on
+    // one, used on the other, a request naming no session of ours, and the
+    // session ended.
     let one = builder(Backend::Sqlite)
         .settings(|s| s.mcp_stateful = Some(true))
         .spawn()
@@ -61,6 +62,8 @@ async fn metrics_count_requests_grants_and_tool_calls() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = crate::flow::whoami_in_session(&one, &token, "not-a-session").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let r = crate::flow::in_session(&two, reqwest::Method::DELETE, &token, &session).await;
+    assert_eq!(r.status(), StatusCode::OK);
 
     let r = app
         .http
@@ -81,7 +84,7 @@ async fn metrics_count_requests_grants_and_tool_calls() {
     // not exact counts.
     for line in [
         "xmcp_mcp_sessions_total{event=\"opened\"}",
-        "xmcp_mcp_sessions_total{event=\"restored\"}",
+        "xmcp_mcp_sessions_total{event=\"ended\"}",
         "xmcp_mcp_sessions_total{event=\"refused\"}",
         "xmcp_http_requests_total{method=\"POST\",route=\"/token\",status=\"200\"}",
         "xmcp_http_requests_total{method=\"POST\",route=\"/register\",status=\"201\"}",

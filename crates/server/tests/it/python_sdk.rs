@@ -86,7 +86,7 @@ async fn python_sdk_oauth_client_completes_the_flow(backend: Backend) {
 
 /// Stateful mode: the Python SDK keeps one MCP session open while the
 /// server process is replaced by a new one on the same address and
-/// database. The new process restores the session from the store: same
+/// database. The new process finds the session in the store: same
 /// session id, same user, no new `initialize`.
 async fn python_sdk_session_survives_a_server_restart(backend: Backend) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
