@@ -800,11 +800,47 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "memory (this process: server + load generator): {idle:.1} MiB after boot, {loaded:.1} MiB after load"
         );
     }
+    if args.stateful {
+        sessions_memory(&http, &base, sdk.as_deref(), &token).await?;
+    }
     if args.token_endpoint {
         token_endpoint(&http, &base, &app, seconds).await?;
     }
     shutdown.cancel();
     let _ = server.await;
+    Ok(())
+}
+
+/// Sessions opened for [`sessions_memory`] on each target.
+const SESSIONS: usize = 1000;
+
+/// What open sessions keep in memory: [`SESSIONS`] sessions opened on xmcp,
+/// then on the SDK's own session mode, and how much this process's RSS grew
+/// with each. The clients open no `GET` stream, which would add a
+/// connection and a task per session on the SDK.
+#[allow(clippy::print_stdout)]
+async fn sessions_memory(
+    http: &reqwest::Client,
+    base: &str,
+    sdk: Option<&str>,
+    token: &str,
+) -> anyhow::Result<()> {
+    let mut line = format!("memory of {SESSIONS} open sessions:");
+    for (name, base) in [("xmcp", Some(base)), ("sdk", sdk)] {
+        let Some(base) = base else { continue };
+        let before = rss_mib();
+        for _ in 0..SESSIONS {
+            open_session(http, base, token).await?;
+        }
+        if let (Some(before), Some(after)) = (before, rss_mib()) {
+            let grown = after - before;
+            line += &format!(
+                " {name} {grown:+.1} MiB ({:+.1} KiB each);",
+                grown * 1024.0 / SESSIONS as f64
+            );
+        }
+    }
+    println!("{}", line.trim_end_matches(';'));
     Ok(())
 }
 

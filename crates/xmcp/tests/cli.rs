@@ -539,7 +539,8 @@ fn tools_lists_what_xs_document_gives_and_why_the_rest_is_skipped() {
 }
 
 /// Run `xmcp bench` briefly with `args`; its table's one row, by column.
-async fn bench_row(args: &[&str]) -> Vec<(String, String)> {
+/// The first row of `xmcp bench`'s table, by column, and all it printed.
+async fn bench_row(args: &[&str]) -> (Vec<(String, String)>, String) {
     let mut command = tokio::process::Command::new(bin());
     command
         .args([
@@ -585,7 +586,7 @@ async fn bench_row(args: &[&str]) -> Vec<(String, String)> {
         from,
         "every heading has a value:\n{heading}\n{row}"
     );
-    columns
+    (columns, stdout.into_owned())
 }
 
 fn number(row: &[(String, String)], column: &str) -> f64 {
@@ -613,7 +614,7 @@ async fn the_bench_measures_xmcp_and_every_reference_without_errors() {
         args.extend(["--typescript", dir.as_str()]);
         targets.push("typescript req/s");
     }
-    let row = bench_row(&args).await;
+    let (row, _) = bench_row(&args).await;
     assert_eq!(number(&row, "errors"), 0.0, "{row:?}");
     for t in targets {
         assert!(number(&row, t) > 0.0, "{t}: {row:?}");
@@ -624,9 +625,18 @@ async fn the_bench_measures_xmcp_and_every_reference_without_errors() {
     }
 
     // Stateful, with JWT access tokens: sessions opened on xmcp and the SDK.
-    let row = bench_row(&["--stateful", "--token-format", "jwt"]).await;
+    let (row, out) = bench_row(&["--stateful", "--token-format", "jwt"]).await;
     assert_eq!(number(&row, "errors"), 0.0, "{row:?}");
     for t in ["req/s", "sdk req/s", "bare req/s"] {
         assert!(number(&row, t) > 0.0, "{t}: {row:?}");
     }
+    // And what a thousand open sessions weigh on each.
+    let sessions = out
+        .lines()
+        .find(|l| l.starts_with("memory of 1000 open sessions:"))
+        .unwrap_or_else(|| panic!("no session memory in:\n{out}"));
+    assert!(
+        sessions.contains(" xmcp ") && sessions.contains(" sdk "),
+        "{sessions}"
+    );
 }
