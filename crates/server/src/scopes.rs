@@ -1,8 +1,14 @@
+//! The guard in front of `/mcp`: the bearer token, stateful sessions, and
+//! step-up authorization.
+//!
 //! Step-up authorization: a `tools/call` (or `resources/read`) whose tool
 //! (or resource) needs scopes the token lacks is answered at the HTTP layer
 //! with 403 `insufficient_scope`, naming every scope it needs in one
 //! challenge (MCP "Runtime Insufficient Scope Errors"), so clients can
 //! re-authorize for exactly those.
+//!
+//! Sessions, in stateful mode: the guard opens them (after rmcp answered an
+//! `initialize`), checks them and ends them; see [`crate::sessions`].
 
 use crate::sessions::McpSessions;
 use axum::body::Body;
@@ -315,7 +321,43 @@ fn target(body: &[u8]) -> Option<Target> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Target, target};
+    use super::{Target, initialize_params, succeeded, target};
+
+    #[test]
+    fn an_initialize_and_its_answer_are_told_apart_from_the_rest() {
+        assert_eq!(
+            initialize_params(
+                br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#
+            )
+            .as_deref(),
+            Some(r#"{"protocolVersion":"2025-06-18"}"#)
+        );
+        assert_eq!(
+            initialize_params(br#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#).as_deref(),
+            Some("null")
+        );
+        for other in [
+            &br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#[..],
+            br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            br#"[{"jsonrpc":"2.0","id":1,"method":"initialize"}]"#,
+            b"not json",
+            b"",
+        ] {
+            assert_eq!(initialize_params(other), None);
+        }
+
+        assert!(succeeded(
+            br#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18"}}"#
+        ));
+        for other in [
+            &br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"initialize"}}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"result":null}"#,
+            b"data: {}",
+            b"",
+        ] {
+            assert!(!succeeded(other));
+        }
+    }
 
     #[test]
     fn finds_the_called_tool_or_read_resource() {

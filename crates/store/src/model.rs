@@ -187,7 +187,9 @@ impl std::fmt::Debug for UpstreamTokens {
 }
 
 /// A stateful MCP session: the user it is bound to, and the client's
-/// `initialize` parameters (JSON) from which any instance can restore it.
+/// `initialize` parameters (JSON: its name, version, protocol version and
+/// capabilities), a record of what opened it. Serving the session needs
+/// only the user and the expiry: every message is answered statelessly.
 #[derive(Clone, Debug, PartialEq)]
 pub struct McpSession {
     /// Digest of the `Mcp-Session-Id`.

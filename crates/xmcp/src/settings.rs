@@ -138,7 +138,8 @@ pub struct HttpArgs {
     /// Public origin clients use, e.g. https://mcp.example.com (the OAuth issuer).
     #[arg(long, env = "XMCP_PUBLIC_URL", help_heading = SERVER)]
     public_url: Option<String>,
-    /// Serve MCP with sessions (stateful) instead of stateless JSON.
+    /// Give MCP clients before 2026-07-28 sessions (`Mcp-Session-Id`), kept
+    /// in the database and bound to their user. Answers are JSON either way.
     #[arg(long, env = "XMCP_MCP_STATEFUL", help_heading = SERVER)]
     mcp_stateful: Option<bool>,
     /// Extra Host header values accepted on /mcp (comma-separated).
