@@ -14,5 +14,6 @@ mod ops;
 mod outage;
 mod python_sdk;
 mod security;
+mod typescript_sdk;
 mod upstream;
 mod x_tools;
