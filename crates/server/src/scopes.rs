@@ -94,6 +94,17 @@ pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) 
             Step::Go => {}
             Step::Open => opener = Some((&**sessions, principal.user_id.clone())),
             Step::Answer(resp) => return xmcp_auth::routes::reject_unread(req, resp).await,
+            Step::AfterTransportChecks(then) => {
+                // rmcp checks Host and Origin (DNS rebinding) on every
+                // request, then refuses GET and DELETE, which its stateless
+                // mode does not have, with 405. Only then does the session
+                // layer answer them.
+                let resp = next.run(req).await;
+                if resp.status() != http::StatusCode::METHOD_NOT_ALLOWED {
+                    return resp;
+                }
+                return then.answer(guard, sessions).await;
+            }
         }
     }
     if req.method() != http::Method::POST || (holds_every_scope && opener.is_none()) {
@@ -150,19 +161,61 @@ const SESSION_HEADER: &str = "mcp-session-id";
 
 /// What the session layer makes of a request in stateful mode.
 enum Step {
-    /// Pass it on: it names one of this user's sessions, or (not a POST,
-    /// `GET` or `DELETE`) rmcp refuses it.
+    /// Pass it on: a POST naming one of this user's sessions, or a method
+    /// rmcp refuses.
     Go,
     /// A POST naming no session: an `initialize` opens one.
     Open,
     /// Answered here.
     Answer(Response),
+    /// A `GET` or `DELETE`, answered once rmcp's transport checks passed.
+    AfterTransportChecks(Then),
+}
+
+/// The session layer's answer to a `GET` or `DELETE`.
+enum Then {
+    /// `GET` asks for a stream of the server's own messages: 405, as xmcp
+    /// sends every message in answer to a POST.
+    NoStream,
+    /// `DELETE` of one of this user's sessions: end it.
+    End(String),
+    /// `DELETE` naming no session: 400.
+    NameTheSession,
+}
+
+impl Then {
+    async fn answer(self, guard: &Guard, sessions: &McpSessions) -> Response {
+        match self {
+            Then::NoStream => (
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                [(http::header::ALLOW, "POST, DELETE")],
+                "Method Not Allowed: xmcp sends every message in answer to a POST, so there is no stream to open",
+            )
+                .into_response(),
+            // The Python and TypeScript SDKs' servers answer the end of a
+            // session 200, and the Python client reports anything but 200 or
+            // 204 as "Session termination failed".
+            Then::End(session_id) => match sessions.end(&session_id).await {
+                Ok(()) => http::StatusCode::OK.into_response(),
+                Err(e) => unavailable(guard, e),
+            },
+            Then::NameTheSession => (
+                http::StatusCode::BAD_REQUEST,
+                "Bad Request: name the session to end in the Mcp-Session-Id header",
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// 503 when the store cannot read or write sessions.
+fn unavailable(guard: &Guard, e: StoreError) -> Response {
+    tracing::warn!(error = %e, "cannot read or write MCP sessions");
+    xmcp_auth::routes::guard_response(&guard.auth, GuardError::Unavailable)
 }
 
 /// A request naming a session must name one of this user's, else 404 as an
-/// unknown session. `DELETE` ends it; `GET`, which asks for a stream of the
-/// server's own messages, is answered 405: xmcp sends every message in
-/// answer to a POST.
+/// unknown session. `DELETE` ends it; `GET` is answered 405.
 async fn session_step(
     guard: &Guard,
     sessions: &McpSessions,
@@ -170,24 +223,11 @@ async fn session_step(
     header: Option<&http::HeaderValue>,
     user_id: &str,
 ) -> Step {
-    let unavailable = |e: StoreError| {
-        tracing::warn!(error = %e, "cannot read or write MCP sessions");
-        Step::Answer(xmcp_auth::routes::guard_response(
-            &guard.auth,
-            GuardError::Unavailable,
-        ))
-    };
     let Some(header) = header else {
         return match *method {
             http::Method::POST => Step::Open,
-            http::Method::GET => Step::Answer(no_stream()),
-            http::Method::DELETE => Step::Answer(
-                (
-                    http::StatusCode::BAD_REQUEST,
-                    "Bad Request: name the session to end in the Mcp-Session-Id header",
-                )
-                    .into_response(),
-            ),
+            http::Method::GET => Step::AfterTransportChecks(Then::NoStream),
+            http::Method::DELETE => Step::AfterTransportChecks(Then::NameTheSession),
             _ => Step::Go,
         };
     };
@@ -197,17 +237,11 @@ async fn session_step(
     match sessions.check(session_id, user_id).await {
         Ok(true) => {}
         Ok(false) => return Step::Answer(session_not_found()),
-        Err(e) => return unavailable(e),
+        Err(e) => return Step::Answer(unavailable(guard, e)),
     }
     match *method {
-        http::Method::GET => Step::Answer(no_stream()),
-        // The Python and TypeScript SDKs' servers answer the end of a
-        // session 200, and the Python client reports anything but 200 or 204
-        // as "Session termination failed".
-        http::Method::DELETE => match sessions.end(session_id).await {
-            Ok(()) => Step::Answer(http::StatusCode::OK.into_response()),
-            Err(e) => unavailable(e),
-        },
+        http::Method::GET => Step::AfterTransportChecks(Then::NoStream),
+        http::Method::DELETE => Step::AfterTransportChecks(Then::End(session_id.to_owned())),
         _ => Step::Go,
     }
 }
@@ -215,17 +249,6 @@ async fn session_step(
 /// What rmcp answers for a session it does not know.
 fn session_not_found() -> Response {
     (http::StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
-}
-
-/// The answer to a `GET` of `/mcp` in stateful mode (the transport allows
-/// 405 for a server that offers no stream).
-fn no_stream() -> Response {
-    (
-        http::StatusCode::METHOD_NOT_ALLOWED,
-        [(http::header::ALLOW, "POST, DELETE")],
-        "Method Not Allowed: xmcp sends every message in answer to a POST, so there is no stream to open",
-    )
-        .into_response()
 }
 
 /// The params of an `initialize` request, as JSON text.

@@ -580,6 +580,25 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
         (StatusCode::OK, "x:1850000000000000002".to_owned())
     );
 
+    // The transport's Host and Origin checks (DNS rebinding) come first:
+    // a DELETE from a foreign page ends nothing, and a GET opens nothing.
+    for method in [reqwest::Method::DELETE, reqwest::Method::GET] {
+        let r = b
+            .http
+            .request(method, b.url("/mcp"))
+            .bearer_auth(&alice)
+            .header("mcp-session-id", &session)
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        whoami_in_session(&b, &alice, &session).await,
+        (StatusCode::OK, alice_subject.clone())
+    );
+
     // Alice ends her session on B. B refuses it at once; A, which read it
     // lately, once what A read in the store is older than RECHECK_SECONDS.
     let r = in_session(&b, reqwest::Method::DELETE, &alice, &session).await;
