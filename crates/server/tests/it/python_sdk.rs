@@ -21,24 +21,9 @@ async fn python_sdk_oauth_client_completes_the_flow(backend: Backend) {
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/python/sdk_oauth_client.py"
     );
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        tokio::process::Command::new(python)
-            .arg(script)
-            .arg(app.url("/mcp"))
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the Python client finished within 120 s")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let mut command = tokio::process::Command::new(python);
+    command.arg(script).arg(app.url("/mcp"));
+    let report = client_report(command, "the Python client").await;
     // Ours and one per operation of the simulated X's document.
     let tools: Vec<&str> = report["tools"]
         .as_array()
@@ -82,6 +67,25 @@ async fn python_sdk_oauth_client_completes_the_flow(backend: Backend) {
     assert_eq!(report["echo_after_refresh"], "after refresh");
     assert_eq!(report["refreshed"], true);
     assert_eq!(report["iss"], app.base);
+}
+
+/// Run an SDK client script to its end (at most 120 s) and return the JSON
+/// report it prints last; panics with its output if it fails.
+pub(crate) async fn client_report(mut command: tokio::process::Command, who: &str) -> Value {
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        command.kill_on_drop(true).output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{who} finished within 120 s"))
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{who} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
 /// Stateful mode: the Python SDK keeps one MCP session open while the

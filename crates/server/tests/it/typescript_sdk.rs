@@ -25,25 +25,10 @@ async fn typescript_sdk_oauth_client_completes_the_flow_in_both_modes(backend: B
             env!("CARGO_MANIFEST_DIR"),
             "/../../tests/typescript/sdk_oauth_client.mjs"
         );
-        let out = tokio::time::timeout(
-            std::time::Duration::from_secs(120),
-            tokio::process::Command::new("node")
-                .arg(script)
-                .arg(app.url("/mcp"))
-                .current_dir(&dir)
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .expect("the TypeScript client finished within 120 s")
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "node failed (stateful: {stateful}):\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let mut command = tokio::process::Command::new("node");
+        command.arg(script).arg(app.url("/mcp")).current_dir(&dir);
+        let who = format!("the TypeScript client (stateful: {stateful})");
+        let report = crate::python_sdk::client_report(command, &who).await;
 
         // What the SDK sent to /authorize, and what came back.
         assert_eq!(
