@@ -300,7 +300,8 @@ fn rmcp_config(app: &App, shutdown: &CancellationToken) -> StreamableHttpServerC
         .with_max_request_body_bytes(MAX_MCP_BODY)
 }
 
-fn xmcp_handler(app: &App) -> XmcpHandler {
+/// The MCP handler behind `/mcp`, over this app's X client and catalog.
+pub fn xmcp_handler(app: &App) -> XmcpHandler {
     XmcpHandler::new(app.x.clone(), app.catalog.clone(), &app.config.auth.scopes)
 }
 

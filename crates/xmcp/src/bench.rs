@@ -8,13 +8,15 @@
 //! concurrency level. The same run measures a bare axum handler that does
 //! the same bearer check (`AuthServer::authenticate_bearer`) and answers
 //! the same JSON-RPC reply without MCP, so the ratio is measured on one
-//! machine at one moment; and the MCP SDK's own transport over the same
-//! handler behind only the bearer guard, which shows how much of the gap is
-//! the SDK's and how much is xmcp's (metrics, CORS, request ids, scope
-//! checks, rate limits, body limits; with `--stateful`, the SDK's own
-//! session mode, which xmcp replaces with sessions in the store). With
-//! `--python` and `--typescript` it
-//! also measures the alternatives: the same tool on the official Python and
+//! machine at one moment. Two more references split the gap: the MCP SDK's
+//! own transport over the same handler behind only the bearer guard
+//! (`sdk`), which shows how much of it is the SDK's and how much is xmcp's
+//! (metrics, CORS, request ids, scope checks, rate limits, body limits; with
+//! `--stateful`, the SDK's own session mode, which xmcp replaces with
+//! sessions in the store); and the same handler called without the SDK's
+//! transport (`handler`), which shows how much is the handler's and how
+//! much the transport's. With `--python` and `--typescript` it also
+//! measures the alternatives: the same tool on the official Python and
 //! TypeScript SDKs, run as child processes. Load generator and servers share
 //! the machine's cores, so the numbers are a lower bound for a server alone.
 
@@ -46,7 +48,7 @@ pub struct BenchArgs {
     /// Access token format: opaque or jwt.
     #[arg(long, default_value = "opaque")]
     token_format: String,
-    /// Skip the bare axum and SDK references.
+    /// Skip the references (bare axum, SDK, handler alone).
     #[arg(long)]
     no_reference: bool,
     /// Also measure the same echo tool on the official MCP Python SDK
@@ -118,6 +120,69 @@ async fn reference_handler(
         "result": {"content": [{"type": "text", "text": message}], "isError": false},
     }))
     .into_response()
+}
+
+/// The third reference: xmcp's own MCP handler, called in the request's
+/// task behind the same bearer check, with none of rmcp's streamable HTTP
+/// transport (no per-request service, tasks and channels, and none of the
+/// transport's header checks). Not a way to serve MCP, since those checks
+/// are part of the protocol; measured beside `sdk` and `bare`, it splits the
+/// gap between xmcp and the bare handler into the handler's share and the
+/// transport's.
+struct HandlerOnly {
+    auth: Arc<xmcp_auth::AuthServer>,
+    handler: xmcp_server::mcp::XmcpHandler,
+    /// A handler is called with a peer, which only rmcp's service loop
+    /// makes: the peer of this service, served over an in-memory pipe that
+    /// carries nothing. Kept with the pipe's other end, which keeps it open.
+    service: rmcp::service::RunningService<rmcp::RoleServer, xmcp_server::mcp::XmcpHandler>,
+    _pipe: tokio::io::DuplexStream,
+}
+
+impl HandlerOnly {
+    fn router(app: &App) -> axum::Router {
+        let handler = xmcp_server::app::xmcp_handler(app);
+        let (ours, _pipe) = tokio::io::duplex(64);
+        let service = rmcp::service::serve_directly(handler.clone(), ours, None);
+        axum::Router::new()
+            .route("/mcp", axum::routing::post(Self::answer))
+            .with_state(Arc::new(Self {
+                auth: app.auth.clone(),
+                handler,
+                service,
+                _pipe,
+            }))
+    }
+
+    async fn answer(
+        axum::extract::State(this): axum::extract::State<Arc<Self>>,
+        req: axum::extract::Request,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        use rmcp::Service as _;
+        use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+        let req = match xmcp_auth::routes::authenticate(&this.auth, req).await {
+            Ok(req) => req,
+            Err(resp) => return resp,
+        };
+        let (parts, body) = req.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, 1 << 20).await else {
+            return axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        };
+        let Ok(ClientJsonRpcMessage::Request(request)) = serde_json::from_slice(&body) else {
+            return axum::http::StatusCode::BAD_REQUEST.into_response();
+        };
+        let mut context =
+            rmcp::service::RequestContext::new(request.id.clone(), this.service.peer().clone());
+        // Where rmcp's transport puts them: the handler finds the principal
+        // in the HTTP request's parts.
+        context.extensions.insert(parts);
+        let answer = match this.handler.handle_request(request.request, context).await {
+            Ok(result) => ServerJsonRpcMessage::response(result, request.id),
+            Err(error) => ServerJsonRpcMessage::error(error, Some(request.id)),
+        };
+        axum::Json(answer).into_response()
+    }
 }
 
 /// `xmcp stdio` with `doc`: spawn, initialize, tools/list, time to answer.
@@ -625,8 +690,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // The references, each on its own port, over the same AuthServer: the
     // bare handler, and the MCP SDK's own transport over the same handler
     // behind only the bearer guard (what the SDK costs before any of ours).
-    let (bare, sdk) = if args.no_reference {
-        (None, None)
+    let (bare, sdk, handler_only) = if args.no_reference {
+        (None, None, None)
     } else {
         let bare = axum::Router::new()
             .route("/mcp", axum::routing::post(reference_handler))
@@ -645,6 +710,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         (
             Some(serve_reference(bare, &shutdown).await?),
             Some(serve_reference(sdk, &shutdown).await?),
+            Some(serve_reference(HandlerOnly::router(&app), &shutdown).await?),
         )
     };
     let http = reqwest::Client::builder()
@@ -705,6 +771,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut targets = vec![("xmcp", mcp_url.clone(), session.clone())];
     for (name, reference, session) in [
         ("sdk", sdk.clone(), sdk_session.clone()),
+        ("handler", handler_only.clone(), None),
         ("bare", bare.clone(), None),
         ("fastmcp", fastmcp.as_ref().map(|a| a.base.clone()), None),
         (
@@ -720,6 +787,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let index = |name: &str| targets.iter().position(|t| t.0 == name);
     let ratios: Vec<(String, usize, usize)> = [
         ("sdk", "bare"),
+        ("handler", "bare"),
         ("xmcp", "bare"),
         ("xmcp", "fastmcp"),
         ("xmcp", "typescript"),

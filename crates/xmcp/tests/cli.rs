@@ -538,8 +538,8 @@ fn tools_lists_what_xs_document_gives_and_why_the_rest_is_skipped() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/openapi.json"));
 }
 
-/// Run `xmcp bench` briefly with `args`; its table's one row, by column.
-/// The first row of `xmcp bench`'s table, by column, and all it printed.
+/// Run `xmcp bench` briefly with `args`: the first row of its table, by
+/// column, and all it printed.
 async fn bench_row(args: &[&str]) -> (Vec<(String, String)>, String) {
     let mut command = tokio::process::Command::new(bin());
     command
@@ -605,7 +605,7 @@ async fn the_bench_measures_xmcp_and_every_reference_without_errors() {
     let python = std::env::var("XMCP_TEST_PYTHON").ok();
     let typescript = std::env::var("XMCP_TEST_TYPESCRIPT").ok();
     let mut args = vec![];
-    let mut targets = vec!["req/s", "sdk req/s", "bare req/s"];
+    let mut targets = vec!["req/s", "sdk req/s", "handler req/s", "bare req/s"];
     if let Some(p) = &python {
         args.extend(["--python", p.as_str()]);
         targets.push("fastmcp req/s");
@@ -619,7 +619,7 @@ async fn the_bench_measures_xmcp_and_every_reference_without_errors() {
     for t in targets {
         assert!(number(&row, t) > 0.0, "{t}: {row:?}");
     }
-    for ratio in ["sdk/bare", "xmcp/bare"] {
+    for ratio in ["sdk/bare", "handler/bare", "xmcp/bare"] {
         let r = number(&row, ratio);
         assert!(r > 0.0 && r.is_finite(), "{ratio}: {row:?}");
     }
@@ -627,7 +627,7 @@ async fn the_bench_measures_xmcp_and_every_reference_without_errors() {
     // Stateful, with JWT access tokens: sessions opened on xmcp and the SDK.
     let (row, out) = bench_row(&["--stateful", "--token-format", "jwt"]).await;
     assert_eq!(number(&row, "errors"), 0.0, "{row:?}");
-    for t in ["req/s", "sdk req/s", "bare req/s"] {
+    for t in ["req/s", "sdk req/s", "handler req/s", "bare req/s"] {
         assert!(number(&row, t) > 0.0, "{t}: {row:?}");
     }
     // And what a thousand open sessions weigh on each.
