@@ -232,6 +232,7 @@ async fn session_step(
         };
     };
     let Ok(session_id) = header.to_str() else {
+        sessions.refuse_unreadable();
         return Step::Answer(session_not_found());
     };
     match sessions.check(session_id, user_id).await {

@@ -123,6 +123,12 @@ impl McpSessions {
         Ok(owned)
     }
 
+    /// Count a request refused for naming a session by an id that is not
+    /// header text, so names none: [`Self::check`] counts the others.
+    pub fn refuse_unreadable(&self) {
+        counted("refused");
+    }
+
     async fn owned(&self, session_id: &str, user_id: &str) -> Result<bool, StoreError> {
         let now = self.clock.now();
         if let Some(r) = self.recent().get(session_id)
