@@ -252,7 +252,12 @@ fn session_not_found() -> Response {
     (http::StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
 }
 
-/// The params of an `initialize` request, as JSON text.
+/// What a session keeps of the `initialize` that opened it, as JSON text:
+/// the protocol version and the client's name and version, as `xmcp admin
+/// sessions` shows them, each cut to [`MAX_REPORTED_CHARS`]. Only these: the
+/// rest of the params (capabilities, `_meta`) is the client's to fill, up to
+/// the 4 MiB body limit, and a session's row must not grow with it. `None`
+/// if the message is not an `initialize` request.
 fn initialize_params(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Initialize {
@@ -261,8 +266,28 @@ fn initialize_params(body: &[u8]) -> Option<String> {
         params: serde_json::Value,
     }
     let init: Initialize = serde_json::from_slice(body).ok()?;
-    (init.method == "initialize").then(|| init.params.to_string())
+    if init.method != "initialize" {
+        return None;
+    }
+    let reported = |v: &serde_json::Value| match v.as_str() {
+        Some(s) => serde_json::Value::from(s.chars().take(MAX_REPORTED_CHARS).collect::<String>()),
+        None => serde_json::Value::Null,
+    };
+    let p = &init.params;
+    Some(
+        serde_json::json!({
+            "protocolVersion": reported(&p["protocolVersion"]),
+            "clientInfo": {
+                "name": reported(&p["clientInfo"]["name"]),
+                "version": reported(&p["clientInfo"]["version"]),
+            },
+        })
+        .to_string(),
+    )
 }
+
+/// The longest protocol version, client name or version a session keeps.
+const MAX_REPORTED_CHARS: usize = 100;
 
 /// The largest `initialize` answer read to see whether it succeeded. rmcp
 /// writes it (the server's name, version, capabilities and instructions):
@@ -349,16 +374,34 @@ mod tests {
 
     #[test]
     fn an_initialize_and_its_answer_are_told_apart_from_the_rest() {
+        let kept = |body: &str| -> serde_json::Value {
+            serde_json::from_str(&initialize_params(body.as_bytes()).unwrap()).unwrap()
+        };
+        // The protocol version and the client's name and version, no more.
         assert_eq!(
-            initialize_params(
-                br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#
-            )
-            .as_deref(),
-            Some(r#"{"protocolVersion":"2025-06-18"}"#)
+            kept(
+                r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"roots":{}},"clientInfo":{"name":"Claude","version":"1.2","icons":[]},"_meta":{"x":"y"}}}"#
+            ),
+            serde_json::json!({
+                "protocolVersion": "2025-06-18",
+                "clientInfo": {"name": "Claude", "version": "1.2"},
+            })
         );
+        let long = "n".repeat(10_000);
+        let kept_long = kept(&format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":7,"clientInfo":{{"name":"{long}"}}}}}}"#
+        ));
         assert_eq!(
-            initialize_params(br#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#).as_deref(),
-            Some("null")
+            kept_long["clientInfo"]["name"].as_str().unwrap().len(),
+            super::MAX_REPORTED_CHARS
+        );
+        assert_eq!(kept_long["protocolVersion"], serde_json::Value::Null);
+        assert_eq!(
+            kept(r#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#),
+            serde_json::json!({
+                "protocolVersion": null,
+                "clientInfo": {"name": null, "version": null},
+            })
         );
         for other in [
             &br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#[..],

@@ -15,7 +15,9 @@
 //!   404 exactly as an unknown session is, so a guessed or leaked id reveals
 //!   nothing and is worth nothing.
 //! - **Its end**: `DELETE` removes it, and an idle one expires
-//!   ([`SESSION_IDLE_SECONDS`]).
+//!   ([`SESSION_IDLE_SECONDS`]). A user holds at most
+//!   [`MAX_SESSIONS_PER_USER`]: opening another ends their oldest, so a
+//!   token cannot fill the store with sessions.
 //!
 //! The guard in front of `/mcp` ([`crate::scopes`]) opens, checks and ends
 //! sessions. [`McpSessions::check`] reads the store, and then trusts what it
@@ -41,6 +43,11 @@ use xmcp_store::{McpSession, Store, StoreError, TokenHash};
 /// the second half of this time moves it a full period on, so a session in
 /// use is written at most once per half period.
 pub const SESSION_IDLE_SECONDS: i64 = 24 * 3600;
+
+/// The most sessions a user holds at once: opening another ends their
+/// oldest. A token lets its holder open sessions at will, and each is a row
+/// in the store; no client needs this many.
+pub const MAX_SESSIONS_PER_USER: u32 = 100;
 
 /// How long [`McpSessions::check`] trusts what it read in the store.
 pub const RECHECK_SECONDS: i64 = 5;
@@ -77,20 +84,25 @@ impl McpSessions {
         self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Record a new session of `user_id`, opened by an `initialize` whose
-    /// `params` (JSON) were answered, and return its id: 256 random bits,
-    /// base64url, which the store keeps only as a digest.
+    /// Record a new session of `user_id`, opened by an `initialize` that was
+    /// answered, of which `init_params` is what the session keeps (JSON: the
+    /// protocol version and the client's name and version), and return its
+    /// id: 256 random bits, base64url, which the store keeps only as a
+    /// digest.
     pub async fn open(&self, user_id: &str, init_params: String) -> Result<String, StoreError> {
         let session_id = xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>());
         let now = self.clock.now();
         self.store
-            .insert_mcp_session(&McpSession {
-                id: TokenHash::of(&session_id),
-                user_id: user_id.to_owned(),
-                init_params,
-                created_at: now,
-                expires_at: now + SESSION_IDLE_SECONDS,
-            })
+            .insert_mcp_session(
+                &McpSession {
+                    id: TokenHash::of(&session_id),
+                    user_id: user_id.to_owned(),
+                    init_params,
+                    created_at: now,
+                    expires_at: now + SESSION_IDLE_SECONDS,
+                },
+                MAX_SESSIONS_PER_USER,
+            )
             .await?;
         counted("opened");
         Ok(session_id)

@@ -243,9 +243,12 @@ pub trait LocalStateStore: Send + Sync {
 /// process that opened it and is bound to one user. Ids arrive hashed.
 #[async_trait]
 pub trait McpSessionStore: Send + Sync {
-    /// Record a new session. Fails with [`StoreError::Conflict`] if the id
-    /// exists.
-    async fn insert_mcp_session(&self, session: &McpSession) -> Result<()>;
+    /// Record a new session, and end the user's other sessions beyond
+    /// their newest `most - 1`, in one transaction: a user's sessions take
+    /// bounded room however many they open (concurrent inserts may each
+    /// leave one more). Fails with [`StoreError::Conflict`] if the id
+    /// exists, and then ends nothing.
+    async fn insert_mcp_session(&self, session: &McpSession, most: u32) -> Result<()>;
     /// A session that has not expired.
     async fn get_mcp_session(&self, id: &TokenHash, now: i64) -> Result<Option<McpSession>>;
     /// Move the expiry of a session that has not expired to `until`. False
@@ -281,6 +284,9 @@ pub trait AdminStore: Send + Sync {
     async fn list_clients(&self) -> Result<Vec<ClientRecord>>;
     /// Live grants, newest first; only `user_id`'s if given.
     async fn list_grants(&self, user_id: Option<&str>) -> Result<Vec<Grant>>;
+    /// Stateful MCP sessions that have not expired, newest first; only
+    /// `user_id`'s if given.
+    async fn list_mcp_sessions(&self, user_id: Option<&str>, now: i64) -> Result<Vec<McpSession>>;
     /// Delete a user with everything of theirs (grants, tokens, codes,
     /// consents, upstream credentials, MCP sessions). True if the user existed.
     async fn delete_user(&self, user_id: &str) -> Result<bool>;

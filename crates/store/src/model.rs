@@ -186,10 +186,11 @@ impl std::fmt::Debug for UpstreamTokens {
     }
 }
 
-/// A stateful MCP session: the user it is bound to, and the client's
-/// `initialize` parameters (JSON: its name, version, protocol version and
-/// capabilities), a record of what opened it. Serving the session needs
-/// only the user and the expiry: every message is answered statelessly.
+/// A stateful MCP session: the user it is bound to, and what the client's
+/// `initialize` said of it (JSON: the protocol version and the client's
+/// name and version, as `xmcp admin sessions` shows them). Serving the
+/// session needs only the user and the expiry: every message is answered
+/// statelessly.
 #[derive(Clone, Debug, PartialEq)]
 pub struct McpSession {
     /// Digest of the `Mcp-Session-Id`.

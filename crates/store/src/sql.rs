@@ -98,6 +98,16 @@ macro_rules! impl_sql_store {
             })
         }
 
+        fn mcp_session_from_row(row: &DbRow) -> Result<McpSession> {
+            Ok(McpSession {
+                id: hash_col(row, "id_hash")?,
+                user_id: row.try_get("user_id")?,
+                init_params: row.try_get("init_params")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        }
+
         fn user_from_row(row: &DbRow) -> Result<User> {
             Ok(User {
                 id: row.try_get("id")?,
@@ -934,7 +944,8 @@ macro_rules! impl_sql_store {
 
         #[async_trait]
         impl McpSessionStore for $store {
-            async fn insert_mcp_session(&self, s: &McpSession) -> Result<()> {
+            async fn insert_mcp_session(&self, s: &McpSession, most: u32) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
                 let res = sqlx::query(
                     "INSERT INTO mcp_sessions (id_hash, user_id, init_params, created_at, expires_at) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -944,13 +955,25 @@ macro_rules! impl_sql_store {
                 .bind(&s.init_params)
                 .bind(s.created_at)
                 .bind(s.expires_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await;
                 match res {
-                    Ok(_) => Ok(()),
-                    Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
-                    Err(e) => Err(e.into()),
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict),
+                    Err(e) => return Err(e.into()),
                 }
+                // The user's other sessions beyond the newest `most - 1`.
+                sqlx::query(
+                    "DELETE FROM mcp_sessions WHERE user_id = $1 AND id_hash <> $2 AND id_hash NOT IN \
+                     (SELECT id_hash FROM mcp_sessions WHERE user_id = $1 AND id_hash <> $2 \
+                      ORDER BY created_at DESC, id_hash DESC LIMIT $3)",
+                )
+                .bind(&s.user_id)
+                .bind(s.id.as_str())
+                .bind(i64::from(most.saturating_sub(1)))
+                .execute(&mut *tx)
+                .await?;
+                Ok(tx.commit().await?)
             }
 
             async fn get_mcp_session(&self, id: &TokenHash, now: i64) -> Result<Option<McpSession>> {
@@ -959,15 +982,8 @@ macro_rules! impl_sql_store {
                     .bind(now)
                     .fetch_optional(&self.pool)
                     .await?
-                    .map(|r| -> Result<McpSession> {
-                        Ok(McpSession {
-                            id: hash_col(&r, "id_hash")?,
-                            user_id: r.try_get("user_id")?,
-                            init_params: r.try_get("init_params")?,
-                            created_at: r.try_get("created_at")?,
-                            expires_at: r.try_get("expires_at")?,
-                        })
-                    })
+                    .as_ref()
+                    .map(mcp_session_from_row)
                     .transpose()
             }
 
@@ -1051,6 +1067,18 @@ macro_rules! impl_sql_store {
                     }
                 };
                 rows.iter().map(grant_from_row).collect()
+            }
+
+            async fn list_mcp_sessions(&self, user_id: Option<&str>, now: i64) -> Result<Vec<McpSession>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM mcp_sessions WHERE expires_at > $1 AND ($2 IS NULL OR user_id = $2) \
+                     ORDER BY created_at DESC, id_hash",
+                )
+                .bind(now)
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(mcp_session_from_row).collect()
             }
 
             async fn delete_user(&self, user_id: &str) -> Result<bool> {

@@ -53,6 +53,7 @@ conformance!(
     device_authorization_denied_and_expired,
     local_state_round_trip,
     mcp_sessions_expire_slide_and_go_with_their_user,
+    a_users_sessions_are_bounded_oldest_first,
     rate_limits_allow_a_burst_then_one_per_interval,
     concurrent_rate_takes_admit_exactly_the_burst,
     admin_lists_and_deletes,
@@ -849,15 +850,21 @@ async fn mcp_sessions_expire_slide_and_go_with_their_user(db: &TestDatabase) {
     };
     let a = session(&alice.id);
     let b = session(&bob.id);
-    store.insert_mcp_session(&a).await.unwrap();
-    store.insert_mcp_session(&b).await.unwrap();
+    store.insert_mcp_session(&a, 10).await.unwrap();
+    store.insert_mcp_session(&b, 10).await.unwrap();
     assert!(matches!(
-        store.insert_mcp_session(&a).await,
+        store.insert_mcp_session(&a, 10).await,
         Err(StoreError::Conflict)
     ));
     assert_eq!(
         store.get_mcp_session(&a.id, NOW).await.unwrap(),
         Some(a.clone())
+    );
+    // Operators list them, all or one user's.
+    assert_eq!(store.list_mcp_sessions(None, NOW).await.unwrap().len(), 2);
+    assert_eq!(
+        store.list_mcp_sessions(Some(&alice.id), NOW).await.unwrap(),
+        vec![a.clone()]
     );
     // Expired: gone for readers, and cannot be revived.
     assert_eq!(store.get_mcp_session(&a.id, NOW + 100).await.unwrap(), None);
@@ -884,9 +891,32 @@ async fn mcp_sessions_expire_slide_and_go_with_their_user(db: &TestDatabase) {
             .map(|s| s.expires_at),
         Some(NOW + 500)
     );
+    // Listed newest first, expired ones left out.
+    let c = McpSession {
+        created_at: NOW + 201,
+        expires_at: NOW + 300,
+        ..session(&alice.id)
+    };
+    store.insert_mcp_session(&c, 10).await.unwrap();
+    assert_eq!(
+        store.list_mcp_sessions(None, NOW + 202).await.unwrap(),
+        vec![
+            c.clone(),
+            McpSession {
+                expires_at: NOW + 500,
+                ..b.clone()
+            }
+        ]
+    );
+    assert_eq!(
+        store
+            .list_mcp_sessions(None, NOW + 300)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // A session goes with its user.
-    let c = session(&alice.id);
-    store.insert_mcp_session(&c).await.unwrap();
     assert!(store.delete_user(&alice.id).await.unwrap());
     assert_eq!(store.get_mcp_session(&c.id, NOW).await.unwrap(), None);
     assert!(store.delete_mcp_session(&b.id).await.unwrap());
@@ -894,10 +924,51 @@ async fn mcp_sessions_expire_slide_and_go_with_their_user(db: &TestDatabase) {
     assert_eq!(store.get_mcp_session(&b.id, NOW).await.unwrap(), None);
     // Users of an external authorization server have no row.
     let external = session("external:ext-user-1");
-    store.insert_mcp_session(&external).await.unwrap();
+    store.insert_mcp_session(&external, 10).await.unwrap();
     assert_eq!(
         store.get_mcp_session(&external.id, NOW).await.unwrap(),
         Some(external)
+    );
+}
+
+async fn a_users_sessions_are_bounded_oldest_first(db: &TestDatabase) {
+    let store = db.open().await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let session = |user_id: &str, created_at: i64| McpSession {
+        id: hash(),
+        user_id: user_id.into(),
+        init_params: "{}".into(),
+        created_at,
+        expires_at: NOW + 100,
+    };
+    let bobs = session(&bob.id, NOW);
+    store.insert_mcp_session(&bobs, 3).await.unwrap();
+    let alices: Vec<McpSession> = (0..5).map(|i| session(&alice.id, NOW + i)).collect();
+    for s in &alices {
+        store.insert_mcp_session(s, 3).await.unwrap();
+    }
+    // Alice's three newest are left; Bob's is not hers to count.
+    assert_eq!(
+        store.list_mcp_sessions(Some(&alice.id), NOW).await.unwrap(),
+        vec![alices[4].clone(), alices[3].clone(), alices[2].clone()]
+    );
+    assert_eq!(
+        store.list_mcp_sessions(Some(&bob.id), NOW).await.unwrap(),
+        vec![bobs]
+    );
+    // A refused insert ends nothing.
+    assert!(matches!(
+        store.insert_mcp_session(&alices[4], 1).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store
+            .list_mcp_sessions(Some(&alice.id), NOW)
+            .await
+            .unwrap()
+            .len(),
+        3
     );
 }
 

@@ -1,5 +1,6 @@
 //! `xmcp admin`: operator commands on the store (any backend): list and
-//! revoke users, clients and grants, purge expired rows, back up SQLite.
+//! revoke users, clients and grants, list MCP sessions, purge expired rows,
+//! back up SQLite.
 
 use crate::settings::StoreArgs;
 use clap::{Args, Subcommand};
@@ -28,7 +29,14 @@ pub enum AdminCommand {
         #[arg(long)]
         user: Option<String>,
     },
-    /// Delete a user and everything of theirs (grants, tokens, X tokens).
+    /// Open stateful MCP sessions, with the client that opened each.
+    Sessions {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Delete a user and everything of theirs (grants, tokens, X tokens,
+    /// sessions).
     RevokeUser { user_id: String },
     /// Revoke every grant of a client and delete its registration.
     RevokeClient { client_id: String },
@@ -43,6 +51,27 @@ pub enum AdminCommand {
         /// The new file to write.
         path: std::path::PathBuf,
     },
+}
+
+/// What a session's `initialize` says of its client: `clientInfo` (name
+/// and version, as the client reports them) and the protocol version.
+fn session_client(init_params: &str) -> (serde_json::Value, serde_json::Value) {
+    let params: serde_json::Value = serde_json::from_str(init_params).unwrap_or_default();
+    (
+        params["clientInfo"].clone(),
+        params["protocolVersion"].clone(),
+    )
+}
+
+/// A client's self-reported name, version or protocol, for a terminal: any user with
+/// a token chooses it, so one with control characters (which could rewrite
+/// the operator's screen) or too long is not printed.
+fn reported(value: &serde_json::Value) -> String {
+    match value.as_str().map(xmcp_auth::registration::clean_name) {
+        Some(Ok(text)) if !text.is_empty() => text,
+        Some(Err(_)) => "(not shown)".into(),
+        _ => "-".into(),
+    }
 }
 
 fn time(t: i64) -> String {
@@ -147,6 +176,38 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                         out,
                         "{}  user={} client={} scope=\"{}\"",
                         g.id, g.user_id, g.client_id, g.scope
+                    )?;
+                }
+            }
+        }
+        AdminCommand::Sessions { user } => {
+            let sessions = store.list_mcp_sessions(user.as_deref(), now).await?;
+            if args.json {
+                let v: Vec<_> = sessions
+                    .iter()
+                    .map(|s| {
+                        let (client, protocol) = session_client(&s.init_params);
+                        serde_json::json!({
+                            "user_id": s.user_id, "client": client,
+                            "protocol_version": protocol, "created_at": s.created_at,
+                            "expires_at": s.expires_at,
+                        })
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                writeln!(out, "{} open session(s)", sessions.len())?;
+                for s in sessions {
+                    let (client, protocol) = session_client(&s.init_params);
+                    writeln!(
+                        out,
+                        "user={} client=\"{} {}\" protocol={} created {} expires {}",
+                        s.user_id,
+                        reported(&client["name"]),
+                        reported(&client["version"]),
+                        reported(&protocol),
+                        time(s.created_at),
+                        time(s.expires_at),
                     )?;
                 }
             }

@@ -351,6 +351,65 @@ async fn admin_lists_backs_up_purges_and_revokes() {
     let (ok, out, _) = local.run(&["admin", "purge"]);
     assert!(ok && out.contains("expired row(s)"), "{out}");
 
+    // Stateful MCP sessions, as `xmcp serve --mcp-stateful` records them:
+    // with the `initialize` of the client that opened each, whose name any
+    // user with a token chooses.
+    let store = xmcp_store::connect(
+        &format!(
+            "sqlite://{}",
+            local.dir.path().join("data/xmcp.db").display()
+        ),
+        1,
+    )
+    .await
+    .unwrap();
+    let now = xmcp_server::app::system_clock().now();
+    for (id, client) in [
+        ("one", json!({"name": "Claude", "version": "1.2"})),
+        ("two", json!({"name": "evil\u{1b}[2J", "version": "9"})),
+    ] {
+        store
+            .insert_mcp_session(
+                &xmcp_store::McpSession {
+                    id: xmcp_store::TokenHash::of(id),
+                    user_id: user_id.clone(),
+                    init_params: json!({"protocolVersion": "2025-06-18", "clientInfo": client})
+                        .to_string(),
+                    created_at: now,
+                    expires_at: now + 3600,
+                },
+                100,
+            )
+            .await
+            .unwrap();
+    }
+    let (ok, out, err) = local.run(&["admin", "sessions"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("2 open session(s)"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "user={user_id} client=\"Claude 1.2\" protocol=2025-06-18"
+        )),
+        "{out}"
+    );
+    // A name that would rewrite the operator's terminal is not printed.
+    assert!(out.contains("client=\"(not shown) 9\""), "{out}");
+    assert!(!out.contains('\u{1b}'), "{out}");
+    let (ok, out, _) = local.run(&["admin", "sessions", "--json", "--user", &user_id]);
+    assert!(ok);
+    let sessions: Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["client"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{out}");
+    assert!(names.contains(&"Claude"), "{out}");
+    assert_eq!(sessions[0]["protocol_version"], "2025-06-18");
+    let (ok, out, _) = local.run(&["admin", "sessions", "--user", "usr_nobody"]);
+    assert!(ok && out.contains("0 open session(s)"), "{out}");
+
     // A consistent copy that opens as a store and holds the user.
     let copy = local.dir.path().join("copy.db");
     let (ok, out, err) = local.run(&["admin", "backup", copy.to_str().unwrap()]);
@@ -368,6 +427,9 @@ async fn admin_lists_backs_up_purges_and_revokes() {
 
     let (ok, out, _) = local.run(&["admin", "revoke-user", &user_id]);
     assert!(ok && out.contains("deleted user"), "{out}");
+    // With their sessions.
+    let (ok, out, _) = local.run(&["admin", "sessions"]);
+    assert!(ok && out.contains("0 open session(s)"), "{out}");
     let (_, out, _) = local.run(&["status"]);
     assert!(out.contains("Nobody is signed in"), "{out}");
     let (ok, _, err) = local.run(&["admin", "revoke-user", &user_id]);

@@ -440,6 +440,19 @@ pub(crate) async fn open_session(app: &TestApp, token: &str) -> String {
         .to_owned();
     let body = init.text().await.unwrap();
     assert!(body.contains("serverInfo"), "{body}");
+    // The session keeps who opened it, and of the `initialize` only what
+    // `xmcp admin sessions` shows.
+    let row = app
+        .app
+        .store
+        .get_mcp_session(&xmcp_store::TokenHash::of(&session), app.app.clock.now())
+        .await
+        .unwrap()
+        .expect("the session is recorded");
+    assert_eq!(
+        serde_json::from_str::<Value>(&row.init_params).unwrap(),
+        json!({"protocolVersion": "2025-06-18", "clientInfo": {"name": "it", "version": "1"}})
+    );
     let r = post_in_session(
         app,
         token,
