@@ -244,9 +244,10 @@ pub trait LocalStateStore: Send + Sync {
 #[async_trait]
 pub trait McpSessionStore: Send + Sync {
     /// Record a new session, and end the user's other sessions beyond
-    /// their newest `most - 1`, in one transaction: a user's sessions take
-    /// bounded room however many they open (concurrent inserts may each
-    /// leave one more). Fails with [`StoreError::Conflict`] if the id
+    /// their newest `most - 1` (by `created_at`; sessions opened in the
+    /// same second are told apart arbitrarily), in one transaction: a
+    /// user's sessions take bounded room however many they open
+    /// (concurrent inserts may each leave one more). Fails with [`StoreError::Conflict`] if the id
     /// exists, and then ends nothing.
     async fn insert_mcp_session(&self, session: &McpSession, most: u32) -> Result<()>;
     /// A session that has not expired.

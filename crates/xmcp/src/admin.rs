@@ -63,9 +63,10 @@ fn session_client(init_params: &str) -> (serde_json::Value, serde_json::Value) {
     )
 }
 
-/// A client's self-reported name, version or protocol, for a terminal: any user with
-/// a token chooses it, so one with control characters (which could rewrite
-/// the operator's screen) or too long is not printed.
+/// A client's self-reported name, version or protocol version, for a
+/// terminal: any user with a token chooses it, so one with control
+/// characters (which could rewrite the operator's screen) or too long is
+/// not printed.
 fn reported(value: &serde_json::Value) -> String {
     match value.as_str().map(xmcp_auth::registration::clean_name) {
         Some(Ok(text)) if !text.is_empty() => text,

@@ -666,6 +666,37 @@ async fn a_session_that_cannot_be_recorded_is_not_handed_out() {
     );
 }
 
+/// A user holds at most `MAX_SESSIONS_PER_USER` sessions: one more ends
+/// their oldest, which is then refused as an ended session is; their
+/// other sessions, and other users', go on.
+#[tokio::test]
+async fn opening_one_session_too_many_ends_the_users_oldest() {
+    use xmcp_server::sessions::{MAX_SESSIONS_PER_USER, RECHECK_SECONDS};
+    let app = builder(Backend::Sqlite)
+        .settings(|s| s.mcp_stateful = Some(true))
+        .spawn()
+        .await;
+    let token = demo_access_token(&app).await;
+    let oldest = open_session(&app, &token).await;
+    let mut newest = String::new();
+    for _ in 1..=MAX_SESSIONS_PER_USER {
+        // Sessions opened in the same second are told apart arbitrarily.
+        app.clock.advance(1);
+        newest = open_session(&app, &token).await;
+    }
+    assert_eq!(session_rows(&app).await, i64::from(MAX_SESSIONS_PER_USER));
+    // Once what this instance read of the oldest is stale, it is refused.
+    app.clock.advance(RECHECK_SECONDS);
+    assert_eq!(
+        whoami_in_session(&app, &token, &oldest).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        whoami_in_session(&app, &token, &newest).await.0,
+        StatusCode::OK
+    );
+}
+
 /// Stateful mode: only an `initialize` that succeeds opens a session; a
 /// request naming none is answered as in stateless mode (as a 2026-07-28
 /// client sends every request) and opens nothing.
