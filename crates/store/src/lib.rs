@@ -247,8 +247,8 @@ pub trait McpSessionStore: Send + Sync {
     /// their newest `most - 1` (by `created_at`; sessions opened in the
     /// same second are told apart arbitrarily), in one transaction: a
     /// user's sessions take bounded room however many they open
-    /// (concurrent inserts may each leave one more). Fails with [`StoreError::Conflict`] if the id
-    /// exists, and then ends nothing.
+    /// (concurrent inserts may each leave one more). Fails with
+    /// [`StoreError::Conflict`] if the id exists, and then ends nothing.
     async fn insert_mcp_session(&self, session: &McpSession, most: u32) -> Result<()>;
     /// A session that has not expired.
     async fn get_mcp_session(&self, id: &TokenHash, now: i64) -> Result<Option<McpSession>>;
