@@ -131,24 +131,22 @@ async fn reference_handler(
 /// transport's.
 struct HandlerOnly {
     auth: Arc<xmcp_auth::AuthServer>,
-    handler: xmcp_server::mcp::XmcpHandler,
-    /// A handler is called with a peer, which only rmcp's service loop
-    /// makes: the peer of this service, served over an in-memory pipe that
-    /// carries nothing. Kept with the pipe's other end, which keeps it open.
+    /// The handler, served over an in-memory pipe that carries nothing: a
+    /// handler is called with a peer, which only rmcp's service loop makes.
+    /// Kept with the pipe's other end, which keeps the service running.
     service: rmcp::service::RunningService<rmcp::RoleServer, xmcp_server::mcp::XmcpHandler>,
     _pipe: tokio::io::DuplexStream,
 }
 
 impl HandlerOnly {
     fn router(app: &App) -> axum::Router {
-        let handler = xmcp_server::app::xmcp_handler(app);
         let (ours, _pipe) = tokio::io::duplex(64);
-        let service = rmcp::service::serve_directly(handler.clone(), ours, None);
+        let service =
+            rmcp::service::serve_directly(xmcp_server::app::xmcp_handler(app), ours, None);
         axum::Router::new()
             .route("/mcp", axum::routing::post(Self::answer))
             .with_state(Arc::new(Self {
                 auth: app.auth.clone(),
-                handler,
                 service,
                 _pipe,
             }))
@@ -177,7 +175,12 @@ impl HandlerOnly {
         // Where rmcp's transport puts them: the handler finds the principal
         // in the HTTP request's parts.
         context.extensions.insert(parts);
-        let answer = match this.handler.handle_request(request.request, context).await {
+        let answer = match this
+            .service
+            .service()
+            .handle_request(request.request, context)
+            .await
+        {
             Ok(result) => ServerJsonRpcMessage::response(result, request.id),
             Err(error) => ServerJsonRpcMessage::error(error, Some(request.id)),
         };
