@@ -123,7 +123,7 @@ pub fn load(bytes: &[u8], options: &Options) -> Result<Catalog, LoadError> {
 }
 
 /// Longest description kept, in characters.
-const MAX_DESCRIPTION: usize = 1_200;
+const MAX_DESCRIPTION: usize = 400;
 
 /// Valid MCP tool names (as the clients that are strictest check them).
 pub fn is_valid_tool_name(name: &str) -> bool {
@@ -574,9 +574,11 @@ fn operation_tool(
                 dotless
             }
         };
-        if let (Some(d), Value::Object(m)) =
-            (p.get("description").and_then(Value::as_str), &mut schema)
-        {
+        let described = p
+            .get("description")
+            .and_then(Value::as_str)
+            .or_else(|| crate::curated::parameter(id, &arg));
+        if let (Some(d), Value::Object(m)) = (described, &mut schema) {
             m.insert("description".into(), d.trim().into());
         }
         if properties.contains_key(&arg) {
@@ -652,8 +654,25 @@ fn operation_tool(
         unreachable!("built as an object above")
     };
 
+    let mut defaults = Map::new();
+    for p in params.iter().filter(|p| p.location == Location::Query) {
+        let accepted = input_schema
+            .get("properties")
+            .and_then(|props| props.get(&p.arg))
+            .and_then(|s| s.pointer("/items/enum"))
+            .and_then(Value::as_array);
+        if let Some(d) = accepted.and_then(|a| crate::compact::default_fields(&p.wire, a)) {
+            defaults.insert(p.arg.clone(), d);
+        }
+    }
+    let wire = |arg: &str| params.iter().find(|p| p.arg == arg).map(|p| p.wire.clone());
+    let listed_schema = crate::compact::listed_schema(&input_schema, &wire, &defaults);
+
     let title = text(op, "summary").unwrap_or_default();
-    let mut description = describe(&title, text(op, "description").as_deref());
+    let mut description = match crate::curated::description(id) {
+        Some(curated) => describe(curated, text(op, "description").as_deref()),
+        None => describe(&title, text(op, "description").as_deref()),
+    };
     if op.get("deprecated") == Some(&Value::Bool(true)) {
         description.insert_str(0, "Deprecated by X. ");
     }
@@ -674,6 +693,8 @@ fn operation_tool(
         method,
         path: path.to_owned(),
         tag: tag.map(str::to_owned),
+        toolset: crate::toolsets::toolset_of(method, path, tag),
+        core: crate::toolsets::is_core(id),
         title: if title.is_empty() {
             format!("{method} {path}")
         } else {
@@ -681,6 +702,8 @@ fn operation_tool(
         },
         description,
         input_schema: Arc::new(input_schema),
+        listed_schema: Arc::new(listed_schema),
+        defaults,
         access,
         params,
         body,

@@ -13,8 +13,11 @@
 //! cannot be converted is an error or a skipped operation.
 
 mod catalog;
+pub mod compact;
+pub mod curated;
 pub mod schema;
 mod tool;
+pub mod toolsets;
 
 pub use catalog::{
     Catalog, LoadError, Options, SkipReason, Skipped, convert, is_valid_tool_name, load,

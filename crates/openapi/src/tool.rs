@@ -122,12 +122,21 @@ pub struct ToolSpec {
     /// X's path template, e.g. `/2/users/{id}/bookmarks`.
     pub path: String,
     pub tag: Option<String>,
+    /// The toolset it belongs to (see [`crate::toolsets`]).
+    pub toolset: String,
+    /// Also in the `core` toolset.
+    pub core: bool,
     /// X's summary.
     pub title: String,
     pub description: String,
     /// JSON Schema 2020-12 for the arguments.
     /// Shared with the MCP `Tool` built from it (one copy in memory).
     pub input_schema: std::sync::Arc<Map<String, Value>>,
+    /// The schema a model is shown: `input_schema` with long value lists
+    /// named rather than listed (see [`crate::compact`]).
+    pub listed_schema: std::sync::Arc<Map<String, Value>>,
+    /// Arguments given when the caller omits them (fields to request).
+    pub defaults: Map<String, Value>,
     pub hints: Hints,
     pub access: Access,
     pub params: Vec<Param>,
@@ -234,6 +243,9 @@ impl ToolSpec {
                     valid.join(", ")
                 },
             });
+        }
+        for (k, v) in &self.defaults {
+            args.entry(k.clone()).or_insert_with(|| v.clone());
         }
         if let Some(id) = &self.self_id
             && !args.contains_key(id)
