@@ -172,6 +172,7 @@ impl ExternalVerifier {
             scopes,
             grant_id: claims.jti.unwrap_or_default(),
             expires_at: exp,
+            resource: Some(resource.to_owned()),
         })
     }
 

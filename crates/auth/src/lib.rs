@@ -25,6 +25,7 @@ pub mod params;
 pub mod principal;
 pub mod redirect;
 pub mod registration;
+pub mod resource;
 #[cfg(feature = "axum")]
 pub mod routes;
 pub mod server;

@@ -15,6 +15,9 @@ pub struct Principal {
     pub grant_id: String,
     /// Unix seconds.
     pub expires_at: i64,
+    /// The protected resource the token was issued for (its audience), or
+    /// `None` where no token is involved (a local sign-in over stdio).
+    pub resource: Option<String>,
 }
 
 impl Principal {

@@ -28,6 +28,7 @@ pub fn router(auth: Arc<AuthServer>) -> Router {
     let resource = Router::new()
         .route(&prm, get(resource_metadata))
         .route(&format!("{prm}/"), get(resource_metadata))
+        .route(&format!("{prm}/{{*rest}}"), get(sub_resource_metadata))
         .route(
             "/.well-known/oauth-protected-resource",
             get(root_resource_metadata),
@@ -249,6 +250,27 @@ async fn resource_metadata(State(auth): State<Arc<AuthServer>>) -> Response {
     json_cacheable(auth.protected_resource_metadata(&auth.config.resource))
 }
 
+/// The metadata of a narrower resource under the base resource (see
+/// [`crate::resource`]); 404 for a path that names none.
+async fn sub_resource_metadata(
+    State(auth): State<Arc<AuthServer>>,
+    axum::extract::Path(rest): axum::extract::Path<String>,
+) -> Response {
+    let resource = format!("{}/{rest}", auth.config.resource);
+    if auth
+        .resource_suffix(&resource)
+        .is_some_and(|s| !s.is_empty())
+    {
+        json_cacheable(auth.protected_resource_metadata(&resource))
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"error": "not_found", "error_description": "no protected resource here"})),
+        )
+            .into_response()
+    }
+}
+
 /// The root document names the bare origin as its resource, which the guard
 /// also accepts, so that it is self-consistent under RFC 9728 §3.3.
 async fn root_resource_metadata(State(auth): State<Arc<AuthServer>>) -> Response {
@@ -438,24 +460,32 @@ pub async fn require_bearer(
 /// What [`require_bearer`] does, for a middleware of one's own that checks
 /// more after the token: the request with its [`crate::Principal`] in the
 /// extensions, or the answer to send instead.
+///
+/// The resource asked for is the one at the request's path (see
+/// [`AuthServer::resource_at_path`]), or the base resource at any other
+/// path; the token must have been issued for a resource that covers it.
 pub async fn authenticate(auth: &AuthServer, mut req: Request) -> Result<Request, Response> {
+    let resource = auth
+        .resource_at_path(req.uri().path())
+        .unwrap_or_else(|| auth.config.resource.clone());
     let authorization = match req.headers().get(header::AUTHORIZATION).map(|v| v.to_str()) {
         Some(Ok(v)) => Some(v),
         Some(Err(_)) => {
             let resp = guard_response(
                 auth,
+                &resource,
                 GuardError::InvalidRequest("the Authorization header is not valid text".into()),
             );
             return Err(reject_unread(req, resp).await);
         }
         None => None,
     };
-    match auth.authenticate_bearer(authorization).await {
+    match auth.authenticate_bearer_at(authorization, &resource).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             Ok(req)
         }
-        Err(e) => Err(reject_unread(req, guard_response(auth, e)).await),
+        Err(e) => Err(reject_unread(req, guard_response(auth, &resource, e)).await),
     }
 }
 
@@ -489,9 +519,10 @@ fn quote(s: &str) -> String {
     s.replace(['"', '\\'], "'")
 }
 
-/// The 401/400/503 answer of the resource guard (RFC 6750 §3, RFC 9728 §5.1).
-pub fn guard_response(auth: &AuthServer, err: GuardError) -> Response {
-    let prm = auth.resource_metadata_url();
+/// The 401/400/503 answer of the resource guard for `resource` (RFC 6750
+/// §3, RFC 9728 §5.1): the challenge names that resource's metadata.
+pub fn guard_response(auth: &AuthServer, resource: &str, err: GuardError) -> Response {
+    let prm = auth.resource_metadata_url_for(resource);
     let (status, challenge, body) = match &err {
         GuardError::Missing => (
             StatusCode::UNAUTHORIZED,
@@ -534,13 +565,17 @@ pub fn guard_response(auth: &AuthServer, err: GuardError) -> Response {
 }
 
 /// 403 `insufficient_scope` naming every scope the operation needs (MCP
-/// "Runtime Insufficient Scope Errors").
-pub fn insufficient_scope_response(auth: &AuthServer, required: &[&str]) -> Response {
+/// "Runtime Insufficient Scope Errors"), with `resource`'s metadata.
+pub fn insufficient_scope_response(
+    auth: &AuthServer,
+    resource: &str,
+    required: &[&str],
+) -> Response {
     let scope = required.join(" ");
     let challenge = format!(
         "Bearer error=\"insufficient_scope\", scope=\"{}\", resource_metadata=\"{}\"",
         quote(&scope),
-        auth.resource_metadata_url()
+        auth.resource_metadata_url_for(resource)
     );
     let mut resp = (
         StatusCode::FORBIDDEN,

@@ -37,6 +37,8 @@ pub struct AuthServer {
     jwt: Option<Arc<crate::jwt::JwtKeys>>,
     /// Resource-server-only mode: tokens come from this external issuer.
     external: Option<Arc<crate::external::ExternalVerifier>>,
+    /// Narrower protected resources under the base resource.
+    sub_resources: Option<Arc<dyn crate::resource::SubResources>>,
 }
 
 impl std::fmt::Debug for AuthServer {
@@ -155,7 +157,15 @@ impl AuthServer {
             cimd,
             jwt: None,
             external: None,
+            sub_resources: None,
         }
+    }
+
+    /// Also answer for narrower resources under the base resource (see
+    /// [`crate::resource`]).
+    pub fn with_sub_resources(mut self, sub: Arc<dyn crate::resource::SubResources>) -> Self {
+        self.sub_resources = Some(sub);
+        self
     }
 
     /// Issue JWT access tokens signed with these keys (and verify them).
@@ -195,7 +205,13 @@ impl AuthServer {
 
     /// URL of the protected-resource metadata for the MCP endpoint.
     pub fn resource_metadata_url(&self) -> String {
-        let path = Url::parse(&self.config.resource)
+        self.resource_metadata_url_for(&self.config.resource)
+    }
+
+    /// URL of the protected-resource metadata for `resource` (RFC 9728
+    /// §3.1: the well-known path inserted between origin and path).
+    pub fn resource_metadata_url_for(&self, resource: &str) -> String {
+        let path = Url::parse(resource)
             .map(|u| u.path().to_owned())
             .unwrap_or_default();
         format!(
@@ -203,6 +219,34 @@ impl AuthServer {
             self.config.issuer,
             path.trim_end_matches('/')
         )
+    }
+
+    /// Where `resource` stands under the base resource: `Some("")` for the
+    /// base resource itself (or the bare origin), `Some(suffix)` for a
+    /// narrower resource this server answers for, `None` otherwise.
+    pub fn resource_suffix<'a>(&self, resource: &'a str) -> Option<&'a str> {
+        if self.config.accepts_resource(resource) {
+            return Some("");
+        }
+        let suffix = resource.strip_prefix(self.config.resource.as_str())?;
+        let sub = self.sub_resources.as_ref()?;
+        (suffix.starts_with('/') && sub.scopes_supported(suffix).is_some()).then_some(suffix)
+    }
+
+    /// Whether `resource` is one this server answers for.
+    pub fn accepts_resource(&self, resource: &str) -> bool {
+        self.resource_suffix(resource).is_some()
+    }
+
+    /// The resource a request to `path` on this server is for, if any: the
+    /// base resource's path, or a narrower resource's.
+    pub fn resource_at_path(&self, path: &str) -> Option<String> {
+        let resource = format!("{}{path}", self.config.issuer);
+        let is_resource = resource == self.config.resource
+            || self
+                .resource_suffix(&resource)
+                .is_some_and(|s| !s.is_empty());
+        is_resource.then_some(resource)
     }
 
     // ----- clients -------------------------------------------------------
@@ -492,7 +536,7 @@ impl AuthServer {
     fn requested_resource(&self, requested: &[String]) -> Result<String, String> {
         match requested {
             [] => Ok(self.config.resource.clone()),
-            [one] if self.config.accepts_resource(one) => Ok(one.clone()),
+            [one] if self.accepts_resource(one) => Ok(one.clone()),
             [one] => Err(format!(
                 "resource `{one}` is not served by this authorization server; use {}",
                 self.config.resource
@@ -1419,12 +1463,30 @@ impl AuthServer {
 
     // ----- resource guard --------------------------------------------------
 
-    /// Validate the `Authorization` header of a request to the protected
-    /// resource. Tokens anywhere else (query, body) are never considered.
+    /// Validate the `Authorization` header of a request to the base
+    /// protected resource. Tokens anywhere else (query, body) are never
+    /// considered.
     pub async fn authenticate_bearer(
         &self,
         authorization: Option<&str>,
     ) -> Result<Principal, GuardError> {
+        let resource = self.config.resource.clone();
+        self.authenticate_bearer_at(authorization, &resource).await
+    }
+
+    /// Validate the `Authorization` header of a request to `resource` (the
+    /// base resource or a narrower one, see [`crate::resource`]): the token
+    /// must have been issued for a resource that covers it.
+    pub async fn authenticate_bearer_at(
+        &self,
+        authorization: Option<&str>,
+        resource: &str,
+    ) -> Result<Principal, GuardError> {
+        let Some(requested) = self.resource_suffix(resource) else {
+            return Err(GuardError::InvalidToken(
+                "this server is not that protected resource".into(),
+            ));
+        };
         let Some(header) = authorization else {
             return Err(GuardError::Missing);
         };
@@ -1443,17 +1505,11 @@ impl AuthServer {
         }
         let now = self.now();
         if let Some(external) = &self.external {
+            // The external issuer's tokens name the base resource, which
+            // covers every narrower one.
             return external.verify(token, &self.config.resource, now).await;
         }
-        if let Some(keys) = &self.jwt
-            && !token.starts_with("xmcp_")
-        {
-            let audiences = [self.config.resource.as_str(), self.config.issuer.as_str()];
-            keys.verify(token, now, &self.config.issuer, &audiences)
-                .await
-                .map_err(GuardError::InvalidToken)?;
-        }
-        // Every token, JWT or opaque, must also be live in the store: that is
+        // Every token, JWT or opaque, must be live in the store: that is
         // what makes revocation immediate.
         let info = match self
             .store
@@ -1471,7 +1527,23 @@ impl AuthServer {
                 return Err(GuardError::Unavailable);
             }
         };
-        if !self.config.accepts_resource(&info.resource) {
+        if let Some(keys) = &self.jwt
+            && !token.starts_with("xmcp_")
+        {
+            // The JWT's audience is the resource its grant is for.
+            keys.verify(token, now, &self.config.issuer, &[info.resource.as_str()])
+                .await
+                .map_err(GuardError::InvalidToken)?;
+        }
+        let covers = match self.resource_suffix(&info.resource) {
+            Some(granted) if granted == requested => true,
+            Some(granted) => self
+                .sub_resources
+                .as_ref()
+                .is_some_and(|sub| sub.covers(granted, requested)),
+            None => false,
+        };
+        if !covers {
             return Err(GuardError::InvalidToken(
                 "the access token was issued for another resource".into(),
             ));
@@ -1489,6 +1561,7 @@ impl AuthServer {
                 .collect(),
             grant_id: info.grant_id,
             expires_at: info.expires_at,
+            resource: Some(info.resource),
         })
     }
 
@@ -1531,16 +1604,24 @@ impl AuthServer {
         m
     }
 
-    /// RFC 9728 protected-resource metadata for `resource`.
+    /// RFC 9728 protected-resource metadata for `resource` (the base
+    /// resource, the bare origin, or a narrower resource, whose
+    /// `scopes_supported` are its own).
     pub fn protected_resource_metadata(&self, resource: &str) -> serde_json::Value {
         let issuer = self
             .external
             .as_ref()
             .map_or(self.config.issuer.as_str(), |e| e.issuer());
+        let scopes = match (self.resource_suffix(resource), &self.sub_resources) {
+            (Some(suffix), Some(sub)) if !suffix.is_empty() => {
+                sub.scopes_supported(suffix).unwrap_or_default()
+            }
+            _ => self.config.scopes.clone(),
+        };
         serde_json::json!({
             "resource": resource,
             "authorization_servers": [issuer],
-            "scopes_supported": self.config.scopes,
+            "scopes_supported": scopes,
             "bearer_methods_supported": ["header"],
             "resource_name": "xmcp: the X API over MCP",
         })
@@ -1553,7 +1634,8 @@ impl AuthServer {
 }
 
 /// RFC 8707 §2.2: a `resource` in a token request must be the one the grant
-/// was authorized for (we serve one resource, so no narrowing is possible).
+/// was authorized for. Narrowing is not offered here: a client wanting a
+/// narrower resource asks for it at `/authorize`.
 fn check_token_resource(form: &Params, granted: &str) -> Result<(), OAuthError> {
     let requested = form.all("resource");
     if requested.len() > 1 || requested.first().is_some_and(|r| r != granted) {

@@ -2,6 +2,7 @@
 
 use crate::config::{Config, Identity, SANDBOX_PATH};
 use crate::mcp::XmcpHandler;
+use crate::mcp::registry::{Registry, RegistryConfig};
 use crate::sessions::McpSessions;
 use axum::Router;
 use axum::extract::State;
@@ -41,6 +42,8 @@ pub struct App {
     pub sandbox: Option<Sandbox>,
     /// The X operations offered as tools.
     pub catalog: Arc<xmcp_openapi::Catalog>,
+    /// Every tool and resource, and who may call what.
+    pub registry: Arc<Registry>,
     /// Per-address limits on the authorization endpoints.
     pub rate_limits: Arc<crate::ops::RateLimits>,
 }
@@ -213,12 +216,20 @@ impl App {
                 xmcp_x::oauth::http_client(),
             )));
         }
-        let auth = Arc::new(auth);
-        let catalog = if x.is_some() {
+        let catalog = Arc::new(if x.is_some() {
             crate::tools::load(&config, sandbox.as_ref().map(Sandbox::openapi)).await?
         } else {
             xmcp_openapi::Catalog::empty()
-        };
+        });
+        let registry = Arc::new(crate::mcp::build_registry(
+            x.clone().map(|x| (x, catalog.clone())),
+            None,
+            registry_config(&config, config.auth.scopes.clone()),
+            config.tools.max_result_chars,
+        ));
+        let auth = Arc::new(
+            auth.with_sub_resources(Arc::new(crate::mcp::SelectionResources(registry.clone()))),
+        );
         let rate_limits = Arc::new(crate::ops::RateLimits::new(
             config.rate_limit_per_ip,
             config.rate_limit_per_client,
@@ -237,8 +248,19 @@ impl App {
             clock,
             x,
             sandbox,
-            catalog: Arc::new(catalog),
+            catalog,
+            registry,
         }))
+    }
+}
+
+/// What the tool registry takes from configuration; `issuable`: the scopes
+/// clients can be granted.
+pub fn registry_config(config: &Config, issuable: Vec<String>) -> RegistryConfig {
+    RegistryConfig {
+        toolsets: config.tools.toolsets.clone(),
+        read_only: config.tools.read_only,
+        issuable,
     }
 }
 
@@ -300,9 +322,13 @@ fn rmcp_config(app: &App, shutdown: &CancellationToken) -> StreamableHttpServerC
         .with_max_request_body_bytes(MAX_MCP_BODY)
 }
 
-/// The MCP handler behind `/mcp`, over this app's X client and catalog.
+/// The MCP handler behind `/mcp`, over this app's tool registry.
 pub fn xmcp_handler(app: &App) -> XmcpHandler {
-    XmcpHandler::new(app.x.clone(), app.catalog.clone(), &app.config.auth.scopes)
+    XmcpHandler::http(
+        app.registry.clone(),
+        &app.config.auth.resource,
+        &app.config.auth.issuer,
+    )
 }
 
 fn rmcp_router<M: SessionManager>(
@@ -314,8 +340,15 @@ fn rmcp_router<M: SessionManager>(
         let handler = handler.clone();
         move || Ok(handler.clone())
     };
-    let svc = StreamableHttpService::new(factory, Arc::new(sessions), config);
-    Router::new().route_service("/mcp", SharedMcp(Arc::new(svc)))
+    let svc = SharedMcp(Arc::new(StreamableHttpService::new(
+        factory,
+        Arc::new(sessions),
+        config,
+    )));
+    // `/mcp` and the selections under it (`/mcp/x/posts/readonly`...).
+    Router::new()
+        .route_service("/mcp", svc.clone())
+        .route_service("/mcp/{*selection}", svc)
 }
 
 /// rmcp's transport behind an `Arc`. Cloning a `StreamableHttpService`
@@ -362,17 +395,16 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
         .config
         .mcp_stateful
         .then(|| Arc::new(McpSessions::new(app.store.clone(), app.clock.clone())));
-    let (mcp, handler) = mcp_service(&app, &shutdown);
-    let guard = crate::scopes::McpGuard::new(
+    let (mcp, _) = mcp_service(&app, &shutdown);
+    let guard = crate::mcp::guard::McpGuard::new(
         app.auth.clone(),
-        handler.tool_scopes(),
-        handler.resource_scopes(),
+        app.registry.clone(),
         MAX_MCP_BODY,
         sessions,
     );
     let mcp = mcp.layer(axum::middleware::from_fn_with_state(
         guard,
-        crate::scopes::guard_mcp,
+        crate::mcp::guard::guard_mcp,
     ));
 
     let ops = Router::new()

@@ -89,6 +89,13 @@ pub struct Settings {
     pub tools_deny: Option<Vec<String>>,
     /// Only operations with these tags become tools.
     pub tools_tags: Option<Vec<String>>,
+    /// Toolsets a connection lists when it selects none (`all`: every one).
+    pub tools_toolsets: Option<Vec<String>>,
+    /// Only read-only tools, for every connection.
+    pub tools_readonly: Option<bool>,
+    /// Longest tool result, in characters; longer ones are cut on a record
+    /// boundary.
+    pub tools_max_result_chars: Option<usize>,
     /// The X app's bearer token, for operations X lets only apps call.
     #[serde(skip)]
     pub x_bearer_token: Option<SecretString>,
@@ -243,6 +250,9 @@ impl Settings {
             tools_allow,
             tools_deny,
             tools_tags,
+            tools_toolsets,
+            tools_readonly,
+            tools_max_result_chars,
             x_bearer_token,
             x_bearer_token_file,
             x_rate_limit_max_wait,
@@ -332,7 +342,19 @@ pub struct ToolsConfig {
     pub tags: Vec<String>,
     pub app_token: Option<SecretString>,
     pub max_rate_limit_wait: i64,
+    /// Toolsets listed when a connection selects none.
+    pub toolsets: Vec<String>,
+    /// Only read-only tools, for every connection.
+    pub read_only: bool,
+    /// Longest tool result, in characters of JSON text.
+    pub max_result_chars: usize,
 }
+
+/// Toolsets listed by default.
+pub const DEFAULT_TOOLSETS: [&str; 1] = [xmcp_openapi::toolsets::CORE_TOOLSET];
+
+/// Tool results longer than this many characters are cut.
+pub const DEFAULT_MAX_RESULT_CHARS: usize = 25_000;
 
 impl std::fmt::Debug for ToolsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -343,6 +365,9 @@ impl std::fmt::Debug for ToolsConfig {
             .field("tags", &self.tags)
             .field("app_token", &self.app_token.is_some())
             .field("max_rate_limit_wait", &self.max_rate_limit_wait)
+            .field("toolsets", &self.toolsets)
+            .field("read_only", &self.read_only)
+            .field("max_result_chars", &self.max_result_chars)
             .finish()
     }
 }
@@ -389,6 +414,27 @@ fn tools_config(s: &Settings) -> Result<ToolsConfig, ConfigError> {
             ));
         }
     };
+    let toolsets = match list(&s.tools_toolsets) {
+        l if l.is_empty() => DEFAULT_TOOLSETS.map(String::from).to_vec(),
+        l => l,
+    };
+    if let Some(bad) = toolsets
+        .iter()
+        .find(|t| !xmcp_openapi::toolsets::is_valid_toolset_name(t))
+    {
+        return Err(err(format!(
+            "tools_toolsets names `{bad}`, which is not a toolset name (lowercase letters, digits and _; `xmcp tools --openapi FILE --toolsets` lists them); set XMCP_TOOLS_TOOLSETS"
+        )));
+    }
+    let max_result_chars = match s.tools_max_result_chars {
+        None => DEFAULT_MAX_RESULT_CHARS,
+        Some(n) if n >= 1_000 => n,
+        Some(_) => {
+            return Err(err(
+                "tools_max_result_chars must be at least 1000 (set XMCP_TOOLS_MAX_RESULT_CHARS)",
+            ));
+        }
+    };
     Ok(ToolsConfig {
         openapi,
         allow: list(&s.tools_allow),
@@ -396,6 +442,9 @@ fn tools_config(s: &Settings) -> Result<ToolsConfig, ConfigError> {
         tags: list(&s.tools_tags),
         app_token,
         max_rate_limit_wait,
+        toolsets,
+        read_only: s.tools_readonly.unwrap_or(false),
+        max_result_chars,
     })
 }
 

@@ -9,7 +9,6 @@ pub mod keys;
 pub mod local;
 pub mod mcp;
 pub mod ops;
-pub mod scopes;
 pub mod sessions;
 pub mod telemetry;
 pub mod tools;

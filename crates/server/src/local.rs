@@ -119,6 +119,9 @@ pub struct LocalParts {
     pub local: Arc<Local>,
     pub x: Arc<XApi>,
     pub catalog: Arc<xmcp_openapi::Catalog>,
+    /// The tools of `xmcp stdio`: the local sign-in tools, the built-in
+    /// ones and X's.
+    pub registry: Arc<crate::mcp::registry::Registry>,
     pub store: Arc<dyn Store>,
     /// The demo's simulated X, served on a loopback port while this lives.
     pub sandbox: Option<(SocketAddr, CancellationToken)>,
@@ -181,19 +184,34 @@ pub async fn open(
     } else {
         xmcp_openapi::Catalog::empty()
     };
+    let scope = config.auth.scopes.join(" ");
+    // What a sign-in asks X for is what a tool can be granted.
+    let issuable: Vec<String> = oauth
+        .scopes_for(&scope)
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
     let local = Arc::new(Local {
         store: store.clone(),
         keyring,
         oauth,
         clock,
         callback_port,
-        scope: config.auth.scopes.join(" "),
+        scope,
         attempt: Mutex::new(None),
     });
+    let catalog = Arc::new(catalog);
+    let registry = Arc::new(crate::mcp::build_registry(
+        Some((x.clone(), catalog.clone())),
+        Some(local.clone()),
+        crate::app::registry_config(config, issuable),
+        config.tools.max_result_chars,
+    ));
     Ok(LocalParts {
         local,
         x,
-        catalog: Arc::new(catalog),
+        catalog,
+        registry,
         store,
         sandbox,
     })
@@ -468,6 +486,7 @@ impl Local {
                 .collect(),
             grant_id: "local".into(),
             expires_at: s.expires_at.unwrap_or(0),
+            resource: None,
         })
     }
 

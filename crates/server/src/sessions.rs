@@ -19,7 +19,7 @@
 //!   [`MAX_SESSIONS_PER_USER`]: opening another ends their oldest, so a
 //!   token cannot fill the store with sessions.
 //!
-//! The guard in front of `/mcp` ([`crate::scopes`]) opens, checks and ends
+//! The guard in front of `/mcp` ([`crate::mcp::guard`]) opens, checks and ends
 //! sessions. [`McpSessions::check`] reads the store, and then trusts what it
 //! read for [`RECHECK_SECONDS`] (a read on every request cost a fifth of
 //! stateful `tools/call` throughput). So a session ended on one instance is

@@ -372,6 +372,15 @@ impl TestApp {
     }
 
     /// The simulated X behind this app.
+    /// The names of the tools a connection that selects nothing lists.
+    pub fn default_tools(&self) -> Vec<String> {
+        let r = &self.app.registry;
+        r.list(&r.view(&[]))
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect()
+    }
+
     pub fn sandbox(&self) -> &xmcp_sandbox::Sandbox {
         &self.x.as_ref().expect("this app has a simulated X").sandbox
     }
@@ -438,12 +447,41 @@ impl Client {
 
     /// Call an MCP method with a bearer token (stateless JSON mode).
     pub async fn mcp(&self, token: Option<&str>, method: &str, params: Value) -> reqwest::Response {
+        self.mcp_at("/mcp", token, &[], method, params).await
+    }
+
+    /// Call an MCP method at `path` (`/mcp` or a selection under it) with a
+    /// bearer token and extra headers.
+    pub async fn mcp_at(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        method: &str,
+        params: Value,
+    ) -> reqwest::Response {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        self.mcp_raw(path, token, headers, body.to_string()).await
+    }
+
+    /// POST `body`, as it is, to `path` as an MCP message.
+    pub async fn mcp_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> reqwest::Response {
         let mut req = self
             .http
-            .post(self.url("/mcp"))
+            .post(self.url(path))
             .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
             .header("mcp-protocol-version", "2025-06-18")
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }

@@ -154,12 +154,8 @@ pub async fn run_status(args: StatusArgs) -> anyhow::Result<()> {
 
 pub async fn run_stdio(args: LocalArgs) -> anyhow::Result<()> {
     let parts = open_parts(&args, true).await?;
-    let handler = xmcp_server::mcp::XmcpHandler::local(
-        parts.x.clone(),
-        parts.catalog.clone(),
-        parts.local.clone(),
-    );
-    tracing::info!(tools = handler.tools().len(), "serving MCP on stdio");
+    let handler = xmcp_server::mcp::XmcpHandler::local(parts.registry.clone(), parts.local.clone());
+    tracing::info!(tools = parts.catalog.tools.len(), "serving MCP on stdio");
     let service = handler
         .serve(rmcp::transport::stdio())
         .await

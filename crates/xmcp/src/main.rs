@@ -105,9 +105,20 @@ struct ToolsArgs {
     /// As if an app bearer token were configured (app-only operations become tools).
     #[arg(long)]
     app_token: bool,
-    /// Print the MCP tool definitions as JSON instead of a table.
-    #[arg(long)]
+    /// Toolsets listed by default (as the server's tools_toolsets).
+    #[arg(long, env = "XMCP_TOOLS_TOOLSETS", value_delimiter = ',')]
+    toolsets_default: Vec<String>,
+    /// Print the MCP tool definitions of every operation as JSON instead of a table.
+    #[arg(long, conflicts_with_all = ["stats", "toolsets"])]
     json: bool,
+    /// Print what tools/list weighs for the default selection, all,
+    /// read-only and each toolset: tools, bytes, estimated tokens, the
+    /// largest input schema.
+    #[arg(long, conflicts_with = "toolsets")]
+    stats: bool,
+    /// List the toolsets with their operations and sizes.
+    #[arg(long)]
+    toolsets: bool,
 }
 
 /// The simulated X on its own (`xmcp sandbox`).
@@ -206,9 +217,35 @@ fn run_tools(args: ToolsArgs) -> anyhow::Result<()> {
     })?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let tools: Vec<_> = catalog.tools.iter().map(xmcp_server::mcp::x_tool).collect();
+        let tools: Vec<_> = catalog
+            .tools
+            .iter()
+            .map(xmcp_server::mcp::x::x_tool)
+            .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&tools)?)?;
         return Ok(());
+    }
+    if args.stats || args.toolsets {
+        let toolsets = if args.toolsets_default.is_empty() {
+            xmcp_server::config::DEFAULT_TOOLSETS
+                .map(String::from)
+                .to_vec()
+        } else {
+            args.toolsets_default
+        };
+        let registry = xmcp_server::mcp::stats::listing_registry(
+            std::sync::Arc::new(catalog),
+            xmcp_server::mcp::registry::RegistryConfig {
+                toolsets,
+                read_only: false,
+                issuable: xmcp_auth::config::default_scopes(),
+            },
+        );
+        return if args.stats {
+            print_stats(&mut out, &registry)
+        } else {
+            print_toolsets(&mut out, &registry)
+        };
     }
     let width = catalog
         .tools
@@ -242,6 +279,65 @@ fn run_tools(args: ToolsArgs) -> anyhow::Result<()> {
     }
     for w in &catalog.warnings {
         writeln!(out, "warning: {w}")?;
+    }
+    Ok(())
+}
+
+/// `xmcp tools --stats`: what `tools/list` weighs per selection.
+fn print_stats(
+    out: &mut impl Write,
+    registry: &xmcp_server::mcp::registry::Registry,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{:<28} {:>5} {:>9} {:>8} {:>7}  {:>14}  largest schema",
+        "selection", "tools", "bytes", "~tokens", "_meta", "longest name"
+    )?;
+    for s in xmcp_server::mcp::stats::table(registry) {
+        let name = if s.selection.is_empty() {
+            "default (/mcp)".to_owned()
+        } else {
+            format!("/mcp{}", s.selection)
+        };
+        writeln!(
+            out,
+            "{name:<28} {:>5} {:>9} {:>8} {:>7}  {:>14}  {} ({})",
+            s.tools,
+            s.bytes,
+            s.tokens(),
+            s.meta_bytes,
+            s.longest_name,
+            s.largest_schema,
+            s.largest_schema_tool
+        )?;
+    }
+    writeln!(
+        out,
+        "
+bytes: the tools/list result as compact JSON; ~tokens: bytes/{}",
+        xmcp_server::mcp::stats::BYTES_PER_TOKEN
+    )?;
+    Ok(())
+}
+
+/// `xmcp tools --toolsets`: each toolset, its size and operations.
+fn print_toolsets(
+    out: &mut impl Write,
+    registry: &xmcp_server::mcp::registry::Registry,
+) -> anyhow::Result<()> {
+    let sizes = xmcp_server::mcp::stats::table(registry);
+    for (name, ops) in registry.toolsets() {
+        let size = sizes
+            .iter()
+            .find(|s| s.selection == format!("/x/{name}"))
+            .map_or(0, |s| s.bytes);
+        writeln!(
+            out,
+            "{name} ({} operations, {size} bytes listed at /mcp/x/{name}): {}",
+            ops.len(),
+            xmcp_openapi::toolsets::description(name).unwrap_or("")
+        )?;
+        writeln!(out, "  {}", ops.join(", "))?;
     }
     Ok(())
 }

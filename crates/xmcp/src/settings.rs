@@ -114,6 +114,15 @@ pub struct XArgs {
     /// Only X operations with these tags become tools (e.g. Posts,Users).
     #[arg(long, env = "XMCP_TOOLS_TAGS", value_delimiter = ',', help_heading = X)]
     tools_tags: Option<Vec<String>>,
+    /// Toolsets a connection lists when it selects none (default core; all for every tool).
+    #[arg(long, env = "XMCP_TOOLS_TOOLSETS", value_delimiter = ',', help_heading = X)]
+    tools_toolsets: Option<Vec<String>>,
+    /// Offer only read-only tools, to every connection.
+    #[arg(long, env = "XMCP_TOOLS_READONLY", help_heading = X)]
+    tools_readonly: Option<bool>,
+    /// Longest tool result in characters; longer ones are cut on a record boundary (default 25000).
+    #[arg(long, env = "XMCP_TOOLS_MAX_RESULT_CHARS", help_heading = X)]
+    tools_max_result_chars: Option<usize>,
     /// The X app's bearer token, enabling operations X lets only apps call; prefer XMCP_X_BEARER_TOKEN_FILE.
     #[arg(long, env = "XMCP_X_BEARER_TOKEN", hide_env_values = true, help_heading = X)]
     x_bearer_token: Option<String>,
@@ -313,6 +322,9 @@ impl XArgs {
         s.tools_allow = self.tools_allow.clone();
         s.tools_deny = self.tools_deny.clone();
         s.tools_tags = self.tools_tags.clone();
+        s.tools_toolsets = self.tools_toolsets.clone();
+        s.tools_readonly = self.tools_readonly;
+        s.tools_max_result_chars = self.tools_max_result_chars;
         s.x_bearer_token = self.x_bearer_token.clone().map(SecretString::from);
         s.x_bearer_token_file = self.x_bearer_token_file.clone();
         s.x_rate_limit_max_wait = self.x_rate_limit_max_wait;

@@ -516,8 +516,38 @@ fn tools_lists_what_xs_document_gives_and_why_the_rest_is_skipped() {
     let tools: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(tools.len(), 131);
     let create = tools.iter().find(|t| t["name"] == "createPosts").unwrap();
-    assert_eq!(create["annotations"]["readOnlyHint"], false);
-    assert_eq!(create["_meta"]["xmcp.dev/x-operation"]["path"], "/2/tweets");
+    // MCP's default for an absent readOnlyHint: the tool writes.
+    assert_ne!(create["annotations"]["readOnlyHint"], true);
+    assert_eq!(create["annotations"]["destructiveHint"], false);
+    assert_eq!(create["_meta"]["xmcp.dev/x"]["op"], "POST /2/tweets");
+
+    // What tools/list weighs, per selection, and the toolsets.
+    let out = std::process::Command::new(bin())
+        .args(["tools", "--openapi", doc, "--stats"])
+        .env_remove("XMCP_X_OPENAPI")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let default = text
+        .lines()
+        .find(|l| l.starts_with("default (/mcp)"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let bytes: usize = default.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(bytes <= 32_000, "{default}");
+    for row in ["/mcp/x/all", "/mcp/readonly", "/mcp/x/posts", "/mcp/x/dm"] {
+        assert!(text.contains(row), "{row}: {text}");
+    }
+    let out = std::process::Command::new(bin())
+        .args(["tools", "--openapi", doc, "--toolsets"])
+        .env_remove("XMCP_X_OPENAPI")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("core (20 operations")),
+        "{text}"
+    );
 
     let out = std::process::Command::new(bin())
         .args(["tools", "--openapi", doc, "--deny", "get*,search*"])

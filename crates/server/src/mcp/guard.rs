@@ -1,28 +1,31 @@
-//! The guard in front of `/mcp`: the bearer token, stateful sessions, and
-//! step-up authorization.
+//! The guard in front of `/mcp`: the transport's Host and Origin checks,
+//! the bearer token, stateful sessions, and step-up authorization.
 //!
 //! Step-up authorization: a `tools/call` (or `resources/read`) whose tool
 //! (or resource) needs scopes the token lacks is answered at the HTTP layer
 //! with 403 `insufficient_scope`, naming every scope it needs in one
 //! challenge (MCP "Runtime Insufficient Scope Errors"), so clients can
-//! re-authorize for exactly those.
+//! re-authorize for exactly those. This is an addition, not the gate: the
+//! registry refuses the call at dispatch whatever the guard made of it
+//! (see [`super::registry`]). The guard reads the message with rmcp's own
+//! types, so every encoding rmcp accepts reaches the same decision, and
+//! passes on what it cannot classify.
 //!
 //! Sessions, in stateful mode: the guard opens them (after rmcp answered an
 //! `initialize`), checks them and ends them; see [`crate::sessions`].
 
+use super::registry::Registry;
+use super::selection::Selection;
 use crate::sessions::McpSessions;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use std::sync::Arc;
 use xmcp_auth::server::GuardError;
 use xmcp_auth::{AuthServer, Principal};
 use xmcp_store::StoreError;
-
-/// Scopes each tool or resource needs (those not listed need none).
-pub type Scopes = HashMap<String, Vec<String>>;
 
 /// The guard in front of `/mcp`: the bearer token, then the scopes.
 #[derive(Clone)]
@@ -30,10 +33,7 @@ pub struct McpGuard(Arc<Guard>);
 
 struct Guard {
     auth: Arc<AuthServer>,
-    /// By tool name.
-    tools: Scopes,
-    /// By resource URI.
-    resources: Scopes,
+    registry: Arc<Registry>,
     /// Every scope some tool or resource needs: a token holding all of
     /// them needs no check, and its message is not read here.
     every_needed: Vec<String>,
@@ -45,23 +45,14 @@ struct Guard {
 impl McpGuard {
     pub fn new(
         auth: Arc<AuthServer>,
-        tools: Scopes,
-        resources: Scopes,
+        registry: Arc<Registry>,
         max_body: usize,
         sessions: Option<Arc<McpSessions>>,
     ) -> Self {
-        let mut every_needed: Vec<String> = tools
-            .values()
-            .chain(resources.values())
-            .flatten()
-            .cloned()
-            .collect();
-        every_needed.sort();
-        every_needed.dedup();
+        let every_needed = registry.every_scope();
         Self(Arc::new(Guard {
             auth,
-            tools,
-            resources,
+            registry,
             every_needed,
             max_body,
             sessions,
@@ -69,14 +60,61 @@ impl McpGuard {
     }
 }
 
-/// Authenticates the bearer token (as [`xmcp_auth::routes::require_bearer`]
-/// does); in stateful mode opens, checks and ends sessions (see
-/// [`crate::sessions`]); then answers 403 `insufficient_scope` to a call of
-/// a tool or read of a resource whose scopes the token lacks. One
-/// middleware rather than several: each layer on a route costs a few
-/// allocations per request.
+/// A request carrying only what rmcp's transport checks before anything
+/// else (Host and Origin, against DNS rebinding), with a method it then
+/// refuses with 405.
+fn transport_probe(req: &Request) -> Request {
+    let mut probe = Request::new(Body::empty());
+    *probe.method_mut() = http::Method::OPTIONS;
+    *probe.uri_mut() = req.uri().clone();
+    for name in [http::header::HOST, http::header::ORIGIN] {
+        for value in req.headers().get_all(&name) {
+            probe.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    probe
+}
+
+/// A JSON-RPC error answer, as rmcp gives its own transport errors.
+fn json_rpc_error(status: http::StatusCode, message: String) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": -32600, "message": message}
+        })),
+    )
+        .into_response()
+}
+
+/// Checks Host and Origin (rmcp's own checks, so a page on a foreign origin
+/// is refused 403 before its token is even read); finds the resource the
+/// path names (`/mcp` or a narrower one, see [`super::selection`]);
+/// authenticates the bearer token (as [`xmcp_auth::routes::require_bearer`]
+/// does), which must have been issued for a resource covering it; in
+/// stateful mode opens, checks and ends sessions (see [`crate::sessions`]);
+/// then answers 403 `insufficient_scope` to a call of a tool or read of a
+/// resource whose scopes the token lacks. One middleware rather than
+/// several: each layer on a route costs a few allocations per request.
 pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) -> Response {
     let guard = &*guard.0;
+    let checked = next.clone().run(transport_probe(&req)).await;
+    if checked.status() != http::StatusCode::METHOD_NOT_ALLOWED {
+        return xmcp_auth::routes::reject_unread(req, checked).await;
+    }
+    let Some(resource) = guard.auth.resource_at_path(req.uri().path()) else {
+        let resp = json_rpc_error(
+            http::StatusCode::NOT_FOUND,
+            "no MCP endpoint here: use /mcp, /mcp/readonly, /mcp/x/{toolset,...} or /mcp/x/{toolset,...}/readonly with toolsets this server has".into(),
+        );
+        return xmcp_auth::routes::reject_unread(req, resp).await;
+    };
+    if let Err(why) = Selection::from_headers(req.headers()).and_then(|s| guard.registry.check(&s))
+    {
+        let resp = json_rpc_error(http::StatusCode::BAD_REQUEST, why);
+        return xmcp_auth::routes::reject_unread(req, resp).await;
+    }
     let req = match xmcp_auth::routes::authenticate(&guard.auth, req).await {
         Ok(req) => req,
         Err(resp) => return resp,
@@ -90,21 +128,19 @@ pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) 
     let mut opener = None;
     if let Some(sessions) = &guard.sessions {
         let header = req.headers().get(SESSION_HEADER);
-        match session_step(guard, sessions, req.method(), header, &principal.user_id).await {
+        match session_step(
+            guard,
+            &resource,
+            sessions,
+            req.method(),
+            header,
+            &principal.user_id,
+        )
+        .await
+        {
             Step::Go => {}
             Step::Open => opener = Some((&**sessions, principal.user_id.clone())),
             Step::Answer(resp) => return xmcp_auth::routes::reject_unread(req, resp).await,
-            Step::AfterTransportChecks(then) => {
-                // rmcp checks Host and Origin (DNS rebinding) on every
-                // request, then refuses GET and DELETE, which its stateless
-                // mode does not have, with 405. Only then does the session
-                // layer answer them.
-                let resp = next.run(req).await;
-                if resp.status() != http::StatusCode::METHOD_NOT_ALLOWED {
-                    return resp;
-                }
-                return then.answer(guard, sessions).await;
-            }
         }
     }
     if req.method() != http::Method::POST || (holds_every_scope && opener.is_none()) {
@@ -115,33 +151,24 @@ pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) 
         Ok(b) => b,
         Err(_) => {
             // The rest of the body is unread: the connection cannot be reused.
-            return (
+            let mut resp = json_rpc_error(
                 http::StatusCode::PAYLOAD_TOO_LARGE,
-                [(http::header::CONNECTION, "close")],
-                axum::Json(serde_json::json!({
-                    "jsonrpc": "2.0",
-                    "id": null,
-                    "error": {"code": -32600, "message": "the MCP message is too large"}
-                })),
-            )
-                .into_response();
+                "the MCP message is too large".into(),
+            );
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            return resp;
         }
     };
-    if !holds_every_scope {
-        let required = match target(&bytes) {
-            Some(Target::Tool(name)) => guard.tools.get(&name),
-            Some(Target::Resource(uri)) => guard.resources.get(&uri),
-            None => None,
-        };
-        if let Some(principal) = parts.extensions.get::<Principal>()
-            && let Some(required) = required
-        {
-            let missing = principal.missing_scopes(required);
-            if !missing.is_empty() {
-                let all: Vec<&str> = required.iter().map(String::as_str).collect();
-                return xmcp_auth::routes::insufficient_scope_response(&guard.auth, &all);
-            }
-        }
+    if !holds_every_scope
+        && let Some(principal) = parts.extensions.get::<Principal>()
+        && let Some(required) = step_up_scopes(&guard.registry, &bytes)
+        && !principal.missing_scopes(required).is_empty()
+    {
+        let all: Vec<&str> = required.iter().map(String::as_str).collect();
+        return xmcp_auth::routes::insufficient_scope_response(&guard.auth, &resource, &all);
     }
     let opening = opener.and_then(|(sessions, user_id)| {
         initialize_params(&bytes).map(|params| (sessions, user_id, params))
@@ -151,9 +178,29 @@ pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) 
         .await;
     match opening {
         Some((sessions, user_id, params)) => {
-            open_session(guard, sessions, &user_id, params, resp).await
+            open_session(guard, &resource, sessions, &user_id, params, resp).await
         }
         None => resp,
+    }
+}
+
+/// The scopes the tool a `tools/call` calls (or the resource a
+/// `resources/read` reads) needs, when a client can step up to them. The
+/// message is read as rmcp reads it (its own types, from the same bytes),
+/// so no spelling of it reaches another decision; a message rmcp would not
+/// accept is passed on (rmcp refuses it, and dispatch checks regardless).
+fn step_up_scopes<'r>(registry: &'r Registry, body: &[u8]) -> Option<&'r [String]> {
+    let ClientJsonRpcMessage::Request(request) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    match &request.request {
+        ClientRequest::CallToolRequest(call) => {
+            registry.step_up_scopes(&call.params.name, call.params.arguments.as_ref())
+        }
+        ClientRequest::ReadResourceRequest(read) => {
+            registry.step_up_scopes_of_resource(&read.params.uri)
+        }
+        _ => None,
     }
 }
 
@@ -168,56 +215,31 @@ enum Step {
     Open,
     /// Answered here.
     Answer(Response),
-    /// A `GET` or `DELETE`, answered once rmcp's transport checks passed.
-    AfterTransportChecks(Then),
 }
 
-/// The session layer's answer to a `GET` or `DELETE`.
-enum Then {
-    /// `GET` asks for a stream of the server's own messages: 405, as xmcp
-    /// sends every message in answer to a POST.
-    NoStream,
-    /// `DELETE` of one of this user's sessions: end it.
-    End(String),
-    /// `DELETE` naming no session: 400.
-    NameTheSession,
-}
-
-impl Then {
-    async fn answer(self, guard: &Guard, sessions: &McpSessions) -> Response {
-        match self {
-            Then::NoStream => (
-                http::StatusCode::METHOD_NOT_ALLOWED,
-                [(http::header::ALLOW, "POST, DELETE")],
-                "Method Not Allowed: xmcp sends every message in answer to a POST, so there is no stream to open",
-            )
-                .into_response(),
-            // The Python and TypeScript SDKs' servers answer the end of a
-            // session 200, and the Python client reports anything but 200 or
-            // 204 as "Session termination failed".
-            Then::End(session_id) => match sessions.end(&session_id).await {
-                Ok(()) => http::StatusCode::OK.into_response(),
-                Err(e) => unavailable(guard, e),
-            },
-            Then::NameTheSession => (
-                http::StatusCode::BAD_REQUEST,
-                "Bad Request: name the session to end in the Mcp-Session-Id header",
-            )
-                .into_response(),
-        }
-    }
+/// `GET` asks for a stream of the server's own messages: 405, as xmcp
+/// sends every message in answer to a POST.
+fn no_stream() -> Response {
+    (
+        http::StatusCode::METHOD_NOT_ALLOWED,
+        [(http::header::ALLOW, "POST, DELETE")],
+        "Method Not Allowed: xmcp sends every message in answer to a POST, so there is no stream to open",
+    )
+        .into_response()
 }
 
 /// 503 when the store cannot read or write sessions.
-fn unavailable(guard: &Guard, e: StoreError) -> Response {
+fn unavailable(guard: &Guard, resource: &str, e: StoreError) -> Response {
     tracing::warn!(error = %e, "cannot read or write MCP sessions");
-    xmcp_auth::routes::guard_response(&guard.auth, GuardError::Unavailable)
+    xmcp_auth::routes::guard_response(&guard.auth, resource, GuardError::Unavailable)
 }
 
 /// A request naming a session must name one of this user's, else 404 as an
-/// unknown session. `DELETE` ends it; `GET` is answered 405.
+/// unknown session. `DELETE` ends it (200; 400 when it names none); `GET`
+/// is answered 405. rmcp's Host and Origin checks have passed.
 async fn session_step(
     guard: &Guard,
+    resource: &str,
     sessions: &McpSessions,
     method: &http::Method,
     header: Option<&http::HeaderValue>,
@@ -226,8 +248,14 @@ async fn session_step(
     let Some(header) = header else {
         return match *method {
             http::Method::POST => Step::Open,
-            http::Method::GET => Step::AfterTransportChecks(Then::NoStream),
-            http::Method::DELETE => Step::AfterTransportChecks(Then::NameTheSession),
+            http::Method::GET => Step::Answer(no_stream()),
+            http::Method::DELETE => Step::Answer(
+                (
+                    http::StatusCode::BAD_REQUEST,
+                    "Bad Request: name the session to end in the Mcp-Session-Id header",
+                )
+                    .into_response(),
+            ),
             _ => Step::Go,
         };
     };
@@ -238,11 +266,17 @@ async fn session_step(
     match sessions.check(session_id, user_id).await {
         Ok(true) => {}
         Ok(false) => return Step::Answer(session_not_found()),
-        Err(e) => return Step::Answer(unavailable(guard, e)),
+        Err(e) => return Step::Answer(unavailable(guard, resource, e)),
     }
     match *method {
-        http::Method::GET => Step::AfterTransportChecks(Then::NoStream),
-        http::Method::DELETE => Step::AfterTransportChecks(Then::End(session_id.to_owned())),
+        http::Method::GET => Step::Answer(no_stream()),
+        // The Python and TypeScript SDKs' servers answer the end of a
+        // session 200, and the Python client reports anything but 200 or
+        // 204 as "Session termination failed".
+        http::Method::DELETE => Step::Answer(match sessions.end(session_id).await {
+            Ok(()) => http::StatusCode::OK.into_response(),
+            Err(e) => unavailable(guard, resource, e),
+        }),
         _ => Step::Go,
     }
 }
@@ -299,6 +333,7 @@ const MAX_INITIALIZE_ANSWER: usize = 1024 * 1024;
 /// be recorded, the client gets 503 instead of a session nobody could use.
 async fn open_session(
     guard: &Guard,
+    resource: &str,
     sessions: &McpSessions,
     user_id: &str,
     params: String,
@@ -324,7 +359,11 @@ async fn open_session(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot record an MCP session");
-                return xmcp_auth::routes::guard_response(&guard.auth, GuardError::Unavailable);
+                return xmcp_auth::routes::guard_response(
+                    &guard.auth,
+                    resource,
+                    GuardError::Unavailable,
+                );
             }
         }
     }
@@ -341,36 +380,9 @@ fn succeeded(body: &[u8]) -> bool {
     serde_json::from_slice::<Answer>(body).is_ok_and(|a| a.result.is_some())
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Target {
-    Tool(String),
-    Resource(String),
-}
-
-/// The tool a `tools/call`, or the resource a `resources/read`, names.
-fn target(body: &[u8]) -> Option<Target> {
-    #[derive(serde::Deserialize)]
-    struct Call<'a> {
-        #[serde(borrow)]
-        method: Option<&'a str>,
-        params: Option<Params>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Params {
-        name: Option<String>,
-        uri: Option<String>,
-    }
-    let call: Call<'_> = serde_json::from_slice(body).ok()?;
-    match call.method? {
-        "tools/call" => Some(Target::Tool(call.params?.name?)),
-        "resources/read" => Some(Target::Resource(call.params?.uri?)),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Target, initialize_params, succeeded, target};
+    use super::{initialize_params, succeeded};
 
     #[test]
     fn an_initialize_and_its_answer_are_told_apart_from_the_rest() {
@@ -424,25 +436,5 @@ mod tests {
         ] {
             assert!(!succeeded(other));
         }
-    }
-
-    #[test]
-    fn finds_the_called_tool_or_read_resource() {
-        assert_eq!(
-            target(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#),
-            Some(Target::Tool("whoami".into()))
-        );
-        assert_eq!(
-            target(
-                br#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"x://me"}}"#
-            ),
-            Some(Target::Resource("x://me".into()))
-        );
-        assert_eq!(
-            target(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
-            None
-        );
-        assert_eq!(target(b"not json"), None);
-        assert_eq!(target(br#"[{"method":"tools/call"}]"#), None);
     }
 }

@@ -1,48 +1,23 @@
-//! The MCP server handler. Tools and resources receive the authenticated
-//! [`Principal`] that the resource guard put into the HTTP request's
-//! extensions, or, over stdio, the person signed in locally ([`Local`]).
-//!
-//! Tools: `whoami` and `echo`, and with X, `rate_limits` plus one tool per
-//! X operation in the [`Catalog`]. Resources: `x://me`,
-//! `x://bookmarks/latest` and `x://rate-limits`. Over stdio, also
-//! `auth_start` and `auth_status`, to sign in from the MCP client.
+//! X as a tool source: one tool per operation of X's OpenAPI document
+//! (the [`Catalog`]), `rate_limits`, and the resources `x://me`,
+//! `x://bookmarks/latest` and `x://rate-limits`. Each call runs with the
+//! caller's X token; X's errors come back as tool errors with X's problem
+//! details, and results too large for a model's context are cut on a record
+//! boundary with advice on paging.
 
+use super::builtin::{builtin, no_arguments, refuse_arguments};
+use super::registry::{Call, ResourceDef, ToolDef, ToolSource, tool_error};
+use rmcp::ErrorData;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListResourcesResult, ListToolsResult, MetaObject, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    CallToolResponse, CallToolResult, ContentBlock, MetaObject, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, Tool, ToolAnnotations,
 };
-use rmcp::service::RequestContext;
-use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 use xmcp_auth::Principal;
 use xmcp_openapi::{Catalog, ToolSpec};
 use xmcp_x::{Caller, RateLimit, XApi, XCallError, XRequest, XResponse};
 
-use crate::local::Local;
-
-/// The xmcp MCP handler. Cheap to clone: one is made per request in
-/// stateless mode.
-#[derive(Clone)]
-pub struct XmcpHandler {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    tools: Vec<Tool>,
-    catalog: Arc<Catalog>,
-    x: Option<Arc<XApi>>,
-    /// Scopes our authorization server issues: the only ones a client can
-    /// step up to.
-    supported_scopes: Vec<String>,
-    /// Over stdio: the locally signed-in person, instead of a bearer token.
-    local: Option<Arc<Local>>,
-}
-
-/// A resource backed by an X operation, with the arguments it is read with.
 struct XResource {
     uri: &'static str,
     name: &'static str,
@@ -81,39 +56,279 @@ const X_RESOURCES: [XResource; 2] = [
 
 const RATE_LIMITS_URI: &str = "x://rate-limits";
 
-fn object(v: Value) -> Arc<Map<String, Value>> {
-    Arc::new(v.as_object().cloned().unwrap_or_default())
-}
-
-/// The MCP tool for an X operation.
+/// The MCP tool for an X operation, as `tools/list` shows it: the listed
+/// (compact) input schema, annotations that say only what differs from
+/// MCP's defaults, and X's method, path and scopes in `_meta`.
 pub fn x_tool(spec: &ToolSpec) -> Tool {
     let h = spec.hints;
     let meta = json!({
-        "xmcp.dev/x-operation": {
-            "operationId": spec.operation_id,
-            "method": spec.method.as_str(),
-            "path": spec.path,
+        "xmcp.dev/x": {
+            "op": format!("{} {}", spec.method, spec.path),
             "scopes": spec.access.user_scopes,
-            "caller": if spec.access.app_only() { "app" } else { "user" },
         }
     });
+    let mut annotations = ToolAnnotations::new();
+    if h.read_only {
+        annotations = annotations.read_only(true);
+    } else {
+        if !h.destructive {
+            annotations = annotations.destructive(false);
+        }
+        if h.idempotent {
+            annotations = annotations.idempotent(true);
+        }
+    }
     Tool::new(
         spec.name.clone(),
         spec.description.clone(),
-        spec.input_schema.clone(),
+        spec.listed_schema.clone(),
     )
     .with_title(spec.title.clone())
-    .annotate(
-        ToolAnnotations::with_title(spec.title.clone())
-            .read_only(h.read_only)
-            .destructive(h.destructive)
-            .idempotent(h.idempotent)
-            .open_world(true),
-    )
+    .annotate(annotations)
     .with_meta(MetaObject(meta.as_object().cloned().unwrap_or_default()))
 }
 
-/// Keep the arguments `spec` accepts, and of list values those its enum
+/// The X tools: one per operation of the catalog, and `rate_limits`.
+pub struct XTools {
+    x: Arc<XApi>,
+    catalog: Arc<Catalog>,
+    /// Scopes the authorization server can grant (for messages).
+    issuable: Vec<String>,
+    /// Longest tool result, in characters of JSON text.
+    max_result_chars: usize,
+}
+
+impl XTools {
+    pub fn new(
+        x: Arc<XApi>,
+        catalog: Arc<Catalog>,
+        issuable: Vec<String>,
+        max_result_chars: usize,
+    ) -> Self {
+        Self {
+            x,
+            catalog,
+            issuable,
+            max_result_chars,
+        }
+    }
+
+    /// Call X for `spec`; the answer as X gave it, or why there is none.
+    async fn call_x(
+        &self,
+        principal: &Principal,
+        spec: &ToolSpec,
+        args: Map<String, Value>,
+    ) -> Result<(String, XResponse), String> {
+        let me = principal.subject.strip_prefix("x:");
+        let request = spec
+            .request(args, me)
+            .map_err(|e| format!("{}: {e}", spec.name))?;
+        let caller = if spec.access.app_only() {
+            Caller::App
+        } else {
+            Caller::User(&principal.user_id)
+        };
+        let endpoint = format!("{} {}", spec.method, spec.path);
+        let method =
+            http::Method::from_bytes(spec.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
+        let no_scopes = Vec::new();
+        let req = XRequest {
+            method,
+            endpoint: &endpoint,
+            path: &request.path,
+            query: &request.query,
+            body: request.body.as_ref(),
+            scopes: spec.access.user_scopes.as_ref().unwrap_or(&no_scopes),
+        };
+        match self.x.call_as(caller, &req).await {
+            Ok(resp) => Ok((endpoint, resp)),
+            Err(XCallError::MissingScopes(missing)) => Err(self.missing_scopes_message(&missing)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Why X's token for this user lacks scopes.
+    fn missing_scopes_message(&self, missing: &[String]) -> String {
+        let unrequestable: Vec<&str> = missing
+            .iter()
+            .filter(|s| !self.issuable.contains(s))
+            .map(String::as_str)
+            .collect();
+        if unrequestable.is_empty() {
+            format!(
+                "X did not grant the scope(s) {} that this needs; authorize again from your MCP client and allow them at X",
+                missing.join(", ")
+            )
+        } else {
+            format!(
+                "this needs the X scope(s) {}, which this server does not request from X; its operator can add them to XMCP_X_SCOPES",
+                unrequestable.join(", ")
+            )
+        }
+    }
+
+    async fn call_operation(
+        &self,
+        principal: &Principal,
+        spec: &ToolSpec,
+        args: Map<String, Value>,
+    ) -> CallToolResponse {
+        let (endpoint, resp) = match self.call_x(principal, spec, args).await {
+            Ok(r) => r,
+            Err(message) => return tool_error(message),
+        };
+        let now = self.x.vault().clock().now();
+        if resp.is_success() {
+            x_success(resp, &endpoint, now, self.max_result_chars)
+        } else {
+            x_error(&resp, &endpoint, now)
+        }
+    }
+
+    fn rate_limits(&self, principal: &Principal) -> Value {
+        let now = self.x.vault().clock().now();
+        let limits_of = |caller| -> Vec<Value> {
+            self.x
+                .rate_limits()
+                .of(caller, now)
+                .iter()
+                .map(|(e, rl)| rate_limit_json(e, rl, now))
+                .collect()
+        };
+        let mut limits = limits_of(Caller::User(&principal.user_id));
+        let app = limits_of(Caller::App);
+        limits.sort_by_key(|l| l["remaining"].as_u64());
+        json!({
+            "limits": limits,
+            "app_limits": app,
+            "note": "What X reported on this server's recent calls; endpoints not called in the current window are not listed.",
+        })
+    }
+}
+
+/// The X tools of `catalog`, as the registry takes them: `rate_limits`,
+/// and one per operation, in its toolset.
+pub fn tool_defs(catalog: &Catalog) -> Vec<ToolDef> {
+    let rate_limits = Tool::new(
+        "rate_limits",
+        "Show X's rate limits for your recent calls: per endpoint, the calls left in the current window and when it resets.",
+        no_arguments(),
+    )
+    .with_title("X rate limits")
+    .annotate(ToolAnnotations::new().read_only(true).open_world(false));
+    let mut tools = vec![builtin(rate_limits, &[])];
+    tools.extend(catalog.tools.iter().map(|spec| ToolDef {
+        tool: x_tool(spec),
+        scopes: spec.access.user_scopes.clone().unwrap_or_default(),
+        toolset: Some(spec.toolset.clone()),
+        core: spec.core,
+        public: false,
+        full_schema: Some(spec.input_schema.clone()),
+    }));
+    tools
+}
+
+/// The X tools of a catalog as they are listed, with no X behind them:
+/// what `xmcp tools` measures. Calls are refused.
+pub struct Listing(pub Arc<Catalog>);
+
+#[async_trait::async_trait]
+impl ToolSource for Listing {
+    fn tools(&self) -> Vec<ToolDef> {
+        tool_defs(&self.0)
+    }
+
+    async fn call(&self, _call: Call<'_>) -> CallToolResponse {
+        tool_error("this server is not connected to X")
+    }
+}
+
+#[async_trait::async_trait]
+impl ToolSource for XTools {
+    fn tools(&self) -> Vec<ToolDef> {
+        tool_defs(&self.catalog)
+    }
+
+    fn resources(&self) -> Vec<ResourceDef> {
+        let mut out: Vec<ResourceDef> = X_RESOURCES
+            .iter()
+            .map(|r| ResourceDef {
+                resource: Resource::new(r.uri, r.name)
+                    .with_title(r.title)
+                    .with_description(r.description)
+                    .with_mime_type("application/json"),
+                as_tool: Some(r.operation.to_owned()),
+            })
+            .collect();
+        out.push(ResourceDef {
+            resource: Resource::new(RATE_LIMITS_URI, "rate-limits")
+                .with_title("My X rate limits")
+                .with_description("X's rate limits for your recent calls, per endpoint.")
+                .with_mime_type("application/json"),
+            as_tool: Some("rate_limits".to_owned()),
+        });
+        out
+    }
+
+    async fn call(&self, call: Call<'_>) -> CallToolResponse {
+        let principal = match call.principal() {
+            Ok(p) => p,
+            Err(refused) => return refused.into(),
+        };
+        if call.name == "rate_limits" {
+            if let Some(refused) = refuse_arguments("rate_limits", &call.arguments) {
+                return refused;
+            }
+            let mut result = CallToolResult::structured(self.rate_limits(principal));
+            result.is_error = Some(false);
+            return result.into();
+        }
+        match self.catalog.get(call.name) {
+            Some(spec) => self.call_operation(principal, spec, call.arguments).await,
+            None => tool_error(format!("unknown tool `{}`", call.name)),
+        }
+    }
+
+    async fn read(
+        &self,
+        uri: &str,
+        principal: &Principal,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        if uri == RATE_LIMITS_URI {
+            return Ok(json_resource(RATE_LIMITS_URI, &self.rate_limits(principal)));
+        }
+        let Some((resource, spec)) = X_RESOURCES
+            .iter()
+            .find(|r| r.uri == uri)
+            .and_then(|r| Some((r, self.catalog.get(r.operation)?)))
+        else {
+            return Err(ErrorData::resource_not_found(
+                format!("no resource `{uri}`"),
+                Some(json!({"uri": uri})),
+            ));
+        };
+        let args = fit_arguments(spec, (resource.args)());
+        match self.call_x(principal, spec, args).await {
+            Ok((_, resp)) if resp.is_success() => Ok(json_resource(resource.uri, &resp.body)),
+            Ok((endpoint, resp)) => {
+                let now = self.x.vault().clock().now();
+                Err(ErrorData::internal_error(
+                    format!(
+                        "{} X answered HTTP {}",
+                        explain(&resp, &endpoint, now),
+                        resp.status
+                    ),
+                    Some(
+                        json!({"status": resp.status, "x-transaction-id": resp.transaction_id, "body": resp.body}),
+                    ),
+                ))
+            }
+            Err(message) => Err(ErrorData::internal_error(message, None)),
+        }
+    }
+}
+
 /// allows (documents differ: `post.fields` or `tweet.fields`).
 fn fit_arguments(spec: &ToolSpec, wanted: Value) -> Map<String, Value> {
     let props = spec
@@ -161,262 +376,20 @@ fn rate_limit_json(endpoint: &str, rl: &RateLimit, now: i64) -> Value {
     })
 }
 
-impl XmcpHandler {
-    /// The handler; with `x`, the tools of `catalog` that call X.
-    pub fn new(x: Option<Arc<XApi>>, catalog: Arc<Catalog>, supported_scopes: &[String]) -> Self {
-        let whoami = Tool::new(
-            "whoami",
-            "Show who this MCP session acts for: the signed-in user, the client, and the granted scopes.",
-            object(json!({"type": "object", "properties": {}, "additionalProperties": false})),
-        )
-        .annotate(ToolAnnotations::with_title("Who am I").read_only(true).open_world(false));
-        let echo = Tool::new(
-            "echo",
-            "Return the given message unchanged (a connectivity check).",
-            object(json!({
-                "type": "object",
-                "properties": {"message": {"type": "string", "description": "Text to echo back."}},
-                "required": ["message"],
-                "additionalProperties": false
-            })),
-        )
-        .annotate(
-            ToolAnnotations::with_title("Echo")
-                .read_only(true)
-                .open_world(false),
-        );
-        let mut tools = vec![whoami, echo];
-        if x.is_some() {
-            tools.push(
-                Tool::new(
-                    "rate_limits",
-                    "Show X's rate limits for your recent calls: per endpoint, the calls left in the current window and when it resets.",
-                    object(json!({"type": "object", "properties": {}, "additionalProperties": false})),
-                )
-                .annotate(
-                    ToolAnnotations::with_title("X rate limits")
-                        .read_only(true)
-                        .open_world(false),
-                ),
-            );
-            tools.extend(catalog.tools.iter().map(x_tool));
-        }
-        Self {
-            inner: Arc::new(Inner {
-                tools,
-                catalog,
-                x,
-                supported_scopes: supported_scopes.to_vec(),
-                local: None,
-            }),
-        }
-    }
-
-    /// The handler of `xmcp stdio`: acts for the person signed in with
-    /// `xmcp login` (or through `auth_start`), with every X scope they granted.
-    pub fn local(x: Arc<XApi>, catalog: Arc<Catalog>, local: Arc<Local>) -> Self {
-        let all_scopes: Vec<String> = catalog
-            .tools
-            .iter()
-            .filter_map(|t| t.access.user_scopes.clone())
-            .flatten()
-            .collect();
-        let base = Self::new(Some(x), catalog, &all_scopes);
-        let mut tools = base.inner.tools.clone();
-        let empty =
-            || object(json!({"type": "object", "properties": {}, "additionalProperties": false}));
-        tools.splice(
-            0..0,
-            [
-                Tool::new(
-                    "auth_start",
-                    "Sign in to X for this MCP server: returns a login URL to open in a browser on this computer. Then call auth_status.",
-                    empty(),
-                )
-                .annotate(ToolAnnotations::with_title("Sign in to X").read_only(false).destructive(false).open_world(true)),
-                Tool::new(
-                    "auth_status",
-                    "Whether someone is signed in to X for this MCP server, or how a sign-in started with auth_start stands.",
-                    empty(),
-                )
-                .annotate(ToolAnnotations::with_title("Sign-in status").read_only(true).open_world(false)),
-            ],
-        );
-        Self {
-            inner: Arc::new(Inner {
-                tools,
-                catalog: base.inner.catalog.clone(),
-                x: base.inner.x.clone(),
-                supported_scopes: base.inner.supported_scopes.clone(),
-                local: Some(local),
-            }),
-        }
-    }
-
-    /// Who this request acts for, or why nobody.
-    async fn principal(&self, ctx: &RequestContext<RoleServer>) -> Result<Principal, String> {
-        match &self.inner.local {
-            Some(local) => local.principal().await,
-            None => principal(ctx).ok_or_else(|| "this request is not authenticated".to_owned()),
-        }
-    }
-
-    /// The tools, as `tools/list` returns them.
-    pub fn tools(&self) -> &[Tool] {
-        &self.inner.tools
-    }
-
-    /// Scopes each tool needs from the client's token; enforced before the
-    /// call reaches the handler (see [`crate::scopes`]). Only scopes this
-    /// server issues are listed: a client could never step up to others.
-    pub fn tool_scopes(&self) -> HashMap<String, Vec<String>> {
-        let mut out: HashMap<String, Vec<String>> =
-            [("whoami".to_owned(), vec!["users.read".to_owned()])]
-                .into_iter()
-                .collect();
-        if self.inner.x.is_none() {
-            return out;
-        }
-        for spec in &self.inner.catalog.tools {
-            if let Some(scopes) = &spec.access.user_scopes {
-                out.insert(spec.name.clone(), self.issuable(scopes));
-            }
-        }
-        out
-    }
-
-    /// Scopes each resource needs, like [`Self::tool_scopes`].
-    pub fn resource_scopes(&self) -> HashMap<String, Vec<String>> {
-        X_RESOURCES
-            .iter()
-            .filter_map(|r| {
-                let spec = self.inner.catalog.get(r.operation)?;
-                let scopes = spec.access.user_scopes.as_ref()?;
-                Some((r.uri.to_owned(), self.issuable(scopes)))
-            })
-            .collect()
-    }
-
-    fn issuable(&self, scopes: &[String]) -> Vec<String> {
-        scopes
-            .iter()
-            .filter(|s| self.inner.supported_scopes.contains(s))
-            .cloned()
-            .collect()
-    }
-
-    /// Call X for `spec`; the answer as X gave it, or why there is none.
-    async fn call_x(
-        &self,
-        x: &XApi,
-        principal: &Principal,
-        spec: &ToolSpec,
-        args: Map<String, Value>,
-    ) -> Result<(String, XResponse), String> {
-        let me = principal.subject.strip_prefix("x:");
-        let request = spec
-            .request(args, me)
-            .map_err(|e| format!("{}: {e}", spec.name))?;
-        let caller = if spec.access.app_only() {
-            Caller::App
-        } else {
-            Caller::User(&principal.user_id)
-        };
-        let endpoint = format!("{} {}", spec.method, spec.path);
-        let method =
-            http::Method::from_bytes(spec.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
-        let no_scopes = Vec::new();
-        let req = XRequest {
-            method,
-            endpoint: &endpoint,
-            path: &request.path,
-            query: &request.query,
-            body: request.body.as_ref(),
-            scopes: spec.access.user_scopes.as_ref().unwrap_or(&no_scopes),
-        };
-        match x.call_as(caller, &req).await {
-            Ok(resp) => Ok((endpoint, resp)),
-            Err(XCallError::MissingScopes(missing)) => Err(self.missing_scopes_message(&missing)),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    fn missing_scopes_message(&self, missing: &[String]) -> String {
-        let unrequestable: Vec<&str> = missing
-            .iter()
-            .filter(|s| !self.inner.supported_scopes.contains(s))
-            .map(String::as_str)
-            .collect();
-        if unrequestable.is_empty() {
-            format!(
-                "X did not grant the scope(s) {} that this needs; authorize again from your MCP client and allow them at X",
-                missing.join(", ")
-            )
-        } else {
-            format!(
-                "this needs the X scope(s) {}, which this server does not request from X; its operator can add them to XMCP_X_SCOPES",
-                unrequestable.join(", ")
-            )
-        }
-    }
-
-    async fn call_generated(
-        &self,
-        principal: &Principal,
-        spec: &ToolSpec,
-        args: Map<String, Value>,
-    ) -> CallToolResponse {
-        let Some(x) = &self.inner.x else {
-            return tool_error("this server is not connected to X");
-        };
-        let (endpoint, resp) = match self.call_x(x, principal, spec, args).await {
-            Ok(r) => r,
-            Err(message) => return tool_error(message),
-        };
-        let now = x.vault().clock().now();
-        if resp.is_success() {
-            x_success(resp, &endpoint, now)
-        } else {
-            x_error(&resp, &endpoint, now)
-        }
-    }
-
-    fn rate_limits(&self, principal: &Principal) -> Value {
-        let Some(x) = &self.inner.x else {
-            return json!({"limits": []});
-        };
-        let now = x.vault().clock().now();
-        let mut limits: Vec<Value> = x
-            .rate_limits()
-            .of(Caller::User(&principal.user_id), now)
-            .iter()
-            .map(|(e, rl)| rate_limit_json(e, rl, now))
-            .collect();
-        let app: Vec<Value> = x
-            .rate_limits()
-            .of(Caller::App, now)
-            .iter()
-            .map(|(e, rl)| rate_limit_json(e, rl, now))
-            .collect();
-        limits.sort_by_key(|l| l["remaining"].as_u64());
-        json!({
-            "limits": limits,
-            "app_limits": app,
-            "note": "What X reported on this server's recent calls; endpoints not called in the current window are not listed.",
-        })
-    }
-}
-
 /// A successful X answer: X's JSON as structured content (and as text),
 /// the rate limit in `_meta`.
-fn x_success(resp: XResponse, endpoint: &str, now: i64) -> CallToolResponse {
+fn x_success(resp: XResponse, endpoint: &str, now: i64, max_chars: usize) -> CallToolResponse {
     let body = match resp.body {
         Value::Object(_) => resp.body,
         Value::Null => json!({"status": resp.status}),
         other => json!({"status": resp.status, "body": other}),
     };
+    let (body, cut) = fit_result(body, max_chars);
     let mut result = CallToolResult::structured(body);
     result.is_error = Some(false);
+    if let Some(note) = cut {
+        result.content.push(ContentBlock::text(note));
+    }
     if let Some(rl) = &resp.rate_limit {
         let meta = json!({"xmcp.dev/x-rate-limit": rate_limit_json(endpoint, rl, now)});
         result.meta = Some(MetaObject(meta.as_object().cloned().unwrap_or_default()));
@@ -433,6 +406,60 @@ fn x_success(resp: XResponse, endpoint: &str, now: i64) -> CallToolResponse {
         }
     }
     result.into()
+}
+
+/// Length of `v` as compact JSON text, in bytes (never less than its
+/// characters).
+fn json_len(v: &Value) -> usize {
+    serde_json::to_string(v).map_or(0, |s| s.len())
+}
+
+/// An X answer whose JSON text is longer than `max_chars`, cut to the
+/// first records of its `data` list that fit (at least one), with the note
+/// that says so and how to get them all. X's `next_token` is dropped from a
+/// cut answer: it would page past the records cut off. An answer that is
+/// not a list is left whole.
+fn fit_result(mut body: Value, max_chars: usize) -> (Value, Option<String>) {
+    if json_len(&body) <= max_chars {
+        return (body, None);
+    }
+    let Some(records) = body
+        .get_mut("data")
+        .and_then(Value::as_array_mut)
+        .map(std::mem::take)
+    else {
+        return (body, None);
+    };
+    let of = records.len();
+    // What the answer weighs without its records, and a margin for the
+    // note added to `meta`.
+    let mut used = json_len(&body) + 100;
+    let mut kept = 0;
+    for r in &records {
+        let size = json_len(r) + 1;
+        if kept > 0 && used + size > max_chars {
+            break;
+        }
+        used += size;
+        kept += 1;
+    }
+    let mut records = records;
+    if kept >= of {
+        // The records are not what is large: nothing to cut on.
+        body["data"] = Value::Array(records);
+        return (body, None);
+    }
+    records.truncate(kept);
+    body["data"] = Value::Array(records);
+    if let Some(meta) = body.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.remove("next_token");
+        meta.insert("result_count".into(), kept.into());
+    }
+    let note = format!(
+        "This answer was cut to its first {kept} of {of} records to stay under {max_chars} characters. To read them all, call again with max_results={kept} (or fewer) and page with pagination_token from meta.next_token."
+    );
+    body["xmcp_cut"] = json!({"returned": kept, "of": of, "note": note});
+    (body, Some(note))
 }
 
 /// X's problem fields: top level (problem+json), or the first of `errors`.
@@ -531,244 +558,12 @@ fn x_error(resp: &XResponse, endpoint: &str, now: i64) -> CallToolResponse {
 }
 
 /// The principal of the HTTP request carrying this MCP message.
-fn principal(ctx: &RequestContext<RoleServer>) -> Option<Principal> {
-    ctx.extensions
-        .get::<http::request::Parts>()
-        .and_then(|p| p.extensions.get::<Principal>())
-        .cloned()
-}
-
-fn tool_error(message: impl Into<String>) -> CallToolResponse {
-    CallToolResult::error(vec![ContentBlock::text(message.into())]).into()
-}
-
 fn json_resource(uri: &str, value: &Value) -> ReadResourceResponse {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
     ReadResourceResult::new(vec![
         ResourceContents::text(text, uri).with_mime_type("application/json"),
     ])
     .into()
-}
-
-impl ServerHandler for XmcpHandler {
-    fn get_info(&self) -> ServerConfig {
-        let info = Implementation::new("xmcp", env!("CARGO_PKG_VERSION"))
-            .with_title("xmcp: the X API over MCP");
-        if self.inner.x.is_none() {
-            return ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-                .with_server_info(info)
-                .with_instructions("Call `whoami` to see who this session acts for.");
-        }
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_resources()
-                .enable_tools()
-                .build(),
-        )
-        .with_server_info(info)
-        .with_instructions(if self.inner.local.is_some() {
-            concat!(
-                "Tools act on X for the signed-in user, one per X API v2 operation (named by X's operationId). Call `whoami` to see who that is. Arguments that must be your own X user id default to it. X's errors come back as tool errors with X's problem details; `rate_limits` shows X's rate limits for your recent calls.",
-                " If a tool says nobody is signed in, call `auth_start`, give the user its login_url, then call `auth_status`."
-            )
-        } else {
-            "Tools act on X for the signed-in user, one per X API v2 operation (named by X's operationId). Call `whoami` to see who that is. Arguments that must be your own X user id default to it. X's errors come back as tool errors with X's problem details; `rate_limits` shows X's rate limits for your recent calls."
-        })
-    }
-
-    async fn list_tools(
-        &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.inner.tools.clone()))
-    }
-
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let start = std::time::Instant::now();
-        // Only names of real tools become labels (bounded cardinality).
-        let tool = if self.inner.tools.iter().any(|t| t.name == request.name) {
-            request.name.to_string()
-        } else {
-            "unknown".to_owned()
-        };
-        let result = self.call_tool_inner(request, context).await;
-        let outcome = match &result {
-            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "error",
-            Ok(_) => "ok",
-            Err(_) => "invalid",
-        };
-        metrics::histogram!("xmcp_tool_call_duration_seconds", "tool" => tool, "outcome" => outcome)
-            .record(start.elapsed().as_secs_f64());
-        result
-    }
-
-    async fn list_resources(
-        &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<ListResourcesResult, ErrorData> {
-        if self.inner.x.is_none() {
-            return Ok(ListResourcesResult::with_all_items(Vec::new()));
-        }
-        let mut resources: Vec<Resource> = X_RESOURCES
-            .iter()
-            .filter(|r| self.inner.catalog.get(r.operation).is_some())
-            .map(|r| {
-                Resource::new(r.uri, r.name)
-                    .with_title(r.title)
-                    .with_description(r.description)
-                    .with_mime_type("application/json")
-            })
-            .collect();
-        resources.push(
-            Resource::new(RATE_LIMITS_URI, "rate-limits")
-                .with_title("My X rate limits")
-                .with_description("X's rate limits for your recent calls, per endpoint.")
-                .with_mime_type("application/json"),
-        );
-        Ok(ListResourcesResult::with_all_items(resources))
-    }
-
-    async fn read_resource(
-        &self,
-        request: ReadResourceRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<ReadResourceResponse, ErrorData> {
-        let principal = self
-            .principal(&context)
-            .await
-            .map_err(|why| ErrorData::invalid_request(why, None))?;
-        let not_found = || {
-            ErrorData::resource_not_found(
-                format!("no resource `{}`", request.uri),
-                Some(json!({"uri": request.uri})),
-            )
-        };
-        let Some(x) = &self.inner.x else {
-            return Err(not_found());
-        };
-        if request.uri == RATE_LIMITS_URI {
-            return Ok(json_resource(
-                RATE_LIMITS_URI,
-                &self.rate_limits(&principal),
-            ));
-        }
-        let Some((resource, spec)) = X_RESOURCES
-            .iter()
-            .find(|r| r.uri == request.uri)
-            .and_then(|r| Some((r, self.inner.catalog.get(r.operation)?)))
-        else {
-            return Err(not_found());
-        };
-        let args = fit_arguments(spec, (resource.args)());
-        match self.call_x(x, &principal, spec, args).await {
-            Ok((_, resp)) if resp.is_success() => Ok(json_resource(resource.uri, &resp.body)),
-            Ok((endpoint, resp)) => {
-                let now = x.vault().clock().now();
-                Err(ErrorData::internal_error(
-                    format!(
-                        "{} X answered HTTP {}",
-                        explain(&resp, &endpoint, now),
-                        resp.status
-                    ),
-                    Some(
-                        json!({"status": resp.status, "x-transaction-id": resp.transaction_id, "body": resp.body}),
-                    ),
-                ))
-            }
-            Err(message) => Err(ErrorData::internal_error(message, None)),
-        }
-    }
-}
-
-impl XmcpHandler {
-    async fn call_tool_inner(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let args = request.arguments.unwrap_or_default();
-        if let Some(local) = &self.inner.local {
-            let name = request.name.as_ref();
-            if name == "auth_start" || name == "auth_status" {
-                if let Some(extra) = args.keys().next() {
-                    return Ok(tool_error(format!(
-                        "unknown argument `{extra}`: {name} takes no arguments"
-                    )));
-                }
-                let value = if name == "auth_start" {
-                    local.auth_start().await
-                } else {
-                    local.auth_status().await
-                };
-                let failed = value["status"] == "failed";
-                let mut result = CallToolResult::structured(value);
-                result.is_error = Some(failed);
-                return Ok(result.into());
-            }
-        }
-        let principal = match self.principal(&context).await {
-            Ok(p) => p,
-            Err(why) => return Ok(tool_error(why)),
-        };
-        match request.name.as_ref() {
-            "whoami" => {
-                if let Some(extra) = args.keys().next() {
-                    return Ok(tool_error(format!(
-                        "unknown argument `{extra}`: whoami takes no arguments"
-                    )));
-                }
-                let me = json!({
-                    "user_id": principal.user_id,
-                    "subject": principal.subject,
-                    "username": principal.username,
-                    "client_id": principal.client_id,
-                    "scopes": principal.scopes,
-                    "token_expires_at": principal.expires_at,
-                });
-                let mut result = CallToolResult::structured(me);
-                result.is_error = Some(false);
-                Ok(result.into())
-            }
-            "echo" => {
-                if let Some(extra) = args.keys().find(|k| *k != "message") {
-                    return Ok(tool_error(format!(
-                        "unknown argument `{extra}`: echo takes only `message`"
-                    )));
-                }
-                match args.get("message").and_then(Value::as_str) {
-                    Some(m) => {
-                        Ok(CallToolResult::success(vec![ContentBlock::text(m.to_owned())]).into())
-                    }
-                    None => Ok(tool_error("`message` (a string) is required")),
-                }
-            }
-            "rate_limits" if self.inner.x.is_some() => {
-                if let Some(extra) = args.keys().next() {
-                    return Ok(tool_error(format!(
-                        "unknown argument `{extra}`: rate_limits takes no arguments"
-                    )));
-                }
-                let mut result = CallToolResult::structured(self.rate_limits(&principal));
-                result.is_error = Some(false);
-                Ok(result.into())
-            }
-            name => match self.inner.catalog.get(name) {
-                Some(spec) if self.inner.x.is_some() => {
-                    Ok(self.call_generated(&principal, spec, args).await)
-                }
-                _ => Err(ErrorData::invalid_params(
-                    format!("unknown tool `{name}`"),
-                    None,
-                )),
-            },
-        }
-    }
 }
 
 #[cfg(test)]
@@ -782,6 +577,33 @@ mod tests {
             rate_limit: None,
             transaction_id: Some("tx1".into()),
         }
+    }
+
+    #[test]
+    fn large_answers_are_cut_on_a_record_boundary() {
+        let post = |i: usize| json!({"id": i.to_string(), "text": "x".repeat(200)});
+        let body = json!({
+            "data": (0..100).map(post).collect::<Vec<_>>(),
+            "meta": {"result_count": 100, "next_token": "abc"},
+        });
+        let (small, note) = fit_result(body.clone(), 100_000);
+        assert_eq!((small, note), (body.clone(), None));
+
+        let (cut, note) = fit_result(body, 5_000);
+        let kept = cut["data"].as_array().unwrap().len();
+        assert!((1..100).contains(&kept), "{kept}");
+        assert!(json_len(&cut) <= 5_000, "{}", json_len(&cut));
+        assert_eq!(cut["data"][kept - 1]["id"], (kept - 1).to_string());
+        assert_eq!(cut["meta"]["result_count"], kept);
+        assert!(cut["meta"].get("next_token").is_none());
+        assert_eq!(cut["xmcp_cut"]["of"], 100);
+        assert!(note.unwrap().contains(&format!("max_results={kept}")));
+
+        // One record is always kept; an answer that is no list is whole.
+        let (one, _) = fit_result(json!({"data": [post(1), post(2)]}), 10);
+        assert_eq!(one["data"].as_array().unwrap().len(), 1);
+        let single = json!({"data": post(1)});
+        assert_eq!(fit_result(single.clone(), 10), (single, None));
     }
 
     #[test]

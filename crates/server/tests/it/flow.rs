@@ -93,31 +93,54 @@ async fn dcr_client_discovers_registers_authorizes_calls_refreshes_revokes(backe
         .call_tool(access, "echo", json!({"message": "hello"}))
         .await;
     assert_eq!(echo["content"][0]["text"], "hello");
-    let list = app
-        .mcp(Some(access), "tools/list", json!({}))
+    let names = |list: Value| -> Vec<String> {
+        list["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = names(
+        app.mcp_at(
+            "/mcp",
+            Some(access),
+            &[("x-mcp-toolsets", "all")],
+            "tools/list",
+            json!({}),
+        )
         .await
         .json::<Value>()
         .await
-        .unwrap();
-    let names: Vec<_> = list["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_owned())
-        .collect();
-    // Ours, then one per operation of the simulated X's OpenAPI document.
-    assert_eq!(names[..3], ["whoami", "echo", "rate_limits"]);
-    assert!(names.contains(&"getUsersMe".to_owned()), "{names:?}");
-    assert!(names.contains(&"createPosts".to_owned()), "{names:?}");
-    assert_eq!(
-        names.len(),
-        3 + app.sandbox().openapi()["paths"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|p| p.as_object().unwrap().len())
-            .sum::<usize>()
+        .unwrap(),
     );
+    // Ours, then one per operation of the simulated X's OpenAPI document.
+    assert_eq!(all[..3], ["whoami", "echo", "rate_limits"]);
+    assert!(all.contains(&"getUsersMe".to_owned()), "{all:?}");
+    assert!(all.contains(&"createPosts".to_owned()), "{all:?}");
+    let operations = app.sandbox().openapi()["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum::<usize>();
+    assert_eq!(all.len(), 3 + operations);
+    // By default: ours, the core operations, and the search tools that
+    // reach the rest.
+    let listed = names(
+        app.mcp(Some(access), "tools/list", json!({}))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(listed[..3], ["whoami", "echo", "rate_limits"]);
+    assert_eq!(
+        listed[listed.len() - 3..],
+        ["search_tools", "describe_tools", "call_tool"]
+    );
+    assert!(listed.contains(&"createPosts".to_owned()), "{listed:?}");
+    assert!(listed.len() < all.len(), "{listed:?}");
 
     // Refresh rotates.
     let (status, refreshed, _) = app

@@ -12,6 +12,7 @@ mod flow;
 mod negative;
 mod ops;
 mod outage;
+mod permissions;
 mod python_sdk;
 mod security;
 mod typescript_sdk;

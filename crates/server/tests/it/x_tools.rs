@@ -392,7 +392,9 @@ async fn tools_list_from_xs_real_document_matches_the_snapshot() {
         .spawn()
         .await;
     let token = signed_in(&app, "demo_user").await;
-    let r = app.mcp(Some(&token), "tools/list", json!({})).await;
+    let r = app
+        .mcp_at("/mcp/x/all", Some(&token), &[], "tools/list", json!({}))
+        .await;
     assert_eq!(r.status(), reqwest::StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     let tools = body["result"]["tools"].as_array().unwrap();
@@ -437,4 +439,42 @@ async fn without_x_the_last_good_openapi_document_is_used() {
     };
     assert!(!names(&first).is_empty());
     assert_eq!(names(&second), names(&first));
+}
+
+/// What a model pays for `tools/list` on X's real document: by default at
+/// most 32 KB of compact JSON (about 8,000 tokens), and in every selection
+/// no input schema over 16 KiB (claude.ai drops such tools) and no name
+/// over 64 characters.
+#[test]
+fn every_selection_of_xs_real_document_fits_what_clients_accept() {
+    let bytes = std::fs::read(x_document()).unwrap();
+    let catalog = xmcp_openapi::load(
+        &bytes,
+        &xmcp_openapi::Options {
+            reserved: xmcp_server::tools::BUILTIN_TOOLS.map(String::from).to_vec(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let registry = xmcp_server::mcp::stats::listing_registry(
+        std::sync::Arc::new(catalog),
+        xmcp_server::mcp::registry::RegistryConfig {
+            toolsets: xmcp_server::config::DEFAULT_TOOLSETS
+                .map(String::from)
+                .to_vec(),
+            read_only: false,
+            issuable: xmcp_auth::config::default_scopes(),
+        },
+    );
+    let table = xmcp_server::mcp::stats::table(&registry);
+    let default = &table[0];
+    assert_eq!(default.selection, "");
+    assert!(default.bytes <= 32_000, "{default:?}");
+    assert!(default.tools >= 20, "{default:?}");
+    let all = table.iter().find(|s| s.selection == "/x/all").unwrap();
+    assert_eq!(all.tools, 3 + 131);
+    for s in &table {
+        assert!(s.largest_schema <= 16 * 1024, "{s:?}");
+        assert!(s.longest_name <= 64, "{s:?}");
+    }
 }

@@ -1,0 +1,314 @@
+//! The MCP side of xmcp: the handler rmcp serves, the tools it offers and
+//! the guard in front of `/mcp`.
+//!
+//! * [`registry`]: every tool and resource, by source; listing, selection,
+//!   the permission checks and dispatch.
+//! * [`selection`]: toolsets and read-only mode, by configuration, URL and
+//!   header.
+//! * [`search`]: `search_tools`, `describe_tools` and `call_tool`, for the
+//!   operations a connection may call but does not list.
+//! * The sources: [`builtin`] (`whoami`, `echo`), [`x`] (X's operations,
+//!   `rate_limits`, the `x://` resources), [`local`] (`auth_start`,
+//!   `auth_status` over stdio).
+//! * [`guard`]: the bearer token, stateful sessions, and the early
+//!   `insufficient_scope` answer in front of `/mcp`.
+//!
+//! Tools and resources receive the authenticated [`Principal`] that the
+//! guard put into the HTTP request's extensions, or, over stdio, the person
+//! signed in locally ([`crate::local::Local`]).
+
+pub mod builtin;
+pub mod guard;
+pub mod local;
+pub mod registry;
+pub mod search;
+pub mod selection;
+pub mod stats;
+pub mod x;
+
+use registry::{Registry, RegistryConfig, ToolSource, View};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use selection::Selection;
+use std::sync::Arc;
+use xmcp_auth::Principal;
+use xmcp_openapi::Catalog;
+use xmcp_x::XApi;
+
+/// The tools of a server: the built-in ones, with X the X tools, and over
+/// stdio the local sign-in tools. A new tool source is added here.
+pub fn build_registry(
+    x: Option<(Arc<XApi>, Arc<Catalog>)>,
+    local: Option<Arc<crate::local::Local>>,
+    config: RegistryConfig,
+    max_result_chars: usize,
+) -> Registry {
+    let mut sources: Vec<Arc<dyn ToolSource>> = Vec::new();
+    if let Some(local) = local {
+        sources.push(Arc::new(local::LocalSignIn(local)));
+    }
+    sources.push(Arc::new(builtin::Builtin));
+    if let Some((x, catalog)) = x {
+        sources.push(Arc::new(x::XTools::new(
+            x,
+            catalog,
+            config.issuable.clone(),
+            max_result_chars,
+        )));
+    }
+    Registry::new(sources, config)
+}
+
+/// The xmcp MCP handler. Cheap to clone: one is made per request in
+/// stateless mode.
+#[derive(Clone)]
+pub struct XmcpHandler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Arc<Registry>,
+    /// Over HTTP: the base resource, whose URL the selections of the
+    /// request's path and of its token's audience follow.
+    resource: Option<Resource>,
+    /// Over stdio: the locally signed-in person, instead of a bearer token.
+    local: Option<Arc<crate::local::Local>>,
+}
+
+/// The base protected resource, as a URL and as a path.
+struct Resource {
+    url: String,
+    issuer: String,
+    path: String,
+}
+
+impl XmcpHandler {
+    /// The handler behind `/mcp` (and the narrower resources under it) of
+    /// a server whose base resource is `resource` and whose issuer is
+    /// `issuer`.
+    pub fn http(registry: Arc<Registry>, resource: &str, issuer: &str) -> Self {
+        let path = url::Url::parse(resource)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                resource: Some(Resource {
+                    url: resource.to_owned(),
+                    issuer: issuer.to_owned(),
+                    path,
+                }),
+                local: None,
+            }),
+        }
+    }
+
+    /// The handler of `xmcp stdio`: acts for the person signed in with
+    /// `xmcp login` (or through `auth_start`), with the X scopes they granted.
+    pub fn local(registry: Arc<Registry>, local: Arc<crate::local::Local>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                resource: None,
+                local: Some(local),
+            }),
+        }
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    /// Who this request acts for, or why nobody.
+    async fn principal(&self, ctx: &RequestContext<RoleServer>) -> Result<Principal, String> {
+        match &self.inner.local {
+            Some(local) => local.principal().await,
+            None => ctx
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|p| p.extensions.get::<Principal>())
+                .cloned()
+                .ok_or_else(|| "this request is not authenticated".to_owned()),
+        }
+    }
+
+    /// What this request's connection lists and may call: over HTTP, the
+    /// selections of its URL, its headers and its token's resource (and
+    /// configuration's); over stdio, configuration's. A request whose
+    /// selection cannot be read is refused.
+    fn view(&self, ctx: &RequestContext<RoleServer>) -> Result<View, ErrorData> {
+        let registry = &self.inner.registry;
+        let Some(resource) = &self.inner.resource else {
+            return Ok(registry.view(&[]));
+        };
+        let refuse = |why: String| ErrorData::invalid_request(why, None);
+        let parts = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .ok_or_else(|| refuse("this request did not come over HTTP".into()))?;
+        let url = parts
+            .uri
+            .path()
+            .strip_prefix(resource.path.as_str())
+            .ok_or_else(|| refuse("this path is not the MCP endpoint".into()))
+            .and_then(|suffix| Selection::from_suffix(suffix).map_err(refuse))?;
+        let headers = Selection::from_headers(&parts.headers).map_err(refuse)?;
+        let token = match parts
+            .extensions
+            .get::<Principal>()
+            .and_then(|p| p.resource.as_deref())
+        {
+            None => Selection::everything(),
+            Some(aud) if aud == resource.issuer => Selection::everything(),
+            Some(aud) => aud
+                .strip_prefix(resource.url.as_str())
+                .ok_or_else(|| refuse("the token was issued for another resource".into()))
+                .and_then(|suffix| Selection::from_suffix(suffix).map_err(refuse))?,
+        };
+        for s in [&url, &headers, &token] {
+            registry.check(s).map_err(refuse)?;
+        }
+        Ok(registry.view(&[&url, &headers, &token]))
+    }
+}
+
+const INSTRUCTIONS: &str = "Tools act on X for the signed-in user, one per X API v2 operation (named by X's operationId); the most used are listed, and search_tools, describe_tools and call_tool reach the rest. Call `whoami` to see who that is. Arguments that must be your own X user id default to it. X's errors come back as tool errors with X's problem details; `rate_limits` shows X's rate limits for your recent calls.";
+
+impl ServerHandler for XmcpHandler {
+    fn get_info(&self) -> ServerConfig {
+        let info = Implementation::new("xmcp", env!("CARGO_PKG_VERSION"))
+            .with_title("xmcp: the X API over MCP");
+        let everything = self.inner.registry.view(&[]);
+        if self.inner.registry.list_resources(&everything).is_empty() {
+            return ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+                .with_server_info(info)
+                .with_instructions("Call `whoami` to see who this session acts for.");
+        }
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_resources()
+                .enable_tools()
+                .build(),
+        )
+        .with_server_info(info)
+        .with_instructions(if self.inner.local.is_some() {
+            format!(
+                "{INSTRUCTIONS} If a tool says nobody is signed in, call `auth_start`, give the user its login_url, then call `auth_status`."
+            )
+        } else {
+            INSTRUCTIONS.to_owned()
+        })
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let view = self.view(&context)?;
+        Ok(ListToolsResult::with_all_items(
+            self.inner.registry.list(&view),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let start = std::time::Instant::now();
+        // Only names of real tools become labels (bounded cardinality).
+        let tool = if self.inner.registry.contains(&request.name) {
+            request.name.to_string()
+        } else {
+            "unknown".to_owned()
+        };
+        let result = match self.view(&context) {
+            Ok(view) => {
+                let principal = self.principal(&context).await;
+                self.inner
+                    .registry
+                    .call(
+                        &view,
+                        &request.name,
+                        request.arguments.unwrap_or_default(),
+                        principal.as_ref().map_err(String::as_str),
+                    )
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let outcome = match &result {
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "error",
+            Ok(_) => "ok",
+            Err(_) => "invalid",
+        };
+        metrics::histogram!("xmcp_tool_call_duration_seconds", "tool" => tool, "outcome" => outcome)
+            .record(start.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let view = self.view(&context)?;
+        Ok(ListResourcesResult::with_all_items(
+            self.inner.registry.list_resources(&view),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let view = self.view(&context)?;
+        let principal = self
+            .principal(&context)
+            .await
+            .map_err(|why| ErrorData::invalid_request(why, None))?;
+        self.inner
+            .registry
+            .read(&view, &request.uri, &principal)
+            .await
+    }
+}
+
+/// The narrower resources under `/mcp`: one per selection a URL can name
+/// (`/mcp/readonly`, `/mcp/x/posts,dm/readonly`...), each with the scopes
+/// of the tools it offers. A token issued for one is accepted where the
+/// selection it was issued for may call everything the requested one may
+/// (so a token for `/mcp` works everywhere, and one for a read-only URL
+/// never reaches a write tool).
+pub struct SelectionResources(pub Arc<Registry>);
+
+impl SelectionResources {
+    fn selection(&self, suffix: &str) -> Option<Selection> {
+        let s = Selection::from_suffix(suffix).ok()?;
+        self.0.check(&s).ok()?;
+        Some(s)
+    }
+}
+
+impl xmcp_auth::resource::SubResources for SelectionResources {
+    fn scopes_supported(&self, suffix: &str) -> Option<Vec<String>> {
+        if suffix.is_empty() {
+            return None;
+        }
+        self.selection(suffix).map(|s| self.0.scopes_for(&s))
+    }
+
+    fn covers(&self, granted: &str, requested: &str) -> bool {
+        match (self.selection(granted), self.selection(requested)) {
+            (Some(g), Some(r)) => self.0.covers(&g, &r),
+            _ => false,
+        }
+    }
+}
