@@ -269,10 +269,28 @@ impl ToolSpec {
             .take(5)
             .map(|e| {
                 let at = e.instance_path().to_string();
+                // A value outside a list: name every accepted one (the
+                // listed schema names only a few).
+                let said = match e.kind() {
+                    jsonschema::error::ValidationErrorKind::Enum { options } => {
+                        let accepted: Vec<String> = options
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|o| o.as_str().map_or_else(|| o.to_string(), str::to_owned))
+                            .collect();
+                        format!(
+                            "{} is not accepted; accepted values: {}",
+                            e.instance(),
+                            accepted.join(", ")
+                        )
+                    }
+                    _ => e.to_string(),
+                };
                 if at.is_empty() {
-                    e.to_string()
+                    said
                 } else {
-                    format!("{}: {e}", at.trim_start_matches('/'))
+                    format!("{}: {said}", at.trim_start_matches('/'))
                 }
             })
             .collect();

@@ -261,6 +261,7 @@ pub fn registry_config(config: &Config, issuable: Vec<String>) -> RegistryConfig
         toolsets: config.tools.toolsets.clone(),
         read_only: config.tools.read_only,
         issuable,
+        how_to_grant: crate::mcp::registry::GRANT_BY_REAUTHORIZING,
     }
 }
 
@@ -324,11 +325,12 @@ fn rmcp_config(app: &App, shutdown: &CancellationToken) -> StreamableHttpServerC
 
 /// The MCP handler behind `/mcp`, over this app's tool registry.
 pub fn xmcp_handler(app: &App) -> XmcpHandler {
-    XmcpHandler::http(
-        app.registry.clone(),
-        &app.config.auth.resource,
-        &app.config.auth.issuer,
-    )
+    XmcpHandler::http(app.registry.clone(), base_resource(app))
+}
+
+/// The MCP endpoint as a protected resource.
+pub fn base_resource(app: &App) -> crate::mcp::BaseResource {
+    crate::mcp::BaseResource::new(&app.config.auth.resource, &app.config.auth.issuer)
 }
 
 fn rmcp_router<M: SessionManager>(
@@ -399,6 +401,7 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
     let guard = crate::mcp::guard::McpGuard::new(
         app.auth.clone(),
         app.registry.clone(),
+        base_resource(&app),
         MAX_MCP_BODY,
         sessions,
     );

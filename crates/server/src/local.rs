@@ -204,7 +204,10 @@ pub async fn open(
     let registry = Arc::new(crate::mcp::build_registry(
         Some((x.clone(), catalog.clone())),
         Some(local.clone()),
-        crate::app::registry_config(config, issuable),
+        crate::mcp::registry::RegistryConfig {
+            how_to_grant: "sign in again (`xmcp login`, or the auth_start tool after `xmcp logout`) and allow them at X",
+            ..crate::app::registry_config(config, issuable)
+        },
         config.tools.max_result_chars,
     ));
     Ok(LocalParts {

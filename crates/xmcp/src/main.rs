@@ -239,6 +239,7 @@ fn run_tools(args: ToolsArgs) -> anyhow::Result<()> {
                 toolsets,
                 read_only: false,
                 issuable: xmcp_auth::config::default_scopes(),
+                how_to_grant: xmcp_server::mcp::registry::GRANT_BY_REAUTHORIZING,
             },
         );
         return if args.stats {

@@ -70,6 +70,11 @@ impl Local {
 
     /// `xmcp login --no-browser`, with this test playing the browser.
     async fn login(&self, user: &str) -> String {
+        self.login_granting(user, None).await
+    }
+
+    /// [`Self::login`], allowing at X only `grant` (`None`: everything asked).
+    async fn login_granting(&self, user: &str, grant: Option<&[&str]>) -> String {
         let mut child = tokio::process::Command::from(self.command(&["login", "--no-browser"]))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -103,7 +108,7 @@ impl Local {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let callback = sign_in_at_sandbox(&http, &url, user, None).await;
+        let callback = sign_in_at_sandbox(&http, &url, user, grant).await;
         // A forged callback (wrong state) is refused and does not end the wait.
         let forged = http
             .get(format!(
@@ -436,4 +441,57 @@ async fn admin_lists_backs_up_purges_and_revokes() {
     assert!(!ok && err.contains("no user"), "{err}");
     let (ok, _, err) = local.run(&["admin", "revoke-grant", "grt_nope"]);
     assert!(!ok && err.contains("no live grant"), "{err}");
+}
+
+/// Over stdio there is no HTTP guard: dispatch alone decides. The person
+/// signed in granting only `tweet.read users.read` cannot post, and in
+/// read-only mode nothing that writes is listed or runs, whichever way it
+/// is called.
+#[tokio::test]
+async fn stdio_decides_scopes_and_read_only_mode_at_dispatch() {
+    let mut local = Local::start().await;
+    local
+        .login_granting(
+            "demo_user",
+            Some(&["tweet.read", "users.read", "offline.access"]),
+        )
+        .await;
+
+    let (mut mcp, _) = local.stdio("stdio-narrow.log").await;
+    let refused = mcp
+        .call_tool("createPosts", json!({"text": "not granted"}))
+        .await;
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(
+        text(&refused).contains("tweet.write") && text(&refused).contains("xmcp login"),
+        "{refused}"
+    );
+    let me = mcp.call_tool("getUsersMe", json!({})).await;
+    assert_eq!(me["isError"], false, "{me}");
+    assert!(mcp.close().await.success());
+
+    local
+        .env
+        .push(("XMCP_TOOLS_READONLY".into(), "true".into()));
+    let (mut mcp, _) = local.stdio("stdio-readonly.log").await;
+    let tools = mcp.request("tools/list", json!({})).await;
+    let tools = tools["tools"].as_array().unwrap();
+    assert!(tools.len() > 5, "{tools:?}");
+    for t in tools {
+        assert_eq!(t["annotations"]["readOnlyHint"], true, "{t}");
+    }
+    for (name, args) in [
+        ("createPosts", json!({"text": "read-only"})),
+        (
+            "call_tool",
+            json!({"name": "deletePosts", "arguments": {"id": "1"}}),
+        ),
+    ] {
+        let refused = mcp.call_tool(name, args).await;
+        assert_eq!(refused["isError"], true, "{refused}");
+        assert!(text(&refused).contains("read-only"), "{refused}");
+    }
+    let me = mcp.call_tool("getUsersMe", json!({})).await;
+    assert_eq!(me["isError"], false, "{me}");
+    assert!(mcp.close().await.success());
 }

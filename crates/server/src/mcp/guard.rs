@@ -14,7 +14,8 @@
 //! Sessions, in stateful mode: the guard opens them (after rmcp answered an
 //! `initialize`), checks them and ends them; see [`crate::sessions`].
 
-use super::registry::Registry;
+use super::BaseResource;
+use super::registry::{Registry, View};
 use super::selection::Selection;
 use crate::sessions::McpSessions;
 use axum::body::Body;
@@ -34,6 +35,7 @@ pub struct McpGuard(Arc<Guard>);
 struct Guard {
     auth: Arc<AuthServer>,
     registry: Arc<Registry>,
+    base: BaseResource,
     /// Every scope some tool or resource needs: a token holding all of
     /// them needs no check, and its message is not read here.
     every_needed: Vec<String>,
@@ -46,6 +48,7 @@ impl McpGuard {
     pub fn new(
         auth: Arc<AuthServer>,
         registry: Arc<Registry>,
+        base: BaseResource,
         max_body: usize,
         sessions: Option<Arc<McpSessions>>,
     ) -> Self {
@@ -53,6 +56,7 @@ impl McpGuard {
         Self(Arc::new(Guard {
             auth,
             registry,
+            base,
             every_needed,
             max_body,
             sessions,
@@ -164,7 +168,13 @@ pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) 
     };
     if !holds_every_scope
         && let Some(principal) = parts.extensions.get::<Principal>()
-        && let Some(required) = step_up_scopes(&guard.registry, &bytes)
+        && let Ok(view) = guard.base.view(
+            &guard.registry,
+            parts.uri.path(),
+            &parts.headers,
+            Some(principal),
+        )
+        && let Some(required) = step_up_scopes(&guard.registry, &view, &bytes)
         && !principal.missing_scopes(required).is_empty()
     {
         let all: Vec<&str> = required.iter().map(String::as_str).collect();
@@ -185,20 +195,21 @@ pub async fn guard_mcp(State(guard): State<McpGuard>, req: Request, next: Next) 
 }
 
 /// The scopes the tool a `tools/call` calls (or the resource a
-/// `resources/read` reads) needs, when a client can step up to them. The
+/// `resources/read` reads) needs, when a client can step up to them: the
+/// connection may call it, and every scope can be granted. The
 /// message is read as rmcp reads it (its own types, from the same bytes),
 /// so no spelling of it reaches another decision; a message rmcp would not
 /// accept is passed on (rmcp refuses it, and dispatch checks regardless).
-fn step_up_scopes<'r>(registry: &'r Registry, body: &[u8]) -> Option<&'r [String]> {
+fn step_up_scopes<'r>(registry: &'r Registry, view: &View, body: &[u8]) -> Option<&'r [String]> {
     let ClientJsonRpcMessage::Request(request) = serde_json::from_slice(body).ok()? else {
         return None;
     };
     match &request.request {
         ClientRequest::CallToolRequest(call) => {
-            registry.step_up_scopes(&call.params.name, call.params.arguments.as_ref())
+            registry.step_up_scopes(view, &call.params.name, call.params.arguments.as_ref())
         }
         ClientRequest::ReadResourceRequest(read) => {
-            registry.step_up_scopes_of_resource(&read.params.uri)
+            registry.step_up_scopes_of_resource(view, &read.params.uri)
         }
         _ => None,
     }

@@ -75,34 +75,72 @@ struct Inner {
     registry: Arc<Registry>,
     /// Over HTTP: the base resource, whose URL the selections of the
     /// request's path and of its token's audience follow.
-    resource: Option<Resource>,
+    resource: Option<BaseResource>,
     /// Over stdio: the locally signed-in person, instead of a bearer token.
     local: Option<Arc<crate::local::Local>>,
 }
 
-/// The base protected resource, as a URL and as a path.
-struct Resource {
+/// The base protected resource (the MCP endpoint), as a URL and as a
+/// path: what the selections of an HTTP request are read against.
+#[derive(Debug, Clone)]
+pub struct BaseResource {
     url: String,
     issuer: String,
     path: String,
 }
 
-impl XmcpHandler {
-    /// The handler behind `/mcp` (and the narrower resources under it) of
-    /// a server whose base resource is `resource` and whose issuer is
-    /// `issuer`.
-    pub fn http(registry: Arc<Registry>, resource: &str, issuer: &str) -> Self {
-        let path = url::Url::parse(resource)
+impl BaseResource {
+    /// The resource `url` of a server whose issuer is `issuer`.
+    pub fn new(url: &str, issuer: &str) -> Self {
+        let path = url::Url::parse(url)
             .map(|u| u.path().trim_end_matches('/').to_owned())
             .unwrap_or_default();
         Self {
+            url: url.to_owned(),
+            issuer: issuer.to_owned(),
+            path,
+        }
+    }
+
+    /// What a request lists and may call: the selections of its path
+    /// (`/mcp/x/posts/readonly`), of its headers, and of the resource its
+    /// token was issued for, with configuration's. The guard and the
+    /// handler both read a request through this, so they agree.
+    pub fn view(
+        &self,
+        registry: &Registry,
+        path: &str,
+        headers: &http::HeaderMap,
+        principal: Option<&Principal>,
+    ) -> Result<View, String> {
+        let url = path
+            .strip_prefix(self.path.as_str())
+            .ok_or_else(|| "this path is not the MCP endpoint".to_owned())
+            .and_then(Selection::from_suffix)?;
+        let headers = Selection::from_headers(headers)?;
+        let token = match principal.and_then(|p| p.resource.as_deref()) {
+            None => Selection::everything(),
+            Some(aud) if aud == self.issuer => Selection::everything(),
+            Some(aud) => aud
+                .strip_prefix(self.url.as_str())
+                .ok_or_else(|| "the token was issued for another resource".to_owned())
+                .and_then(Selection::from_suffix)?,
+        };
+        for s in [&url, &headers, &token] {
+            registry.check(s)?;
+        }
+        Ok(registry.view(&[&url, &headers, &token]))
+    }
+}
+
+impl XmcpHandler {
+    /// The handler behind `/mcp` (and the narrower resources under it) of
+    /// a server whose base resource is `resource`.
+    pub fn http(registry: Arc<Registry>, resource: BaseResource) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 registry,
-                resource: Some(Resource {
-                    url: resource.to_owned(),
-                    issuer: issuer.to_owned(),
-                    path,
-                }),
+                resource: Some(resource),
                 local: None,
             }),
         }
@@ -137,10 +175,9 @@ impl XmcpHandler {
         }
     }
 
-    /// What this request's connection lists and may call: over HTTP, the
-    /// selections of its URL, its headers and its token's resource (and
-    /// configuration's); over stdio, configuration's. A request whose
-    /// selection cannot be read is refused.
+    /// What this request's connection lists and may call: over HTTP, see
+    /// [`BaseResource::view`]; over stdio, configuration's. A request
+    /// whose selection cannot be read is refused.
     fn view(&self, ctx: &RequestContext<RoleServer>) -> Result<View, ErrorData> {
         let registry = &self.inner.registry;
         let Some(resource) = &self.inner.resource else {
@@ -151,29 +188,14 @@ impl XmcpHandler {
             .extensions
             .get::<http::request::Parts>()
             .ok_or_else(|| refuse("this request did not come over HTTP".into()))?;
-        let url = parts
-            .uri
-            .path()
-            .strip_prefix(resource.path.as_str())
-            .ok_or_else(|| refuse("this path is not the MCP endpoint".into()))
-            .and_then(|suffix| Selection::from_suffix(suffix).map_err(refuse))?;
-        let headers = Selection::from_headers(&parts.headers).map_err(refuse)?;
-        let token = match parts
-            .extensions
-            .get::<Principal>()
-            .and_then(|p| p.resource.as_deref())
-        {
-            None => Selection::everything(),
-            Some(aud) if aud == resource.issuer => Selection::everything(),
-            Some(aud) => aud
-                .strip_prefix(resource.url.as_str())
-                .ok_or_else(|| refuse("the token was issued for another resource".into()))
-                .and_then(|suffix| Selection::from_suffix(suffix).map_err(refuse))?,
-        };
-        for s in [&url, &headers, &token] {
-            registry.check(s).map_err(refuse)?;
-        }
-        Ok(registry.view(&[&url, &headers, &token]))
+        resource
+            .view(
+                registry,
+                parts.uri.path(),
+                &parts.headers,
+                parts.extensions.get::<Principal>(),
+            )
+            .map_err(refuse)
     }
 }
 

@@ -21,6 +21,8 @@ use rmcp::ErrorData;
 use rmcp::model::{
     CallToolResponse, CallToolResult, ContentBlock, ReadResourceResponse, Resource, Tool,
 };
+#[cfg(test)]
+use serde_json::json;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -139,7 +141,12 @@ pub struct RegistryConfig {
     /// Scopes the authorization server can grant: a tool needing another
     /// can never be called, and is refused saying why.
     pub issuable: Vec<String>,
+    /// How the caller gets a scope it was not granted, for messages.
+    pub how_to_grant: &'static str,
 }
+
+/// [`RegistryConfig::how_to_grant`] over HTTP.
+pub const GRANT_BY_REAUTHORIZING: &str = "authorize again from your MCP client and allow them";
 
 /// The tools and resources of a server, and who may call what.
 pub struct Registry {
@@ -391,8 +398,13 @@ impl Registry {
     /// `wide` may call too (a token issued for `wide` may be used at
     /// `narrow`).
     pub fn covers(&self, wide: &Selection, narrow: &Selection) -> bool {
-        let (wide, narrow) = (self.view(&[wide]), self.view(&[narrow]));
-        narrow.callable.is_subset(&wide.callable)
+        // The search tools only reach what is callable anyway.
+        let reach = |s: &Selection| {
+            let mut c = self.view(&[s]).callable;
+            c.difference_with(&self.meta);
+            c
+        };
+        reach(narrow).is_subset(&reach(wide))
     }
 
     /// Scopes a connection with this selection may need: those of the tools
@@ -458,36 +470,35 @@ impl Registry {
         Err(Refusal::NotSelected)
     }
 
-    /// The scopes calling `name` needs, when every one can be granted (so a
-    /// client can step up to them). Through the call tool, the scopes of
-    /// the tool it calls.
+    /// The scopes calling `name` needs, when stepping up to them could let
+    /// it run: `view` allows it, and every scope can be granted. Through
+    /// the call tool, the scopes of the tool it calls.
     pub fn step_up_scopes(
         &self,
+        view: &View,
         name: &str,
         arguments: Option<&Map<String, Value>>,
     ) -> Option<&[String]> {
         let &i = self.by_name.get(name)?;
         let i = match self.entries[i].runner {
-            Runner::Meta(MetaTool::Call) => {
+            Runner::Meta(MetaTool::Call) if view.callable.contains(i) => {
                 let target = arguments?.get(search::CALL_NAME)?.as_str()?;
                 *self.by_name.get(target)?
             }
             _ => i,
         };
-        let scopes = &self.entries[i].def.scopes;
-        scopes
-            .iter()
-            .all(|s| self.config.issuable.contains(s))
-            .then_some(scopes.as_slice())
+        self.grantable_scopes(view, i)
     }
 
     /// The scopes reading `uri` needs, as [`Self::step_up_scopes`].
-    pub fn step_up_scopes_of_resource(&self, uri: &str) -> Option<&[String]> {
+    pub fn step_up_scopes_of_resource(&self, view: &View, uri: &str) -> Option<&[String]> {
         let r = self.resources.iter().find(|r| r.def.resource.uri == uri)?;
-        let scopes = &self.entries[r.as_tool?].def.scopes;
-        scopes
-            .iter()
-            .all(|s| self.config.issuable.contains(s))
+        self.grantable_scopes(view, r.as_tool?)
+    }
+
+    fn grantable_scopes(&self, view: &View, i: usize) -> Option<&[String]> {
+        let scopes = &self.entries[i].def.scopes;
+        (view.callable.contains(i) && scopes.iter().all(|s| self.config.issuable.contains(s)))
             .then_some(scopes.as_slice())
     }
 
@@ -522,9 +533,10 @@ impl Registry {
             .collect();
         Err(Refused(if ungrantable.is_empty() {
             format!(
-                "`{}` needs the scope(s) {}, which this client was not granted; authorize again from your MCP client and allow them",
+                "`{}` needs the scope(s) {}, which were not granted; {}",
                 e.def.tool.name,
-                missing.join(", ")
+                missing.join(", "),
+                self.config.how_to_grant
             )
         } else {
             format!(
@@ -693,4 +705,239 @@ fn not_found(uri: &str) -> ErrorData {
 /// A tool result that is an error the model reads.
 pub fn tool_error(message: impl Into<String>) -> CallToolResponse {
     CallToolResult::error(vec![ContentBlock::text(message.into())]).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::model::ToolAnnotations;
+    use std::collections::BTreeSet;
+
+    /// Tools named by their toolset and whether they only read; calls
+    /// answer with the tool's name.
+    struct Fake(
+        Vec<(
+            &'static str,
+            Option<&'static str>,
+            bool,
+            &'static [&'static str],
+        )>,
+    );
+
+    #[async_trait::async_trait]
+    impl ToolSource for Fake {
+        fn tools(&self) -> Vec<ToolDef> {
+            self.0
+                .iter()
+                .map(|(name, set, read_only, scopes)| ToolDef {
+                    tool: Tool::new(*name, "", super::super::builtin::no_arguments())
+                        .annotate(ToolAnnotations::new().read_only(*read_only)),
+                    scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                    toolset: set.map(str::to_owned),
+                    core: *name == "read_post",
+                    public: false,
+                    full_schema: None,
+                })
+                .collect()
+        }
+
+        async fn call(&self, call: Call<'_>) -> CallToolResponse {
+            CallToolResult::success(vec![ContentBlock::text(call.name.to_owned())]).into()
+        }
+    }
+
+    fn registry() -> Registry {
+        let fake = Fake(vec![
+            ("whoami", None, true, &["users.read"]),
+            ("sign_in", None, false, &[]),
+            ("read_post", Some("posts"), true, &["tweet.read"]),
+            ("write_post", Some("posts"), false, &["tweet.write"]),
+            ("read_dm", Some("dm"), true, &["dm.read"]),
+            ("broadcast", Some("spaces"), false, &["broadcast.write"]),
+        ]);
+        Registry::new(
+            vec![Arc::new(fake)],
+            RegistryConfig {
+                toolsets: vec!["core".into()],
+                read_only: false,
+                issuable: ["users.read", "tweet.read", "tweet.write", "dm.read"]
+                    .map(String::from)
+                    .to_vec(),
+                how_to_grant: GRANT_BY_REAUTHORIZING,
+            },
+        )
+    }
+
+    fn names(r: &Registry, v: &View) -> Vec<String> {
+        r.list(v).into_iter().map(|t| t.name.to_string()).collect()
+    }
+
+    fn sel(sets: &[&str], read_only: bool) -> Selection {
+        Selection {
+            toolsets: (!sets.is_empty()).then(|| {
+                sets.iter()
+                    .map(|s| (*s).to_owned())
+                    .collect::<BTreeSet<_>>()
+            }),
+            read_only,
+        }
+    }
+
+    fn principal(scopes: &[&str]) -> Principal {
+        Principal {
+            user_id: "u".into(),
+            subject: "x:1".into(),
+            username: None,
+            client_id: "c".into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            grant_id: "g".into(),
+            expires_at: 0,
+            resource: None,
+        }
+    }
+
+    fn text(r: &CallToolResponse) -> String {
+        let CallToolResponse::Complete(r) = r else {
+            panic!("a result")
+        };
+        r.content[0].as_text().unwrap().text.clone()
+    }
+
+    #[test]
+    fn selections_narrow_what_is_listed_and_callable() {
+        let r = registry();
+        // Default: the built-in tools, core, and the search tools for the
+        // rest.
+        assert_eq!(
+            names(&r, &r.view(&[])),
+            [
+                "whoami",
+                "sign_in",
+                "read_post",
+                "search_tools",
+                "describe_tools",
+                "call_tool"
+            ]
+        );
+        // Named toolsets: exactly those, no search tools.
+        assert_eq!(
+            names(&r, &r.view(&[&sel(&["posts"], false)])),
+            ["whoami", "sign_in", "read_post", "write_post"]
+        );
+        // Read-only: no tool that writes, built-in ones included.
+        let ro = r.view(&[&sel(&["posts"], true)]);
+        assert_eq!(names(&r, &ro), ["whoami", "read_post"]);
+        // Selections intersect.
+        assert_eq!(
+            names(
+                &r,
+                &r.view(&[&sel(&["posts"], false), &sel(&["dm"], false)])
+            ),
+            ["whoami", "sign_in"]
+        );
+        assert!(r.check(&sel(&["posts", "all"], false)).is_ok());
+        assert!(
+            r.check(&sel(&["nope"], false))
+                .unwrap_err()
+                .contains("nope")
+        );
+    }
+
+    #[test]
+    fn a_wider_selection_covers_a_narrower_one_and_never_the_reverse() {
+        let r = registry();
+        let everything = Selection::everything();
+        let posts = sel(&["posts"], false);
+        let posts_ro = sel(&["posts"], true);
+        assert!(r.covers(&everything, &posts));
+        assert!(r.covers(&posts, &posts_ro));
+        assert!(r.covers(&sel(&["all"], false), &everything));
+        assert!(!r.covers(&posts, &everything));
+        assert!(!r.covers(&posts_ro, &posts));
+        assert!(!r.covers(&sel(&[], true), &posts));
+        assert!(!r.covers(&posts, &sel(&["dm"], false)));
+        // A narrower resource names only its tools' scopes.
+        assert_eq!(r.scopes_for(&posts_ro), ["tweet.read", "users.read"]);
+    }
+
+    #[tokio::test]
+    async fn dispatch_decides_whichever_way_a_tool_is_called() {
+        let r = registry();
+        let all = principal(&["users.read", "tweet.read", "tweet.write", "dm.read"]);
+        let call = |view: View, name: &'static str, args: Value, p: Principal| {
+            let r = &r;
+            async move {
+                let args = args.as_object().cloned().unwrap_or_default();
+                r.call(&view, name, args, Ok(&p)).await
+            }
+        };
+        let ok = call(r.view(&[]), "write_post", json!({}), all.clone()).await;
+        assert_eq!(text(&ok.unwrap()), "write_post");
+        // Not listed by default, callable by name and through call_tool.
+        let through = call(
+            r.view(&[]),
+            "call_tool",
+            json!({"name": "read_dm"}),
+            all.clone(),
+        )
+        .await;
+        assert_eq!(text(&through.unwrap()), "read_dm");
+        // Read-only: refused by name and through call_tool.
+        for (name, args) in [
+            ("write_post", json!({})),
+            ("call_tool", json!({"name": "write_post"})),
+        ] {
+            let refused = call(r.view(&[&sel(&[], true)]), name, args, all.clone()).await;
+            assert!(text(&refused.unwrap()).contains("read-only"));
+        }
+        // Outside the selection: refused, naming the toolset.
+        let refused = call(
+            r.view(&[&sel(&["dm"], false)]),
+            "write_post",
+            json!({}),
+            all.clone(),
+        )
+        .await;
+        assert!(text(&refused.unwrap()).contains("`posts`"));
+        // Scopes: missing, and not grantable at all.
+        let narrow = principal(&["users.read", "tweet.read"]);
+        let refused = call(r.view(&[]), "write_post", json!({}), narrow.clone()).await;
+        assert!(text(&refused.unwrap()).contains("tweet.write"));
+        let refused = call(r.view(&[]), "broadcast", json!({}), all.clone()).await;
+        assert!(text(&refused.unwrap()).contains("XMCP_SCOPES"));
+        // call_tool does not call itself.
+        let refused = call(
+            r.view(&[]),
+            "call_tool",
+            json!({"name": "call_tool"}),
+            all.clone(),
+        )
+        .await;
+        assert!(text(&refused.unwrap()).contains("search tools"));
+        // Unknown names are the caller's error.
+        assert!(
+            call(r.view(&[]), "nope", json!({}), all.clone())
+                .await
+                .is_err()
+        );
+        // Nobody signed in: only public tools run.
+        let v = r.view(&[]);
+        let refused = r.call(&v, "whoami", Map::new(), Err("nobody")).await;
+        assert_eq!(text(&refused.unwrap()), "nobody");
+        // Step-up is offered only where it can help.
+        assert_eq!(
+            r.step_up_scopes(&r.view(&[]), "write_post", None),
+            Some(&["tweet.write".to_owned()][..])
+        );
+        assert_eq!(
+            r.step_up_scopes(&r.view(&[&sel(&[], true)]), "write_post", None),
+            None
+        );
+        assert_eq!(r.step_up_scopes(&r.view(&[]), "broadcast", None), None);
+        let args = json!({"name": "write_post"});
+        assert_eq!(
+            r.step_up_scopes(&r.view(&[]), "call_tool", args.as_object()),
+            Some(&["tweet.write".to_owned()][..])
+        );
+    }
 }

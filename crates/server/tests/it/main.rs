@@ -15,6 +15,7 @@ mod outage;
 mod permissions;
 mod python_sdk;
 mod security;
+mod selection;
 mod typescript_sdk;
 mod upstream;
 mod x_tools;

@@ -9,6 +9,7 @@ use serde_json::Value;
 xmcp_test_support::both_backends!(
     python_sdk_oauth_client_completes_the_flow,
     python_sdk_session_survives_a_server_restart,
+    python_sdk_given_a_read_only_url_reaches_only_read_only_post_tools,
 );
 
 async fn python_sdk_oauth_client_completes_the_flow(backend: Backend) {
@@ -72,6 +73,83 @@ async fn python_sdk_oauth_client_completes_the_flow(backend: Backend) {
     assert_eq!(report["echo_after_refresh"], "after refresh");
     assert_eq!(report["refreshed"], true);
     assert_eq!(report["iss"], app.base);
+}
+
+/// What a web connector given only `/mcp/x/posts/readonly` does, as the
+/// Python SDK's OAuth client does it: discovery at that URL, registration,
+/// authorization for that resource, then tools. It lists and calls only
+/// read-only post tools; a write is refused.
+async fn python_sdk_given_a_read_only_url_reaches_only_read_only_post_tools(backend: Backend) {
+    let Ok(python) = std::env::var("XMCP_TEST_PYTHON") else {
+        eprintln!("XMCP_TEST_PYTHON not set: the Python SDK test is skipped (CI sets it)");
+        return;
+    };
+    let app = spawn(backend).await;
+    // A post to read, written with an ordinary token.
+    let client_id = app.register_public().await;
+    let mut a = Authorize::new(&app, &client_id, "http://127.0.0.1:1/callback");
+    a.scope = "tweet.read tweet.write users.read".into();
+    let token = a.tokens_as(&app, "demo_user").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let posted = app
+        .call_tool(
+            &token,
+            "createPosts",
+            serde_json::json!({"text": "read through a URL"}),
+        )
+        .await;
+    let id = posted["structuredContent"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = app.sandbox().stats().api_calls.get("demo_user").copied();
+
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/sdk_selection_client.py"
+    );
+    let mut command = tokio::process::Command::new(python);
+    command
+        .arg(script)
+        .arg(app.url("/mcp/x/posts/readonly"))
+        .arg(&id);
+    let report = client_report(command, "the Python client at a read-only URL").await;
+    let tools: Vec<&str> = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(report["read_only"], report["tools"], "{report}");
+    assert_eq!(
+        tools,
+        [
+            "echo",
+            "getPostsById",
+            "getPostsByIds",
+            "rate_limits",
+            "whoami"
+        ],
+        "{report}"
+    );
+    assert_eq!(report["post_is_error"], false, "{report}");
+    assert_eq!(report["post"]["data"]["text"], "read through a URL");
+    assert_eq!(report["write_is_error"], true, "{report}");
+    assert!(
+        report["write"].as_str().unwrap().contains("read-only"),
+        "{report}"
+    );
+    // The SDK asked for the scopes the URL's metadata names, no more.
+    assert_eq!(report["scope"], "tweet.read users.read", "{report}");
+    assert_eq!(
+        report["pages"],
+        serde_json::json!(["/authorize", "/i/oauth2/authorize"])
+    );
+    // Two calls reached X: who signed in (at sign-in), and the read.
+    let after = app.sandbox().stats().api_calls.get("demo_user").copied();
+    assert_eq!(after, before.map(|n| n + 2));
 }
 
 /// Run an SDK client script to its end (at most 120 s) and return the JSON

@@ -464,6 +464,7 @@ fn every_selection_of_xs_real_document_fits_what_clients_accept() {
                 .to_vec(),
             read_only: false,
             issuable: xmcp_auth::config::default_scopes(),
+            how_to_grant: xmcp_server::mcp::registry::GRANT_BY_REAUTHORIZING,
         },
     );
     let table = xmcp_server::mcp::stats::table(&registry);
