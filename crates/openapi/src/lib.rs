@@ -15,6 +15,7 @@
 mod catalog;
 pub mod compact;
 pub mod curated;
+pub mod prices;
 pub mod schema;
 mod tool;
 pub mod toolsets;

@@ -132,14 +132,6 @@ pub const DESCRIPTIONS: [(&str, &str); 21] = [
     ("activity", "Activity subscriptions"),
 ];
 
-/// Each `{parameter}` of a path as `{}`.
-fn normalized(path: &str) -> String {
-    path.split('/')
-        .map(|s| if s.starts_with('{') { "{}" } else { s })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// Whether `prefix` is `path` or its first whole segments.
 fn begins(path: &str, prefix: &str) -> bool {
     path.strip_prefix(prefix)
@@ -149,7 +141,7 @@ fn begins(path: &str, prefix: &str) -> bool {
 /// An operation's toolset: by [`PATHS`], else its tag lowercased with
 /// `_` for anything but letters and digits, else `other`.
 pub fn toolset_of(_method: Method, path: &str, tag: Option<&str>) -> String {
-    let path = normalized(path);
+    let path = crate::prices::normalized(path);
     if let Some((_, set)) = PATHS.iter().find(|(p, _)| begins(&path, p)) {
         return (*set).to_owned();
     }

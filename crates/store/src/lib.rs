@@ -2,8 +2,8 @@
 //!
 //! One set of capability-sized traits ([`ClientStore`], [`FlowStore`],
 //! [`GrantStore`], [`UserStore`], [`UpstreamTokenStore`], [`DeviceStore`],
-//! [`LocalStateStore`], [`McpSessionStore`], [`RateLimitStore`], [`AdminStore`],
-//! [`Maintenance`]),
+//! [`LocalStateStore`], [`McpSessionStore`], [`RateLimitStore`],
+//! [`UsageStore`], [`OnceStore`], [`AdminStore`], [`Maintenance`]),
 //! gathered in [`Store`], with two native implementations: [`SqliteStore`]
 //! (the embedded default) and [`PostgresStore`] (scale-out). Both run the same
 //! SQL text, generated once by a macro, and the same conformance suite
@@ -23,6 +23,7 @@
 mod model;
 mod postgres;
 mod sql;
+mod sql_usage;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -277,6 +278,70 @@ pub trait RateLimitStore: Send + Sync {
     ) -> Result<Option<i64>>;
 }
 
+/// What calls to X cost and who made them: daily spend counters, held
+/// before a call and settled after it, so that every instance on the
+/// database enforces one cap; and the audit trail of every call.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// Hold `amount` micro-dollars against each of `limits` on `day` (days
+    /// since the Unix epoch, UTC), in one transaction: if any limit's spent
+    /// plus held plus `amount` would pass its cap, nothing is held and that
+    /// limit is returned. Atomic across instances: concurrent holds never
+    /// take a scope past its cap. Counters created here expire at
+    /// `expires_at`.
+    async fn hold_spend(
+        &self,
+        day: i64,
+        limits: &[SpendLimit],
+        amount: i64,
+        expires_at: i64,
+    ) -> Result<Option<SpendRefusal>>;
+    /// Release `held` from each of `scopes` on `day` and record `spent`
+    /// instead (a call's actual cost, which may exceed what it held).
+    async fn settle_spend(&self, day: i64, scopes: &[String], held: i64, spent: i64) -> Result<()>;
+    /// What `scope` spent and holds on `day`.
+    async fn get_spend(&self, day: i64, scope: &str) -> Result<Spend>;
+    async fn insert_audit(&self, entries: &[AuditEntry]) -> Result<()>;
+    /// Audit entries at or after `since`, newest first, at most `limit`;
+    /// only `user_id`'s if given.
+    async fn list_audit(
+        &self,
+        user_id: Option<&str>,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>>;
+    /// Calls and spend from `from` (inclusive) to `to` (exclusive), by
+    /// user, client and tool, costliest first; only `user_id`'s if given.
+    async fn usage(&self, user_id: Option<&str>, from: i64, to: i64) -> Result<Vec<UsageRow>>;
+}
+
+/// Writes that happen once: a key claimed before a call to X and finished
+/// with its result, so that a retry (on this instance or another) returns
+/// the first result instead of acting twice. Keys arrive hashed, results
+/// sealed.
+#[async_trait]
+pub trait OnceStore: Send + Sync {
+    /// Claim `key` for `user_id`: [`OnceClaim::Claimed`] for exactly one
+    /// caller while nobody holds it (or its earlier holder's claim
+    /// expired); the claim lasts until `lease_until` unless finished.
+    async fn claim_once(
+        &self,
+        key: &TokenHash,
+        user_id: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<OnceClaim>;
+    /// Record the result of a claimed key, kept until `expires_at`.
+    async fn finish_once(
+        &self,
+        key: &TokenHash,
+        result_sealed: &str,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// Give up a claim (the call did not happen): a retry may act.
+    async fn release_once(&self, key: &TokenHash) -> Result<()>;
+}
+
 /// What operators list and remove (`xmcp admin`).
 #[async_trait]
 pub trait AdminStore: Send + Sync {
@@ -333,6 +398,8 @@ pub trait Store:
     + LocalStateStore
     + McpSessionStore
     + RateLimitStore
+    + UsageStore
+    + OnceStore
     + AdminStore
     + Maintenance
 {
@@ -349,6 +416,8 @@ impl<T> Store for T where
         + LocalStateStore
         + McpSessionStore
         + RateLimitStore
+        + UsageStore
+        + OnceStore
         + AdminStore
         + Maintenance
 {

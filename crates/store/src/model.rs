@@ -213,6 +213,9 @@ pub struct SweepReport {
     pub mcp_sessions: u64,
     /// Rate-limit buckets that are full again.
     pub rate_limits: u64,
+    /// Audit entries, daily spend counters and idempotency keys past their
+    /// retention.
+    pub usage: u64,
 }
 
 impl SweepReport {
@@ -226,6 +229,7 @@ impl SweepReport {
             + self.devices
             + self.mcp_sessions
             + self.rate_limits
+            + self.usage
     }
 }
 
@@ -319,4 +323,72 @@ pub struct UserSummary {
     pub upstream_provider: Option<String>,
     pub upstream_expires_at: Option<i64>,
     pub reauth_required: bool,
+}
+
+/// A daily spend limit to hold an amount against: a scope (`user:<id>`,
+/// `client:<id>`, `deployment`) and its cap in micro-dollars, if it has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpendLimit {
+    pub scope: String,
+    pub cap: Option<i64>,
+}
+
+/// Why an amount could not be held: the limit it would pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpendRefusal {
+    pub scope: String,
+    pub cap: i64,
+    /// Spent that day (settled calls).
+    pub spent: i64,
+    /// Held by calls in flight.
+    pub held: i64,
+}
+
+/// A scope's spend on one day, in micro-dollars.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Spend {
+    pub spent: i64,
+    pub held: i64,
+}
+
+/// One call to X: who made it and through which tool, what X answered and
+/// what it cost. Never arguments or tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub user_id: String,
+    pub client_id: String,
+    pub tool: String,
+    pub method: String,
+    /// X's path template (`/2/users/{id}/bookmarks`), not the filled path.
+    pub path: String,
+    /// X's HTTP status; 0 when X gave no answer.
+    pub status: i64,
+    pub transaction_id: Option<String>,
+    /// Micro-dollars.
+    pub cost: i64,
+    /// When the sweep deletes it.
+    pub expires_at: i64,
+}
+
+/// Calls and spend of one user, client and tool over a period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageRow {
+    pub user_id: String,
+    pub client_id: String,
+    pub tool: String,
+    pub calls: i64,
+    /// Micro-dollars.
+    pub cost: i64,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OnceClaim {
+    /// Nobody held it: the caller may act, then finish or release it.
+    Claimed,
+    /// The first call finished: its result, sealed.
+    Done(String),
+    /// The first call is still running.
+    InFlight,
 }

@@ -41,3 +41,4 @@ impl PostgresStore {
 }
 
 crate::sql::impl_sql_store!(PostgresStore, sqlx::Postgres);
+crate::sql_usage::impl_usage_store!(PostgresStore, sqlx::Postgres);

@@ -1217,13 +1217,15 @@ macro_rules! impl_sql_store {
             }
 
             async fn counts(&self) -> Result<Vec<(&'static str, i64)>> {
-                // `rate_limits` is left out: it holds counters, not records,
-                // and every request to a limited endpoint is counted there,
-                // even one the endpoint then refuses.
-                const TABLES: [&str; 13] = [
+                // `rate_limits` and `spend` are left out: they hold
+                // counters, not records, and every request to a limited
+                // endpoint is counted there, even one the endpoint then
+                // refuses.
+                const TABLES: [&str; 15] = [
                     "users", "clients", "pending_authorizations", "consents", "grants",
                     "authorization_codes", "access_tokens", "refresh_tokens", "upstream_tokens",
                     "device_authorizations", "signing_keys", "local_state", "mcp_sessions",
+                    "audit_log", "once_keys",
                 ];
                 let mut out = Vec::with_capacity(TABLES.len());
                 for t in TABLES {
@@ -1308,6 +1310,14 @@ macro_rules! impl_sql_store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                for table in ["audit_log", "spend", "once_keys"] {
+                    // Table names are the constants above, never input.
+                    report.usage += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
                 tx.commit().await?;
                 Ok(report)
             }
