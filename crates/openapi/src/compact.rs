@@ -100,6 +100,9 @@ const LONG_ENUM: usize = 8;
 /// Longest description kept in a listed schema, in characters.
 const MAX_PROPERTY_DESCRIPTION: usize = 160;
 
+/// Longest description of a property nested in another's, in characters.
+const MAX_NESTED_DESCRIPTION: usize = 60;
+
 /// The defaults of the list parameter `wire` whose accepted values are
 /// `accepted`: those of [`DEFAULT_FIELDS`] it accepts.
 pub(crate) fn default_fields(wire: &str, accepted: &[Value]) -> Option<Value> {
@@ -147,18 +150,15 @@ fn named_values(wire: &str, values: &[Value], default: Option<&Value>) -> String
                 .collect()
         })
         .unwrap_or_else(|| values.iter().filter_map(Value::as_str).take(5).collect());
-    let mut out = String::new();
+    let mut said = Vec::new();
     if let Some(Value::Array(d)) = default {
         let d: Vec<&str> = d.iter().filter_map(Value::as_str).collect();
-        out.push_str(&format!("Default: {}. ", d.join(",")));
+        said.push(format!("default {}", d.join(",")));
     }
     if !useful.is_empty() {
-        out.push_str(&format!("Useful: {}", useful.join(",")));
-        out.push_str(&format!(" (one of {} values).", values.len()));
-    } else {
-        out.push_str(&format!("One of {} values.", values.len()));
+        said.push(format!("also {}", useful.join(",")));
     }
-    out
+    format!("{} ({} in all)", said.join("; "), values.len())
 }
 
 /// The listed form of the tool's input schema `full`. `wire` maps an
@@ -219,9 +219,9 @@ fn compact_property(schema: &mut Value, wire: &str, default: Option<&Value>) {
     if let Some(Value::Object(items)) = m.get_mut("items") {
         items.remove("enum");
     }
-    let what = match what.trim_end_matches('.') {
+    let what = match what.trim_end_matches('.').trim_end_matches(" to display") {
         "" => String::new(),
-        w => format!("{w}. "),
+        w => format!("{w}: "),
     };
     m.insert(
         "description".into(),
@@ -248,7 +248,12 @@ fn compact_schema(schema: &mut Value, depth: usize) {
         m.remove("additionalProperties");
     }
     if let Some(Value::String(d)) = m.get_mut("description") {
-        *d = first_sentence(d, MAX_PROPERTY_DESCRIPTION);
+        let max = if depth > 1 {
+            MAX_NESTED_DESCRIPTION
+        } else {
+            MAX_PROPERTY_DESCRIPTION
+        };
+        *d = first_sentence(d, max);
     }
     if let Some(Value::Array(e)) = m.get("enum")
         && e.len() > LONG_ENUM
@@ -336,7 +341,7 @@ mod tests {
         assert_eq!(f["items"], json!({"type": "string"}));
         assert_eq!(
             f["description"],
-            "Tweet fields to display. Default: author_id,conversation_id,created_at,public_metrics,referenced_tweets. Useful: entities,lang,attachments,context_annotations (one of 10 values)."
+            "Tweet fields: default author_id,conversation_id,created_at,public_metrics,referenced_tweets; also entities,lang,attachments,context_annotations (10 in all)"
         );
         assert_eq!(
             listed["properties"]["max_results"],

@@ -222,10 +222,10 @@ impl App {
             xmcp_openapi::Catalog::empty()
         });
         let registry = Arc::new(crate::mcp::build_registry(
-            x.clone().map(|x| (x, catalog.clone())),
+            x.clone().map(|api| x_source(&config, api, catalog.clone())),
             None,
             registry_config(&config, config.auth.scopes.clone()),
-            config.tools.max_result_chars,
+            ledger(&config, &store, &keyring, &clock),
         ));
         let auth = Arc::new(
             auth.with_sub_resources(Arc::new(crate::mcp::SelectionResources(registry.clone()))),
@@ -252,6 +252,39 @@ impl App {
             registry,
         }))
     }
+}
+
+/// X behind the X tools, as configured.
+pub fn x_source(
+    config: &Config,
+    api: Arc<XApi>,
+    catalog: Arc<xmcp_openapi::Catalog>,
+) -> crate::mcp::XSource {
+    crate::mcp::XSource {
+        api,
+        catalog,
+        prices: config.tools.prices.clone(),
+        max_result_chars: config.tools.max_result_chars,
+    }
+}
+
+/// Spend caps, the audit trail and writes made once, counted in `store`.
+pub fn ledger(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    keyring: &Arc<Keyring>,
+    clock: &Arc<dyn Clock>,
+) -> Arc<crate::mcp::ledger::Ledger> {
+    Arc::new(crate::mcp::ledger::Ledger::new(
+        store.clone(),
+        keyring.clone(),
+        clock.clone(),
+        crate::mcp::ledger::LedgerConfig {
+            caps: config.tools.caps,
+            retention: config.tools.audit_retention,
+            once_window: config.tools.idempotency_window,
+        },
+    ))
 }
 
 /// What the tool registry takes from configuration; `issuable`: the scopes

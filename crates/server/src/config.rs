@@ -96,6 +96,19 @@ pub struct Settings {
     /// Longest tool result, in characters; longer ones are cut on a record
     /// boundary.
     pub tools_max_result_chars: Option<usize>,
+    /// X's prices (a TOML file like the built-in table) instead of the
+    /// built-in table.
+    pub x_prices_file: Option<PathBuf>,
+    /// Daily spending caps in US dollars (`off`: none): per user, per OAuth
+    /// client, per deployment.
+    pub spend_cap_user: Option<String>,
+    pub spend_cap_client: Option<String>,
+    pub spend_cap_deployment: Option<String>,
+    /// Days the audit trail of calls to X is kept.
+    pub audit_retention_days: Option<i64>,
+    /// Seconds within which a write repeated with the same arguments by the
+    /// same user returns the first result (0: only with an idempotency key).
+    pub idempotency_window: Option<i64>,
     /// The X app's bearer token, for operations X lets only apps call.
     #[serde(skip)]
     pub x_bearer_token: Option<SecretString>,
@@ -253,6 +266,12 @@ impl Settings {
             tools_toolsets,
             tools_readonly,
             tools_max_result_chars,
+            x_prices_file,
+            spend_cap_user,
+            spend_cap_client,
+            spend_cap_deployment,
+            audit_retention_days,
+            idempotency_window,
             x_bearer_token,
             x_bearer_token_file,
             x_rate_limit_max_wait,
@@ -348,6 +367,14 @@ pub struct ToolsConfig {
     pub read_only: bool,
     /// Longest tool result, in characters of JSON text.
     pub max_result_chars: usize,
+    /// X's prices.
+    pub prices: std::sync::Arc<xmcp_openapi::prices::PriceTable>,
+    /// Daily caps, in micro-dollars.
+    pub caps: crate::mcp::ledger::Caps,
+    /// Seconds the audit trail is kept.
+    pub audit_retention: i64,
+    /// Seconds within which a repeated write returns the first result.
+    pub idempotency_window: i64,
 }
 
 /// Toolsets listed by default.
@@ -355,6 +382,48 @@ pub const DEFAULT_TOOLSETS: [&str; 1] = [xmcp_openapi::toolsets::CORE_TOOLSET];
 
 /// Tool results longer than this many characters are cut.
 pub const DEFAULT_MAX_RESULT_CHARS: usize = 25_000;
+
+/// What one user may spend at X per UTC day by default, in micro-dollars:
+/// enough for a few hundred posts read, not for a careless loop.
+pub const DEFAULT_USER_CAP: i64 = 1_000_000;
+
+/// Days the audit trail is kept by default.
+pub const DEFAULT_AUDIT_DAYS: i64 = 30;
+
+/// Seconds within which a repeated write returns the first result.
+pub const DEFAULT_IDEMPOTENCY_WINDOW: i64 = 60;
+
+/// A cap in dollars (`1`, `1.50`, `$2`), or `off`; `None` when unset.
+fn cap(value: Option<&str>, name: &str, env: &str) -> Result<Option<Option<i64>>, ConfigError> {
+    let Some(raw) = value.map(str::trim) else {
+        return Ok(None);
+    };
+    if raw.eq_ignore_ascii_case("off") || raw.eq_ignore_ascii_case("none") {
+        return Ok(Some(None));
+    }
+    match raw.trim_start_matches('$').parse::<f64>() {
+        Ok(usd) if usd.is_finite() && (0.0..=1_000_000.0).contains(&usd) => {
+            Ok(Some(Some((usd * 1_000_000.0).round() as i64)))
+        }
+        _ => Err(err(format!(
+            "{name} `{raw}` is not an amount in dollars (e.g. 1.50) or `off`; set {env}"
+        ))),
+    }
+}
+
+fn price_table(s: &Settings) -> Result<xmcp_openapi::prices::PriceTable, ConfigError> {
+    let Some(path) = &s.x_prices_file else {
+        return Ok(xmcp_openapi::prices::PriceTable::built_in());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        err(format!(
+            "cannot read the price table {} ({e}); set XMCP_X_PRICES_FILE to a file like the built-in crates/openapi/prices.toml",
+            path.display()
+        ))
+    })?;
+    xmcp_openapi::prices::PriceTable::parse(&text)
+        .map_err(|e| err(format!("{} (XMCP_X_PRICES_FILE={})", e, path.display())))
+}
 
 impl std::fmt::Debug for ToolsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -368,6 +437,10 @@ impl std::fmt::Debug for ToolsConfig {
             .field("toolsets", &self.toolsets)
             .field("read_only", &self.read_only)
             .field("max_result_chars", &self.max_result_chars)
+            .field("prices", &self.prices.taken)
+            .field("caps", &self.caps)
+            .field("audit_retention", &self.audit_retention)
+            .field("idempotency_window", &self.idempotency_window)
             .finish()
     }
 }
@@ -435,6 +508,44 @@ fn tools_config(s: &Settings) -> Result<ToolsConfig, ConfigError> {
             ));
         }
     };
+    let caps = crate::mcp::ledger::Caps {
+        user: cap(
+            s.spend_cap_user.as_deref(),
+            "spend_cap_user",
+            "XMCP_SPEND_CAP_USER",
+        )?
+        .unwrap_or(Some(DEFAULT_USER_CAP)),
+        client: cap(
+            s.spend_cap_client.as_deref(),
+            "spend_cap_client",
+            "XMCP_SPEND_CAP_CLIENT",
+        )?
+        .flatten(),
+        deployment: cap(
+            s.spend_cap_deployment.as_deref(),
+            "spend_cap_deployment",
+            "XMCP_SPEND_CAP_DEPLOYMENT",
+        )?
+        .flatten(),
+    };
+    let audit_days = match s.audit_retention_days {
+        None => DEFAULT_AUDIT_DAYS,
+        Some(d) if (1..=3_650).contains(&d) => d,
+        Some(_) => {
+            return Err(err(
+                "audit_retention_days must be between 1 and 3650 (set XMCP_AUDIT_RETENTION_DAYS)",
+            ));
+        }
+    };
+    let idempotency_window = match s.idempotency_window {
+        None => DEFAULT_IDEMPOTENCY_WINDOW,
+        Some(w) if (0..=86_400).contains(&w) => w,
+        Some(_) => {
+            return Err(err(
+                "idempotency_window must be between 0 and 86400 seconds (set XMCP_IDEMPOTENCY_WINDOW)",
+            ));
+        }
+    };
     Ok(ToolsConfig {
         openapi,
         allow: list(&s.tools_allow),
@@ -445,6 +556,10 @@ fn tools_config(s: &Settings) -> Result<ToolsConfig, ConfigError> {
         toolsets,
         read_only: s.tools_readonly.unwrap_or(false),
         max_result_chars,
+        prices: std::sync::Arc::new(price_table(s)?),
+        caps,
+        audit_retention: audit_days * 86_400,
+        idempotency_window,
     })
 }
 

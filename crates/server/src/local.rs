@@ -191,6 +191,7 @@ pub async fn open(
         .split(' ')
         .map(str::to_owned)
         .collect();
+    let ledger = crate::app::ledger(config, &store, &keyring, &clock);
     let local = Arc::new(Local {
         store: store.clone(),
         keyring,
@@ -202,13 +203,13 @@ pub async fn open(
     });
     let catalog = Arc::new(catalog);
     let registry = Arc::new(crate::mcp::build_registry(
-        Some((x.clone(), catalog.clone())),
+        Some(crate::app::x_source(config, x.clone(), catalog.clone())),
         Some(local.clone()),
         crate::mcp::registry::RegistryConfig {
             how_to_grant: "sign in again (`xmcp login`, or the auth_start tool after `xmcp logout`) and allow them at X",
             ..crate::app::registry_config(config, issuable)
         },
-        config.tools.max_result_chars,
+        ledger,
     ));
     Ok(LocalParts {
         local,

@@ -493,7 +493,13 @@ impl Client {
         let init = self
             .mcp(Some(token), "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "it", "version": "1"}}))
             .await;
-        assert_eq!(init.status(), StatusCode::OK);
+        let status = init.status();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{}",
+            init.text().await.unwrap_or_default()
+        );
         let r = self
             .mcp(
                 Some(token),

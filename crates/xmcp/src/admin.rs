@@ -1,6 +1,6 @@
 //! `xmcp admin`: operator commands on the store (any backend): list and
-//! revoke users, clients and grants, list MCP sessions, purge expired rows,
-//! back up SQLite.
+//! revoke users, clients and grants, list MCP sessions, show what calls to
+//! X cost and the audit trail, purge expired rows, back up SQLite.
 
 use crate::settings::StoreArgs;
 use clap::{Args, Subcommand};
@@ -42,6 +42,28 @@ pub enum AdminCommand {
     RevokeClient { client_id: String },
     /// Revoke one grant and every token issued under it.
     RevokeGrant { grant_id: String },
+    /// What calls to X cost on one UTC day, by user, client and tool.
+    Usage {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+        /// The day, YYYY-MM-DD (UTC; default: today).
+        #[arg(long)]
+        day: Option<String>,
+    },
+    /// The audit trail: every call to X, newest first.
+    Audit {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+        /// From this time: YYYY-MM-DD, an RFC 3339 time or Unix seconds
+        /// (default: the last 24 hours).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Rows per table.
     Stats,
     /// Delete expired rows now (the server also does it periodically).
@@ -73,6 +95,40 @@ fn reported(value: &serde_json::Value) -> String {
         Some(Err(_)) => "(not shown)".into(),
         _ => "-".into(),
     }
+}
+
+/// The first second of a UTC day given as `YYYY-MM-DD`.
+fn day_start(day: &str) -> anyhow::Result<i64> {
+    let date = chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
+        .map_err(|_| anyhow::anyhow!("`{day}` is not a day: write it YYYY-MM-DD"))?;
+    Ok(date
+        .and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp()))
+}
+
+/// A time given as `YYYY-MM-DD`, RFC 3339 or Unix seconds.
+fn point_in_time(t: &str) -> anyhow::Result<i64> {
+    if let Ok(unix) = t.trim().parse::<i64>() {
+        return Ok(unix);
+    }
+    if let Ok(when) = chrono::DateTime::parse_from_rfc3339(t.trim()) {
+        return Ok(when.timestamp());
+    }
+    day_start(t).map_err(|_| {
+        anyhow::anyhow!("`{t}` is not a time: write YYYY-MM-DD, an RFC 3339 time or Unix seconds")
+    })
+}
+
+/// Unix seconds as an RFC 3339 UTC time.
+fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map_or_else(
+        || t.to_string(),
+        |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
+fn usd(micros: i64) -> f64 {
+    micros as f64 / 1_000_000.0
 }
 
 fn time(t: i64) -> String {
@@ -245,6 +301,91 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             store.revoke_grant(&grant_id, now).await?;
             writeln!(out, "revoked grant {grant_id} and its tokens")?;
         }
+        AdminCommand::Usage { user, day } => {
+            let from = match &day {
+                Some(d) => day_start(d)?,
+                None => now.div_euclid(86_400) * 86_400,
+            };
+            let rows = store.usage(user.as_deref(), from, from + 86_400).await?;
+            let total: i64 = rows.iter().map(|r| r.cost).sum();
+            let calls: i64 = rows.iter().map(|r| r.calls).sum();
+            let day = rfc3339(from)[..10].to_owned();
+            if args.json {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "user_id": r.user_id, "client_id": r.client_id, "tool": r.tool,
+                            "calls": r.calls, "cost_usd": usd(r.cost),
+                        })
+                    })
+                    .collect();
+                let out_json = serde_json::json!({
+                    "day": day, "calls": calls, "cost_usd": usd(total), "rows": v,
+                });
+                writeln!(out, "{}", serde_json::to_string_pretty(&out_json)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{day} (UTC): {calls} call(s) to X, {}",
+                    xmcp_openapi::prices::dollars(total)
+                )?;
+                for r in rows {
+                    writeln!(
+                        out,
+                        "  user={} client={} {:<40} {:>5} call(s) {:>10}",
+                        r.user_id,
+                        r.client_id,
+                        r.tool,
+                        r.calls,
+                        xmcp_openapi::prices::dollars(r.cost)
+                    )?;
+                }
+            }
+        }
+        AdminCommand::Audit { user, since, limit } => {
+            let since = match &since {
+                Some(t) => point_in_time(t)?,
+                None => now - 86_400,
+            };
+            let entries = store.list_audit(user.as_deref(), since, limit).await?;
+            if args.json {
+                let v: Vec<_> = entries
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "at": rfc3339(e.at), "user_id": e.user_id, "client_id": e.client_id,
+                            "tool": e.tool, "method": e.method, "path": e.path,
+                            "status": e.status, "x_transaction_id": e.transaction_id,
+                            "cost_usd": usd(e.cost),
+                        })
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{} call(s) to X since {}",
+                    entries.len(),
+                    rfc3339(since)
+                )?;
+                for e in entries {
+                    writeln!(
+                        out,
+                        "{} user={} client={} {} {} {} -> {} tx={} {}",
+                        rfc3339(e.at),
+                        e.user_id,
+                        e.client_id,
+                        e.tool,
+                        e.method,
+                        e.path,
+                        e.status,
+                        e.transaction_id.as_deref().unwrap_or("-"),
+                        xmcp_openapi::prices::dollars(e.cost)
+                    )?;
+                }
+            }
+        }
         AdminCommand::Stats => {
             let counts = store.counts().await?;
             if args.json {
@@ -263,7 +404,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let r = store.sweep(now).await?;
             writeln!(
                 out,
-                "deleted {} expired row(s): {} pending, {} codes, {} access tokens, {} refresh tokens, {} grants, {} clients, {} device authorizations, {} MCP sessions, {} rate-limit counters",
+                "deleted {} expired row(s): {} pending, {} codes, {} access tokens, {} refresh tokens, {} grants, {} clients, {} device authorizations, {} MCP sessions, {} rate-limit counters, {} audit entries, spend counters and idempotency keys",
                 r.total(),
                 r.pending,
                 r.codes,
@@ -273,7 +414,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 r.clients,
                 r.devices,
                 r.mcp_sessions,
-                r.rate_limits
+                r.rate_limits,
+                r.usage
             )?;
         }
         AdminCommand::Backup { path } => {

@@ -105,6 +105,9 @@ struct ToolsArgs {
     /// As if an app bearer token were configured (app-only operations become tools).
     #[arg(long)]
     app_token: bool,
+    /// X's prices, a TOML file like the built-in table (as the server's x_prices_file).
+    #[arg(long, env = "XMCP_X_PRICES_FILE")]
+    prices: Option<PathBuf>,
     /// Toolsets listed by default (as the server's tools_toolsets).
     #[arg(long, env = "XMCP_TOOLS_TOOLSETS", value_delimiter = ',')]
     toolsets_default: Vec<String>,
@@ -215,12 +218,20 @@ fn run_tools(args: ToolsArgs) -> anyhow::Result<()> {
             args.openapi.display()
         )
     })?;
+    let prices = match &args.prices {
+        Some(path) => xmcp_openapi::prices::PriceTable::parse(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        )?,
+        None => xmcp_openapi::prices::PriceTable::built_in(),
+    };
+    let pricing = xmcp_server::mcp::pricing::Pricing::new(&prices, &catalog);
     let mut out = std::io::stdout().lock();
     if args.json {
         let tools: Vec<_> = catalog
             .tools
             .iter()
-            .map(xmcp_server::mcp::x::x_tool)
+            .map(|spec| xmcp_server::mcp::x::x_tool(spec, &pricing))
             .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&tools)?)?;
         return Ok(());
@@ -233,8 +244,14 @@ fn run_tools(args: ToolsArgs) -> anyhow::Result<()> {
         } else {
             args.toolsets_default
         };
+        let uncovered: Vec<String> = pricing
+            .uncovered(&catalog)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let registry = xmcp_server::mcp::stats::listing_registry(
             std::sync::Arc::new(catalog),
+            &prices,
             xmcp_server::mcp::registry::RegistryConfig {
                 toolsets,
                 read_only: false,
@@ -243,7 +260,19 @@ fn run_tools(args: ToolsArgs) -> anyhow::Result<()> {
             },
         );
         return if args.stats {
-            print_stats(&mut out, &registry)
+            print_stats(&mut out, &registry)?;
+            writeln!(
+                out,
+                "prices: {} (taken {}); operations no price covers: {}",
+                prices.source,
+                prices.taken,
+                if uncovered.is_empty() {
+                    "none".to_owned()
+                } else {
+                    uncovered.join(", ")
+                }
+            )?;
+            Ok(())
         } else {
             print_toolsets(&mut out, &registry)
         };

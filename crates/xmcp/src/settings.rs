@@ -123,6 +123,24 @@ pub struct XArgs {
     /// Longest tool result in characters; longer ones are cut on a record boundary (default 25000).
     #[arg(long, env = "XMCP_TOOLS_MAX_RESULT_CHARS", help_heading = X)]
     tools_max_result_chars: Option<usize>,
+    /// X's prices, a TOML file like the built-in table (default: the built-in table).
+    #[arg(long, env = "XMCP_X_PRICES_FILE", help_heading = X)]
+    x_prices_file: Option<PathBuf>,
+    /// What one user may spend at X per UTC day, in dollars, or "off" (default 1).
+    #[arg(long, env = "XMCP_SPEND_CAP_USER", help_heading = X)]
+    spend_cap_user: Option<String>,
+    /// What one OAuth client may spend at X per UTC day, in dollars, or "off" (default off).
+    #[arg(long, env = "XMCP_SPEND_CAP_CLIENT", help_heading = X)]
+    spend_cap_client: Option<String>,
+    /// What the whole deployment may spend at X per UTC day, in dollars, or "off" (default off).
+    #[arg(long, env = "XMCP_SPEND_CAP_DEPLOYMENT", help_heading = X)]
+    spend_cap_deployment: Option<String>,
+    /// Days the audit trail of calls to X is kept (default 30).
+    #[arg(long, env = "XMCP_AUDIT_RETENTION_DAYS", help_heading = X)]
+    audit_retention_days: Option<i64>,
+    /// Seconds within which a write repeated with the same arguments returns the first result (default 60; 0: only with an idempotency key).
+    #[arg(long, env = "XMCP_IDEMPOTENCY_WINDOW", help_heading = X)]
+    idempotency_window: Option<i64>,
     /// The X app's bearer token, enabling operations X lets only apps call; prefer XMCP_X_BEARER_TOKEN_FILE.
     #[arg(long, env = "XMCP_X_BEARER_TOKEN", hide_env_values = true, help_heading = X)]
     x_bearer_token: Option<String>,
@@ -325,6 +343,12 @@ impl XArgs {
         s.tools_toolsets = self.tools_toolsets.clone();
         s.tools_readonly = self.tools_readonly;
         s.tools_max_result_chars = self.tools_max_result_chars;
+        s.x_prices_file = self.x_prices_file.clone();
+        s.spend_cap_user = self.spend_cap_user.clone();
+        s.spend_cap_client = self.spend_cap_client.clone();
+        s.spend_cap_deployment = self.spend_cap_deployment.clone();
+        s.audit_retention_days = self.audit_retention_days;
+        s.idempotency_window = self.idempotency_window;
         s.x_bearer_token = self.x_bearer_token.clone().map(SecretString::from);
         s.x_bearer_token_file = self.x_bearer_token_file.clone();
         s.x_rate_limit_max_wait = self.x_rate_limit_max_wait;

@@ -495,3 +495,60 @@ async fn stdio_decides_scopes_and_read_only_mode_at_dispatch() {
     assert_eq!(me["isError"], false, "{me}");
     assert!(mcp.close().await.success());
 }
+
+/// What an operator sees of the calls to X: spend per user, client and
+/// tool for a day, and the audit trail, from the same store `xmcp stdio`
+/// counts them in.
+#[tokio::test]
+async fn admin_shows_what_calls_to_x_cost_and_the_audit_trail() {
+    let local = Local::start().await;
+    local.login("demo_user").await;
+    let (mut mcp, _) = local.stdio("stdio-billing.log").await;
+    let me = mcp.call_tool("getUsersMe", json!({})).await;
+    assert_eq!(me["isError"], false, "{me}");
+    assert_eq!(me["_meta"]["xmcp.dev/cost"]["cost_usd"], 0.01, "{me}");
+    let posted = mcp
+        .call_tool("createPosts", json!({"text": "a private thought"}))
+        .await;
+    assert_eq!(posted["isError"], false, "{posted}");
+    assert!(mcp.close().await.success());
+
+    let (ok, out, err) = local.run(&["admin", "usage", "--json"]);
+    assert!(ok, "{err}");
+    let usage: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(usage["calls"], 2, "{usage}");
+    assert!(
+        (usage["cost_usd"].as_f64().unwrap() - 0.025).abs() < 1e-9,
+        "{usage}"
+    );
+    let tools: Vec<&str> = usage["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["createPosts", "getUsersMe"], "{usage}");
+    assert_eq!(usage["rows"][0]["client_id"], "xmcp-stdio");
+    let (ok, out, _) = local.run(&["admin", "usage"]);
+    assert!(ok && out.contains("2 call(s) to X, $0.025"), "{out}");
+    let (ok, out, _) = local.run(&["admin", "usage", "--day", "2020-01-01", "--json"]);
+    assert!(ok);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["calls"], 0);
+    let (ok, _, err) = local.run(&["admin", "usage", "--day", "yesterday"]);
+    assert!(!ok && err.contains("YYYY-MM-DD"), "{err}");
+
+    let (ok, out, err) = local.run(&["admin", "audit", "--json"]);
+    assert!(ok, "{err}");
+    let audit: Value = serde_json::from_str(&out).unwrap();
+    let entries = audit.as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{audit}");
+    assert_eq!(entries[0]["tool"], "createPosts");
+    assert_eq!(entries[0]["method"], "POST");
+    assert_eq!(entries[0]["path"], "/2/tweets");
+    assert_eq!(entries[0]["status"], 201);
+    assert!(entries[0]["x_transaction_id"].is_string(), "{audit}");
+    assert_eq!(entries[1]["path"], "/2/users/me");
+    assert!(!out.contains("private thought"), "{out}");
+    let (ok, out, _) = local.run(&["admin", "audit", "--since", "2999-01-01"]);
+    assert!(ok && out.contains("0 call(s) to X"), "{out}");
+}

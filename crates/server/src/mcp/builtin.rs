@@ -1,6 +1,6 @@
 //! The tools every xmcp server has: `whoami` and `echo`.
 
-use super::registry::{Call, ToolDef, ToolSource, tool_error};
+use super::registry::{Call, Called, ToolDef, ToolSource, tool_error};
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -33,6 +33,7 @@ pub fn builtin(tool: Tool, scopes: &[&str]) -> ToolDef {
         core: false,
         public: false,
         full_schema: None,
+        once: false,
     }
 }
 
@@ -69,7 +70,13 @@ impl ToolSource for Builtin {
         vec![builtin(whoami, &["users.read"]), builtin(echo, &[])]
     }
 
-    async fn call(&self, call: Call<'_>) -> CallToolResponse {
+    async fn call(&self, call: Call<'_>) -> Called {
+        self.respond(call).await.into()
+    }
+}
+
+impl Builtin {
+    async fn respond(&self, call: Call<'_>) -> CallToolResponse {
         let principal = match call.principal() {
             Ok(p) => p,
             Err(refused) => return refused.into(),

@@ -2,7 +2,7 @@
 //! callable with nobody signed in.
 
 use super::builtin::{no_arguments, refuse_arguments};
-use super::registry::{Call, ToolDef, ToolSource};
+use super::registry::{Call, Called, ToolDef, ToolSource};
 use crate::local::Local;
 use rmcp::model::{CallToolResponse, CallToolResult, Tool, ToolAnnotations};
 use std::sync::Arc;
@@ -18,6 +18,7 @@ fn public(tool: Tool) -> ToolDef {
         core: false,
         public: true,
         full_schema: None,
+        once: false,
     }
 }
 
@@ -46,7 +47,13 @@ impl ToolSource for LocalSignIn {
         ]
     }
 
-    async fn call(&self, call: Call<'_>) -> CallToolResponse {
+    async fn call(&self, call: Call<'_>) -> Called {
+        self.respond(call).await.into()
+    }
+}
+
+impl LocalSignIn {
+    async fn respond(&self, call: Call<'_>) -> CallToolResponse {
         if let Some(refused) = refuse_arguments(call.name, &call.arguments) {
             return refused;
         }

@@ -19,7 +19,9 @@
 
 pub mod builtin;
 pub mod guard;
+pub mod ledger;
 pub mod local;
+pub mod pricing;
 pub mod registry;
 pub mod search;
 pub mod selection;
@@ -40,28 +42,47 @@ use xmcp_auth::Principal;
 use xmcp_openapi::Catalog;
 use xmcp_x::XApi;
 
+/// X behind the X tools: its API, the operations offered, their prices,
+/// and the longest result a tool returns.
+pub struct XSource {
+    pub api: Arc<XApi>,
+    pub catalog: Arc<Catalog>,
+    pub prices: Arc<xmcp_openapi::prices::PriceTable>,
+    pub max_result_chars: usize,
+}
+
 /// The tools of a server: the built-in ones, with X the X tools, and over
-/// stdio the local sign-in tools. A new tool source is added here.
+/// stdio the local sign-in tools; every call that reaches X goes through
+/// `ledger` (caps, audit, writes made once). A new tool source is added
+/// here.
 pub fn build_registry(
-    x: Option<(Arc<XApi>, Arc<Catalog>)>,
+    x: Option<XSource>,
     local: Option<Arc<crate::local::Local>>,
     config: RegistryConfig,
-    max_result_chars: usize,
+    ledger: Arc<ledger::Ledger>,
 ) -> Registry {
     let mut sources: Vec<Arc<dyn ToolSource>> = Vec::new();
     if let Some(local) = local {
         sources.push(Arc::new(local::LocalSignIn(local)));
     }
     sources.push(Arc::new(builtin::Builtin));
-    if let Some((x, catalog)) = x {
+    if let Some(x) = x {
+        let pricing = Arc::new(pricing::Pricing::new(&x.prices, &x.catalog));
+        for op in pricing.uncovered(&x.catalog) {
+            tracing::warn!(
+                operation = op,
+                "no price covers this operation: calls are held at the table's highest price"
+            );
+        }
         sources.push(Arc::new(x::XTools::new(
-            x,
-            catalog,
+            x.api,
+            x.catalog,
+            pricing,
             config.issuable.clone(),
-            max_result_chars,
+            x.max_result_chars,
         )));
     }
-    Registry::new(sources, config)
+    Registry::new(sources, config).with_ledger(ledger)
 }
 
 /// The xmcp MCP handler. Cheap to clone: one is made per request in

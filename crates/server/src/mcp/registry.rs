@@ -14,6 +14,7 @@
 //! is not offered. The HTTP guard's early 403 (see [`super::guard`]) only
 //! adds the `insufficient_scope` challenge clients need to step up.
 
+use super::ledger::{IDEMPOTENCY_ARGUMENT, Ledger, Once, UpstreamCall};
 use super::search::{self, MetaTool};
 use super::selection::Selection;
 use fixedbitset::FixedBitSet;
@@ -27,6 +28,7 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use xmcp_auth::Principal;
+use xmcp_openapi::prices::Micros;
 use xmcp_openapi::toolsets::{ALL_TOOLSETS, CORE_TOOLSET};
 
 /// A tool as its source gives it.
@@ -48,6 +50,30 @@ pub struct ToolDef {
     /// than the listed one (X's full value lists): what the describe tool
     /// shows.
     pub full_schema: Option<Arc<Map<String, Value>>>,
+    /// A write made once: it takes an `idempotency_key`, and the same call
+    /// repeated returns the first result (see [`super::ledger`]).
+    pub once: bool,
+}
+
+/// What a source's tool did: its result, and each call it made to X.
+pub struct Called {
+    pub response: CallToolResponse,
+    pub upstream: Vec<UpstreamCall>,
+}
+
+impl From<CallToolResponse> for Called {
+    fn from(response: CallToolResponse) -> Self {
+        Self {
+            response,
+            upstream: Vec::new(),
+        }
+    }
+}
+
+/// What a source's resource read did, as [`Called`].
+pub struct Read {
+    pub response: Result<ReadResourceResponse, ErrorData>,
+    pub upstream: Vec<UpstreamCall>,
 }
 
 /// A resource as its source gives it.
@@ -95,17 +121,28 @@ pub trait ToolSource: Send + Sync {
         Vec::new()
     }
 
+    /// The most calling `name` with `args` can cost at X, in micro-dollars;
+    /// `None` for a tool that does not call X. Held against the spending
+    /// caps before the call.
+    fn estimate(&self, _name: &str, _args: &Map<String, Value>) -> Option<Micros> {
+        None
+    }
+
     /// Run one of its tools: the registry has checked that the caller may.
-    async fn call(&self, call: Call<'_>) -> CallToolResponse;
+    async fn call(&self, call: Call<'_>) -> Called;
+
+    /// The most reading `uri` can cost, as [`Self::estimate`].
+    fn estimate_read(&self, _uri: &str) -> Option<Micros> {
+        None
+    }
 
     /// Read one of its resources: the registry has checked that the caller
     /// may.
-    async fn read(
-        &self,
-        uri: &str,
-        _principal: &Principal,
-    ) -> Result<ReadResourceResponse, ErrorData> {
-        Err(not_found(uri))
+    async fn read(&self, uri: &str, _principal: &Principal) -> Read {
+        Read {
+            response: Err(not_found(uri)),
+            upstream: Vec::new(),
+        }
     }
 }
 
@@ -169,6 +206,9 @@ pub struct Registry {
     index: search::Index,
     /// The search tools' definitions in read-only mode.
     meta_read_only: Vec<Tool>,
+    /// Spend caps, the audit trail and writes made once, around every call
+    /// that reaches X; `None` where nothing is called (listing only).
+    ledger: Option<Arc<Ledger>>,
 }
 
 /// Which tools a connection lists and may call: the intersection of its
@@ -205,7 +245,11 @@ impl Registry {
     pub fn new(sources: Vec<Arc<dyn ToolSource>>, config: RegistryConfig) -> Self {
         let mut entries: Vec<Entry> = Vec::new();
         let mut by_name = HashMap::new();
-        let mut add = |def: ToolDef, runner: Runner, entries: &mut Vec<Entry>| {
+        let mut add = |mut def: ToolDef, runner: Runner, entries: &mut Vec<Entry>| {
+            if def.once {
+                def.tool.input_schema = with_idempotency_key(&def.tool.input_schema);
+                def.full_schema = def.full_schema.as_ref().map(with_idempotency_key);
+            }
             let name = def.tool.name.to_string();
             if by_name.contains_key(&name) {
                 tracing::warn!(tool = %name, "two tools of the same name; the second is dropped");
@@ -295,9 +339,17 @@ impl Registry {
             config,
             index,
             meta_read_only,
+            ledger: None,
         };
         registry.default_listed = registry.members(&registry.config.toolsets);
         registry
+    }
+
+    /// Count, cap, audit and make once every call that reaches X, in
+    /// `ledger`.
+    pub fn with_ledger(mut self, ledger: Arc<Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     /// The operations in the toolsets `names` (`all`: every one); names
@@ -594,13 +646,7 @@ impl Registry {
             Err(refused) => return Ok(refused.into()),
         };
         match self.entries[i].runner {
-            Runner::Source(s) => Ok(self.sources[s]
-                .call(Call {
-                    name,
-                    arguments,
-                    principal,
-                })
-                .await),
+            Runner::Source(s) => Ok(self.run(i, s, name, arguments, principal).await),
             Runner::Meta(MetaTool::Find) => Ok(search::find(self, view, arguments)),
             Runner::Meta(MetaTool::Describe) => Ok(search::describe(self, view, arguments)),
             Runner::Meta(MetaTool::Call) => {
@@ -633,6 +679,74 @@ impl Registry {
         }
     }
 
+    /// Run entry `i` of source `s`, inside the ledger's layers: made once
+    /// (writes), held against the spending caps, settled and audited.
+    async fn run(
+        &self,
+        i: usize,
+        s: usize,
+        name: &str,
+        mut arguments: Map<String, Value>,
+        principal: Option<&Principal>,
+    ) -> CallToolResponse {
+        let source = &self.sources[s];
+        let once = self.entries[i].def.once;
+        let given = if once {
+            arguments.remove(IDEMPOTENCY_ARGUMENT)
+        } else {
+            None
+        };
+        let (Some(ledger), Some(p)) = (&self.ledger, principal) else {
+            return source
+                .call(Call {
+                    name,
+                    arguments,
+                    principal,
+                })
+                .await
+                .response;
+        };
+        let guard = if once {
+            match ledger.once(p, name, given, &arguments).await {
+                Ok(Once::Go(guard)) => Some(guard),
+                Ok(Once::Answered(response)) => return response,
+                Err(refused) => return refused.into(),
+            }
+        } else {
+            None
+        };
+        let hold = match source.estimate(name, &arguments) {
+            Some(estimate) => match ledger.hold(p, estimate).await {
+                Ok(hold) => Some(hold),
+                Err(refused) => {
+                    if let Some(guard) = guard {
+                        ledger.release_once(guard).await;
+                    }
+                    return refused.into();
+                }
+            },
+            None => None,
+        };
+        let Called {
+            mut response,
+            upstream,
+        } = source
+            .call(Call {
+                name,
+                arguments,
+                principal,
+            })
+            .await;
+        match hold {
+            Some(hold) => ledger.settle(hold, p, name, &upstream, &mut response).await,
+            None => ledger.audit(p, name, &upstream).await,
+        }
+        if let Some(guard) = guard {
+            ledger.finish_once(guard, &response).await;
+        }
+        response
+    }
+
     /// Read the resource `uri` for `principal`, as `view` allows.
     pub async fn read(
         &self,
@@ -651,7 +765,27 @@ impl Registry {
                 return Err(ErrorData::invalid_request(why, None));
             }
         }
-        self.sources[r.source].read(uri, principal).await
+        let source = &self.sources[r.source];
+        let Some(ledger) = &self.ledger else {
+            return source.read(uri, principal).await.response;
+        };
+        let hold = match source.estimate_read(uri) {
+            Some(estimate) => match ledger.hold(principal, estimate).await {
+                Ok(hold) => Some(hold),
+                Err(Refused(why)) => return Err(ErrorData::invalid_request(why, None)),
+            },
+            None => None,
+        };
+        let read = source.read(uri, principal).await;
+        match hold {
+            Some(hold) => {
+                ledger
+                    .settle_read(hold, principal, uri, &read.upstream)
+                    .await
+            }
+            None => ledger.audit(principal, uri, &read.upstream).await,
+        }
+        read.response
     }
 
     /// The operations a search may return: callable in `view`, with their
@@ -702,6 +836,22 @@ fn not_found(uri: &str) -> ErrorData {
     )
 }
 
+/// `schema` with the optional `idempotency_key` argument of a write made
+/// once.
+fn with_idempotency_key(schema: &Arc<Map<String, Value>>) -> Arc<Map<String, Value>> {
+    let mut out = (**schema).clone();
+    if let Some(Value::Object(props)) = out.get_mut("properties") {
+        props.insert(
+            IDEMPOTENCY_ARGUMENT.into(),
+            serde_json::json!({
+                "type": "string",
+                "description": "Same key, same call: made once.",
+            }),
+        );
+    }
+    Arc::new(out)
+}
+
 /// A tool result that is an error the model reads.
 pub fn tool_error(message: impl Into<String>) -> CallToolResponse {
     CallToolResult::error(vec![ContentBlock::text(message.into())]).into()
@@ -737,12 +887,16 @@ mod tests {
                     core: *name == "read_post",
                     public: false,
                     full_schema: None,
+                    once: false,
                 })
                 .collect()
         }
 
-        async fn call(&self, call: Call<'_>) -> CallToolResponse {
-            CallToolResult::success(vec![ContentBlock::text(call.name.to_owned())]).into()
+        async fn call(&self, call: Call<'_>) -> Called {
+            CallToolResponse::from(CallToolResult::success(vec![ContentBlock::text(
+                call.name.to_owned(),
+            )]))
+            .into()
         }
     }
 

@@ -104,6 +104,7 @@ impl MetaTool {
             core: false,
             public: false,
             full_schema: None,
+            once: false,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What a model pays for the tools: the size of `tools/list` for a
 //! selection, as `xmcp tools --stats` and `xmcp bench` print it.
 
+use super::pricing::Pricing;
 use super::registry::{Registry, RegistryConfig, ToolSource};
 use super::selection::Selection;
 use super::{builtin, x};
@@ -8,6 +9,7 @@ use rmcp::model::{ListToolsResult, Tool};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use xmcp_openapi::Catalog;
+use xmcp_openapi::prices::PriceTable;
 use xmcp_openapi::toolsets::ALL_TOOLSETS;
 
 /// Bytes per token, as a rough estimate (Claude's tokenizer counts about a
@@ -70,11 +72,18 @@ pub fn sizes(selection: &Selection, tools: Vec<Tool>) -> Sizes {
     }
 }
 
-/// A registry of the built-in tools and `catalog`'s, as a server with this
-/// configuration lists them (no X behind them).
-pub fn listing_registry(catalog: Arc<Catalog>, config: RegistryConfig) -> Registry {
-    let sources: Vec<Arc<dyn ToolSource>> =
-        vec![Arc::new(builtin::Builtin), Arc::new(x::Listing(catalog))];
+/// A registry of the built-in tools and `catalog`'s, priced by `prices`,
+/// as a server with this configuration lists them (no X behind them).
+pub fn listing_registry(
+    catalog: Arc<Catalog>,
+    prices: &PriceTable,
+    config: RegistryConfig,
+) -> Registry {
+    let pricing = Arc::new(Pricing::new(prices, &catalog));
+    let sources: Vec<Arc<dyn ToolSource>> = vec![
+        Arc::new(builtin::Builtin),
+        Arc::new(x::Listing { catalog, pricing }),
+    ];
     Registry::new(sources, config)
 }
 

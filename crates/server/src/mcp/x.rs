@@ -6,7 +6,9 @@
 //! boundary with advice on paging.
 
 use super::builtin::{builtin, no_arguments, refuse_arguments};
-use super::registry::{Call, ResourceDef, ToolDef, ToolSource, tool_error};
+use super::ledger::UpstreamCall;
+use super::pricing::Pricing;
+use super::registry::{Call, Called, Read, ResourceDef, ToolDef, ToolSource, tool_error};
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolResponse, CallToolResult, ContentBlock, MetaObject, ReadResourceResponse,
@@ -15,6 +17,7 @@ use rmcp::model::{
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use xmcp_auth::Principal;
+use xmcp_openapi::prices::Micros;
 use xmcp_openapi::{Catalog, ToolSpec};
 use xmcp_x::{Caller, RateLimit, XApi, XCallError, XRequest, XResponse};
 
@@ -58,15 +61,23 @@ const RATE_LIMITS_URI: &str = "x://rate-limits";
 
 /// The MCP tool for an X operation, as `tools/list` shows it: the listed
 /// (compact) input schema, annotations that say only what differs from
-/// MCP's defaults, and X's method, path and scopes in `_meta`.
-pub fn x_tool(spec: &ToolSpec) -> Tool {
+/// MCP's defaults, X's method, path and unit price in `_meta`,
+/// and in the description what a call can cost, when that is much.
+pub fn x_tool(spec: &ToolSpec, pricing: &Pricing) -> Tool {
     let h = spec.hints;
+    let (price, notable) = pricing.describe(spec);
+    // The scopes are left out: the step-up challenge and describe_tools
+    // name them, and the list is what every model pays for.
     let meta = json!({
         "xmcp.dev/x": {
             "op": format!("{} {}", spec.method, spec.path),
-            "scopes": spec.access.user_scopes,
+            "price": price,
         }
     });
+    let description = match notable {
+        Some(cost) => format!("{} {cost}", spec.description),
+        None => spec.description.clone(),
+    };
     let mut annotations = ToolAnnotations::new();
     if h.read_only {
         annotations = annotations.read_only(true);
@@ -78,60 +89,98 @@ pub fn x_tool(spec: &ToolSpec) -> Tool {
             annotations = annotations.idempotent(true);
         }
     }
-    Tool::new(
-        spec.name.clone(),
-        spec.description.clone(),
-        spec.listed_schema.clone(),
-    )
-    .with_title(spec.title.clone())
-    .annotate(annotations)
-    .with_meta(MetaObject(meta.as_object().cloned().unwrap_or_default()))
+    Tool::new(spec.name.clone(), description, spec.listed_schema.clone())
+        .with_title(spec.title.clone())
+        .annotate(annotations)
+        .with_meta(MetaObject(meta.as_object().cloned().unwrap_or_default()))
 }
 
 /// The X tools: one per operation of the catalog, and `rate_limits`.
 pub struct XTools {
     x: Arc<XApi>,
     catalog: Arc<Catalog>,
+    pricing: Arc<Pricing>,
     /// Scopes the authorization server can grant (for messages).
     issuable: Vec<String>,
     /// Longest tool result, in characters of JSON text.
     max_result_chars: usize,
 }
 
+/// Why a call to X has no answer: the message for the model, and, when
+/// the request went out, the status to audit it with (0: no answer).
+struct NoAnswer {
+    message: String,
+    reached: Option<u16>,
+}
+
 impl XTools {
     pub fn new(
         x: Arc<XApi>,
         catalog: Arc<Catalog>,
+        pricing: Arc<Pricing>,
         issuable: Vec<String>,
         max_result_chars: usize,
     ) -> Self {
         Self {
             x,
             catalog,
+            pricing,
             issuable,
             max_result_chars,
         }
     }
 
-    /// Call X for `spec`; the answer as X gave it, or why there is none.
+    /// Call X for `spec`: X's answer and the call to record, or why there
+    /// is no answer (and the call to record, if the request went out).
     async fn call_x(
         &self,
         principal: &Principal,
         spec: &ToolSpec,
         args: Map<String, Value>,
-    ) -> Result<(String, XResponse), String> {
+    ) -> (Result<(String, XResponse), String>, Option<UpstreamCall>) {
+        let priced = self.pricing.priced(spec, &args);
+        let record = |status: u16, transaction_id: Option<String>, cost: Micros| UpstreamCall {
+            method: spec.method.as_str().to_owned(),
+            path: spec.path.clone(),
+            status,
+            transaction_id,
+            cost,
+        };
+        match self.send(principal, spec, args).await {
+            Ok((endpoint, resp)) => {
+                let cost = self.pricing.cost(&priced, resp.status, &resp.body);
+                let call = record(resp.status, resp.transaction_id.clone(), cost);
+                (Ok((endpoint, resp)), Some(call))
+            }
+            Err(NoAnswer { message, reached }) => {
+                (Err(message), reached.map(|status| record(status, None, 0)))
+            }
+        }
+    }
+
+    /// Send `spec`'s request with `args` as the caller.
+    async fn send(
+        &self,
+        principal: &Principal,
+        spec: &ToolSpec,
+        args: Map<String, Value>,
+    ) -> Result<(String, XResponse), NoAnswer> {
+        let refused = |message: String| NoAnswer {
+            message,
+            reached: None,
+        };
         let me = principal.subject.strip_prefix("x:");
         let request = spec
             .request(args, me)
-            .map_err(|e| format!("{}: {e}", spec.name))?;
+            .map_err(|e| refused(format!("{}: {e}", spec.name)))?;
         let caller = if spec.access.app_only() {
             Caller::App
         } else {
             Caller::User(&principal.user_id)
         };
         let endpoint = format!("{} {}", spec.method, spec.path);
-        let method =
-            http::Method::from_bytes(spec.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
+        let method = http::Method::from_bytes(spec.method.as_str().as_bytes())
+            .map_err(|e| refused(e.to_string()))?;
         let no_scopes = Vec::new();
         let req = XRequest {
             method,
@@ -143,8 +192,18 @@ impl XTools {
         };
         match self.x.call_as(caller, &req).await {
             Ok(resp) => Ok((endpoint, resp)),
-            Err(XCallError::MissingScopes(missing)) => Err(self.missing_scopes_message(&missing)),
-            Err(e) => Err(e.to_string()),
+            Err(XCallError::MissingScopes(missing)) => {
+                Err(refused(self.missing_scopes_message(&missing)))
+            }
+            Err(e @ XCallError::Unreachable(_)) => Err(NoAnswer {
+                message: e.to_string(),
+                reached: Some(0),
+            }),
+            Err(e @ XCallError::RateLimited { .. }) => Err(NoAnswer {
+                message: e.to_string(),
+                reached: Some(429),
+            }),
+            Err(e) => Err(refused(e.to_string())),
         }
     }
 
@@ -173,16 +232,22 @@ impl XTools {
         principal: &Principal,
         spec: &ToolSpec,
         args: Map<String, Value>,
-    ) -> CallToolResponse {
-        let (endpoint, resp) = match self.call_x(principal, spec, args).await {
-            Ok(r) => r,
-            Err(message) => return tool_error(message),
+    ) -> Called {
+        let (answer, upstream) = self.call_x(principal, spec, args).await;
+        let response = match answer {
+            Err(message) => tool_error(message),
+            Ok((endpoint, resp)) => {
+                let now = self.x.vault().clock().now();
+                if resp.is_success() {
+                    x_success(resp, &endpoint, now, self.max_result_chars)
+                } else {
+                    x_error(&resp, &endpoint, now)
+                }
+            }
         };
-        let now = self.x.vault().clock().now();
-        if resp.is_success() {
-            x_success(resp, &endpoint, now, self.max_result_chars)
-        } else {
-            x_error(&resp, &endpoint, now)
+        Called {
+            response,
+            upstream: upstream.into_iter().collect(),
         }
     }
 
@@ -208,8 +273,8 @@ impl XTools {
 }
 
 /// The X tools of `catalog`, as the registry takes them: `rate_limits`,
-/// and one per operation, in its toolset.
-pub fn tool_defs(catalog: &Catalog) -> Vec<ToolDef> {
+/// and one per operation, in its toolset; writes are made once.
+pub fn tool_defs(catalog: &Catalog, pricing: &Pricing) -> Vec<ToolDef> {
     let rate_limits = Tool::new(
         "rate_limits",
         "Show X's rate limits for your recent calls: per endpoint, the calls left in the current window and when it resets.",
@@ -219,35 +284,52 @@ pub fn tool_defs(catalog: &Catalog) -> Vec<ToolDef> {
     .annotate(ToolAnnotations::new().read_only(true).open_world(false));
     let mut tools = vec![builtin(rate_limits, &[])];
     tools.extend(catalog.tools.iter().map(|spec| ToolDef {
-        tool: x_tool(spec),
+        tool: x_tool(spec, pricing),
         scopes: spec.access.user_scopes.clone().unwrap_or_default(),
         toolset: Some(spec.toolset.clone()),
         core: spec.core,
         public: false,
         full_schema: Some(spec.input_schema.clone()),
+        once: !spec.hints.read_only,
     }));
     tools
 }
 
 /// The X tools of a catalog as they are listed, with no X behind them:
 /// what `xmcp tools` measures. Calls are refused.
-pub struct Listing(pub Arc<Catalog>);
+pub struct Listing {
+    pub catalog: Arc<Catalog>,
+    pub pricing: Arc<Pricing>,
+}
 
 #[async_trait::async_trait]
 impl ToolSource for Listing {
     fn tools(&self) -> Vec<ToolDef> {
-        tool_defs(&self.0)
+        tool_defs(&self.catalog, &self.pricing)
     }
 
-    async fn call(&self, _call: Call<'_>) -> CallToolResponse {
-        tool_error("this server is not connected to X")
+    async fn call(&self, _call: Call<'_>) -> Called {
+        tool_error("this server is not connected to X").into()
     }
 }
 
 #[async_trait::async_trait]
 impl ToolSource for XTools {
     fn tools(&self) -> Vec<ToolDef> {
-        tool_defs(&self.catalog)
+        tool_defs(&self.catalog, &self.pricing)
+    }
+
+    fn estimate(&self, name: &str, args: &Map<String, Value>) -> Option<Micros> {
+        let spec = self.catalog.get(name)?;
+        Some(self.pricing.estimate(spec, args))
+    }
+
+    fn estimate_read(&self, uri: &str) -> Option<Micros> {
+        let (resource, spec) = self.resource(uri)?;
+        Some(
+            self.pricing
+                .estimate(spec, &fit_arguments(spec, (resource.args)())),
+        )
     }
 
     fn resources(&self) -> Vec<ResourceDef> {
@@ -271,45 +353,65 @@ impl ToolSource for XTools {
         out
     }
 
-    async fn call(&self, call: Call<'_>) -> CallToolResponse {
+    async fn call(&self, call: Call<'_>) -> Called {
         let principal = match call.principal() {
             Ok(p) => p,
-            Err(refused) => return refused.into(),
+            Err(refused) => return CallToolResponse::from(refused).into(),
         };
         if call.name == "rate_limits" {
             if let Some(refused) = refuse_arguments("rate_limits", &call.arguments) {
-                return refused;
+                return refused.into();
             }
             let mut result = CallToolResult::structured(self.rate_limits(principal));
             result.is_error = Some(false);
-            return result.into();
+            return CallToolResponse::from(result).into();
         }
         match self.catalog.get(call.name) {
             Some(spec) => self.call_operation(principal, spec, call.arguments).await,
-            None => tool_error(format!("unknown tool `{}`", call.name)),
+            None => tool_error(format!("unknown tool `{}`", call.name)).into(),
         }
     }
 
-    async fn read(
-        &self,
-        uri: &str,
-        principal: &Principal,
-    ) -> Result<ReadResourceResponse, ErrorData> {
+    async fn read(&self, uri: &str, principal: &Principal) -> Read {
         if uri == RATE_LIMITS_URI {
-            return Ok(json_resource(RATE_LIMITS_URI, &self.rate_limits(principal)));
+            return Read {
+                response: Ok(json_resource(RATE_LIMITS_URI, &self.rate_limits(principal))),
+                upstream: Vec::new(),
+            };
         }
-        let Some((resource, spec)) = X_RESOURCES
+        let Some((resource, spec)) = self.resource(uri) else {
+            return Read {
+                response: Err(ErrorData::resource_not_found(
+                    format!("no resource `{uri}`"),
+                    Some(json!({"uri": uri})),
+                )),
+                upstream: Vec::new(),
+            };
+        };
+        let args = fit_arguments(spec, (resource.args)());
+        let (answer, upstream) = self.call_x(principal, spec, args).await;
+        Read {
+            response: self.resource_answer(resource, answer),
+            upstream: upstream.into_iter().collect(),
+        }
+    }
+}
+
+impl XTools {
+    /// The `x://` resource at `uri` and the operation it reads.
+    fn resource(&self, uri: &str) -> Option<(&'static XResource, &ToolSpec)> {
+        X_RESOURCES
             .iter()
             .find(|r| r.uri == uri)
             .and_then(|r| Some((r, self.catalog.get(r.operation)?)))
-        else {
-            return Err(ErrorData::resource_not_found(
-                format!("no resource `{uri}`"),
-                Some(json!({"uri": uri})),
-            ));
-        };
-        let args = fit_arguments(spec, (resource.args)());
-        match self.call_x(principal, spec, args).await {
+    }
+
+    fn resource_answer(
+        &self,
+        resource: &XResource,
+        answer: Result<(String, XResponse), String>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        match answer {
             Ok((_, resp)) if resp.is_success() => Ok(json_resource(resource.uri, &resp.body)),
             Ok((endpoint, resp)) => {
                 let now = self.x.vault().clock().now();

@@ -6,6 +6,7 @@ mod harness {
     pub use xmcp_test_support::*;
 }
 
+mod billing;
 mod connection;
 mod device;
 mod flow;

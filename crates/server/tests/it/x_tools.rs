@@ -458,6 +458,7 @@ fn every_selection_of_xs_real_document_fits_what_clients_accept() {
     .unwrap();
     let registry = xmcp_server::mcp::stats::listing_registry(
         std::sync::Arc::new(catalog),
+        &xmcp_openapi::prices::PriceTable::built_in(),
         xmcp_server::mcp::registry::RegistryConfig {
             toolsets: xmcp_server::config::DEFAULT_TOOLSETS
                 .map(String::from)
