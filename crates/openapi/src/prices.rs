@@ -121,6 +121,36 @@ pub fn has_url(text: &str) -> bool {
     lower.contains("http://") || lower.contains("https://") || lower.contains("www.")
 }
 
+/// Resources of each kind in an answer: `data` (a list, or one object),
+/// and the expanded users and posts in `includes`.
+pub struct Returned {
+    pub data: i64,
+    pub users: i64,
+    pub posts: i64,
+}
+
+impl Returned {
+    pub fn of(answer: &serde_json::Value) -> Self {
+        use serde_json::Value;
+        let data = match answer.get("data") {
+            Some(Value::Array(items)) => items.len() as i64,
+            Some(Value::Null) | None => 0,
+            Some(_) => 1,
+        };
+        let count = |kind: &str| {
+            answer
+                .pointer(&format!("/includes/{kind}"))
+                .and_then(Value::as_array)
+                .map_or(0, |a| a.len() as i64)
+        };
+        Self {
+            data,
+            users: count("users"),
+            posts: count("tweets") + count("posts"),
+        }
+    }
+}
+
 /// The table as read: its provenance and rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PriceTable {
@@ -215,6 +245,39 @@ impl PriceTable {
             taken: raw.taken,
             rules,
         })
+    }
+
+    /// The price of reading one resource at `path` (a user, a post), if
+    /// the table prices it per resource.
+    pub fn read_price(&self, path: &str) -> Option<Micros> {
+        self.price_of(Method::Get, path)
+            .filter(|p| p.base.unit == Unit::Resource)
+            .map(|p| p.base.price)
+    }
+
+    /// What X charges for an answer with `status` and body `answer` to a
+    /// call priced by `rule`: nothing for a failure (X bills only
+    /// successful requests), the request's price for a write, and per
+    /// resource returned for a read, expanded users and posts included.
+    pub fn charge(&self, rule: &Rule, status: u16, answer: &serde_json::Value) -> Micros {
+        if !(200..300).contains(&status) {
+            return 0;
+        }
+        match rule.unit {
+            Unit::Request => rule.price,
+            Unit::Resource => {
+                let r = Returned::of(answer);
+                rule.price.saturating_mul(r.data)
+                    + self
+                        .read_price("/2/users/{id}")
+                        .unwrap_or(0)
+                        .saturating_mul(r.users)
+                    + self
+                        .read_price("/2/tweets/{id}")
+                        .unwrap_or(0)
+                        .saturating_mul(r.posts)
+            }
+        }
     }
 
     /// The prices of the operation `method path`, or `None` if no rule

@@ -262,6 +262,66 @@ pub const OPS: &[Op] = &[
         true,
         15,
     ),
+    op(
+        "getUsage",
+        "GET",
+        "/2/usage/tweets",
+        "Get usage",
+        "Usage",
+        &[],
+        true,
+        50,
+    ),
+    op(
+        "mediaUpload",
+        "POST",
+        "/2/media/upload",
+        "Upload media",
+        "Media",
+        &["media.write"],
+        false,
+        500,
+    ),
+    op(
+        "getMediaUploadStatus",
+        "GET",
+        "/2/media/upload",
+        "Get Media upload status",
+        "Media",
+        &["media.write"],
+        false,
+        1000,
+    ),
+    op(
+        "initializeMediaUpload",
+        "POST",
+        "/2/media/upload/initialize",
+        "Initialize media upload",
+        "Media",
+        &["media.write"],
+        false,
+        500,
+    ),
+    op(
+        "appendMediaUpload",
+        "POST",
+        "/2/media/upload/{id}/append",
+        "Append Media Upload",
+        "Media",
+        &["media.write"],
+        false,
+        5000,
+    ),
+    op(
+        "finalizeMediaUpload",
+        "POST",
+        "/2/media/upload/{id}/finalize",
+        "Finalize Media upload",
+        "Media",
+        &["media.write"],
+        false,
+        500,
+    ),
 ];
 
 #[allow(clippy::too_many_arguments)]
@@ -435,6 +495,20 @@ impl Problem {
         }
     }
 
+    /// 402: the app's pay-per-use credits are spent.
+    fn credits_depleted() -> Self {
+        Self {
+            status: StatusCode::PAYMENT_REQUIRED,
+            body: json!({
+                "account_id": 1_850_000_000_u64,
+                "title": "CreditsDepleted",
+                "detail": "Your enrolled account [1850000000] does not have any credits to fulfill this request.",
+                "type": "https://api.twitter.com/2/problems/credits",
+            }),
+            headers: Vec::new(),
+        }
+    }
+
     fn forbidden(detail: &str) -> Self {
         Self::new(StatusCode::FORBIDDEN, "Forbidden", detail, "about:blank")
     }
@@ -490,13 +564,17 @@ pub fn fault_response(now: &i64, kind: &FaultKind) -> Response {
             let title = status.canonical_reason().unwrap_or("Server Error");
             Problem::new(status, title, title, "about:blank")
         }
-        FaultKind::CreditsDepleted => Problem {
-            status: StatusCode::PAYMENT_REQUIRED,
+        FaultKind::CreditsDepleted => Problem::credits_depleted(),
+        FaultKind::NotEnrolled => Problem {
+            status: StatusCode::FORBIDDEN,
             body: json!({
-                "account_id": 1_850_000_000_u64,
-                "title": "CreditsDepleted",
-                "detail": "Your enrolled account [1850000000] does not have any credits to fulfill this request.",
-                "type": "https://api.twitter.com/2/problems/credits",
+                "client_id": "1850000000",
+                "required_enrollment": "Appropriate Level of API Access",
+                "registration_url": "https://developer.x.com/en/portal/product",
+                "title": "Client Forbidden",
+                "detail": "When authenticating requests to the Twitter API v2 endpoints, you must use keys and tokens from a Twitter developer App that is attached to a Project. You can create a project via the developer portal.",
+                "reason": "client-not-enrolled",
+                "type": "https://api.twitter.com/2/problems/client-forbidden",
             }),
             headers: Vec::new(),
         },
@@ -610,8 +688,19 @@ async fn handle(
         }
         None => {}
     }
+    if sb.billing().refuses(op.id) {
+        return Problem::credits_depleted().into_response(&txid);
+    }
     let key = caller.user_id.clone().unwrap_or_else(|| "app".into());
-    let window = match sb.world().consume(&key, op.id, op.limit, now) {
+    let limited = if sb.inner.config.rate_limits {
+        sb.world().consume(&key, op.id, op.limit, now)
+    } else {
+        Ok(crate::world::Window {
+            reset: now,
+            used: 0,
+        })
+    };
+    let window = match limited {
         Ok(w) => w,
         Err(w) => {
             let mut p = Problem::new(
@@ -639,6 +728,9 @@ async fn handle(
     match result {
         Ok((status, value)) => {
             sb.count(|s| *s.api_calls.entry(caller.username.clone()).or_default() += 1);
+            let fields = serde_json::from_slice::<Map<String, Value>>(body).unwrap_or_default();
+            sb.billing()
+                .charge(op.method, op.path, &fields, status.as_u16(), &value, now);
             let mut resp = (status, axum::Json(value)).into_response();
             let h = resp.headers_mut();
             for (k, v) in rate {
@@ -792,6 +884,9 @@ impl Views {
                 _ => continue,
             };
             m.insert(f.clone(), v);
+        }
+        if !p.media_keys.is_empty() {
+            m.insert("attachments".into(), json!({"media_keys": p.media_keys}));
         }
         // `author_id` is always useful to X clients; X includes it when expanded.
         if self.expansions.iter().any(|e| e == "author_id") {
@@ -975,10 +1070,63 @@ fn execute(sb: &Sandbox, op: &Op, req: &ApiRequest<'_>) -> Outcome {
             }
             ok(out)
         }
+        "mediaUpload"
+        | "initializeMediaUpload"
+        | "appendMediaUpload"
+        | "finalizeMediaUpload"
+        | "getMediaUploadStatus" => media(&mut w, op.id, req),
+        "getUsage" => {
+            if req.caller.user_id.is_some() {
+                return Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "Unsupported Authentication",
+                    "Authenticating with OAuth 2.0 User Context is forbidden for this endpoint.  Supported authentication types are [OAuth 2.0 Application-Only].",
+                    "https://api.twitter.com/2/problems/unsupported-authentication",
+                ));
+            }
+            let days = match req.query("days").map(str::parse::<i64>) {
+                None => 7,
+                Some(Ok(d)) if (1..=90).contains(&d) => d,
+                Some(_) => return Err(Problem::invalid("`days` must be from 1 to 90.", "days")),
+            };
+            drop(w);
+            ok(sb.billing().usage(days, req.now))
+        }
         "createPosts" => {
             let body = req.json()?;
             let text = body["text"].as_str().unwrap_or_default();
-            if text.is_empty() {
+            let me = req.caller.user_id.clone().unwrap_or_default();
+            let media_ids: Vec<String> = match &body["media"]["media_ids"] {
+                Value::Null => Vec::new(),
+                Value::Array(ids) => ids
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| {
+                        Problem::invalid("Your media IDs are invalid.", "media.media_ids")
+                    })?,
+                _ => {
+                    return Err(Problem::invalid(
+                        "Your media IDs are invalid.",
+                        "media.media_ids",
+                    ));
+                }
+            };
+            let media_keys = if media_ids.is_empty() {
+                Vec::new()
+            } else if media_ids.len() > 4 {
+                return Err(Problem::invalid(
+                    "A post carries at most 4 media.",
+                    "media.media_ids",
+                ));
+            } else {
+                w.uploads
+                    .attachable(&me, &media_ids, req.now)
+                    .ok_or_else(|| {
+                        Problem::invalid("Your media IDs are invalid.", "media.media_ids")
+                    })?
+            };
+            if text.is_empty() && media_keys.is_empty() {
                 return Err(Problem::invalid("`text` must not be empty.", "text"));
             }
             if text.chars().count() > 280 {
@@ -999,16 +1147,21 @@ fn execute(sb: &Sandbox, op: &Op, req: &ApiRequest<'_>) -> Outcome {
                 }
                 None => None,
             };
-            let me = req.caller.user_id.clone().unwrap_or_default();
-            if w.posts
-                .values()
-                .any(|p| p.author_id == me && p.text == text && req.now - p.created_at < 86_400)
+            if !text.is_empty()
+                && w.posts
+                    .values()
+                    .any(|p| p.author_id == me && p.text == text && req.now - p.created_at < 86_400)
             {
                 return Err(Problem::forbidden(
                     "You are not allowed to create a Tweet with duplicate content.",
                 ));
             }
             let p = w.add_post(&me, text, reply, req.now);
+            if !media_keys.is_empty()
+                && let Some(post) = w.posts.get_mut(&p.id)
+            {
+                post.media_keys = media_keys;
+            }
             Ok((
                 StatusCode::CREATED,
                 json!({"data": {"id": p.id.to_string(), "text": p.text, "edit_history_tweet_ids": [p.id.to_string()]}}),
@@ -1201,6 +1354,49 @@ fn execute(sb: &Sandbox, op: &Op, req: &ApiRequest<'_>) -> Outcome {
 
 /// Recent search with the operators people use most: words (all must
 /// appear, case-insensitive), `"exact phrases"`, `from:username` and `-word`.
+/// The media upload operations (see [`crate::media`]).
+fn media(w: &mut World, op: &str, req: &ApiRequest<'_>) -> Outcome {
+    let me = req.caller.user_id.clone().unwrap_or_default();
+    let now = req.now;
+    let id = req.param("id").to_owned();
+    let result = match op {
+        "getMediaUploadStatus" => {
+            let id = req.query("media_id").unwrap_or_default().to_owned();
+            match req.query("command") {
+                None | Some("STATUS") => w.uploads.status(&me, &id, now),
+                Some(_) => Err(crate::media::MediaError::Invalid(
+                    "`command` must be STATUS.".into(),
+                    "command",
+                )),
+            }
+        }
+        "finalizeMediaUpload" => w.uploads.finalize(&me, &id, now),
+        _ => {
+            let body = req.json()?;
+            match op {
+                "mediaUpload" => w.uploads.upload(&me, &body, now),
+                "initializeMediaUpload" => w.uploads.initialize(&me, &body, now),
+                _ => w.uploads.append(&me, &id, &body, now),
+            }
+        }
+    };
+    match result {
+        Ok(v) => Ok((StatusCode::OK, v)),
+        Err(crate::media::MediaError::Invalid(detail, parameter)) => {
+            Err(Problem::invalid(&detail, parameter))
+        }
+        Err(crate::media::MediaError::Forbidden(detail)) => Err(Problem::forbidden(&detail)),
+        Err(crate::media::MediaError::NotFound(id)) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid Request",
+            &format!(
+                "Media id {id} was not found (or was uploaded by another account, or expired)."
+            ),
+            "https://api.twitter.com/2/problems/invalid-request",
+        )),
+    }
+}
+
 fn search<'a>(w: &'a World, query: &str) -> Vec<&'a Post> {
     let mut must = Vec::new();
     let mut not = Vec::new();

@@ -32,6 +32,9 @@ pub enum FaultKind {
     Slow { millis: u64 },
     /// 402 with X's `CreditsDepleted` problem (pay-per-use account out of credits).
     CreditsDepleted,
+    /// 403 `client-not-enrolled`: the app is not attached to a project with
+    /// access to the endpoint.
+    NotEnrolled,
     /// The token endpoint refuses refresh tokens as X does for revoked or
     /// reused ones (`invalid_request`); other grants are unaffected.
     RefuseRefresh,
@@ -62,7 +65,7 @@ impl FromStr for Fault {
         let err = |why: &str| {
             FaultParseError(format!(
                 "bad fault {s:?}: {why}; expected ENDPOINT=WHAT[*TIMES] with WHAT one of \
-                 429[:RESET_SECONDS], 500, 502, 503, 504, slow:MILLIS, 402, refuse-refresh \
+                 429[:RESET_SECONDS], 500, 502, 503, 504, slow:MILLIS, 402, not-enrolled, refuse-refresh \
                  (e.g. \"GET /2/users/me=503*2\")"
             ))
         };
@@ -92,6 +95,7 @@ impl FromStr for Fault {
                     reset_after: default_reset_after(),
                 },
                 "402" => FaultKind::CreditsDepleted,
+                "not-enrolled" => FaultKind::NotEnrolled,
                 "refuse-refresh" => FaultKind::RefuseRefresh,
                 code @ ("500" | "502" | "503" | "504") => FaultKind::ServerError {
                     status: code.parse().map_err(|_| err("bad status"))?,
@@ -162,6 +166,13 @@ mod tests {
                 kind: FaultKind::ServerError { status: 503 },
                 times: Some(2)
             }
+        );
+        assert_eq!(
+            "GET /2/tweets/search/recent=not-enrolled"
+                .parse::<Fault>()
+                .unwrap()
+                .kind,
+            FaultKind::NotEnrolled
         );
         assert_eq!(
             "POST /2/tweets=429:900".parse::<Fault>().unwrap().kind,

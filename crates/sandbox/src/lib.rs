@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+mod billing;
 mod faults;
+mod media;
 mod oauth;
 mod openapi;
 mod world;
@@ -50,6 +52,12 @@ pub struct SandboxConfig {
     pub faults: Vec<Fault>,
     /// An app-only bearer token accepted by operations that X lets apps call.
     pub app_bearer_token: Option<String>,
+    /// The app's pay-per-use credits, in micro-dollars; `None`: calls are
+    /// not billed.
+    pub credits: Option<i64>,
+    /// X's per-endpoint rate limits; off, a benchmark measures what lies
+    /// in front of the sandbox, not its windows.
+    pub rate_limits: bool,
 }
 
 impl Default for SandboxConfig {
@@ -60,6 +68,8 @@ impl Default for SandboxConfig {
             base_url: "http://127.0.0.1:8001".into(),
             faults: Vec::new(),
             app_bearer_token: None,
+            credits: None,
+            rate_limits: true,
         }
     }
 }
@@ -91,6 +101,7 @@ struct Inner {
     world: Mutex<world::World>,
     faults: Mutex<faults::Faults>,
     stats: Mutex<Stats>,
+    billing: Mutex<billing::Billing>,
 }
 
 /// Lock a mutex even if a panicking thread poisoned it: the sandbox's state
@@ -103,6 +114,7 @@ impl Sandbox {
     pub fn new(config: SandboxConfig, now: Now) -> Self {
         let start = now();
         let faults = faults::Faults::new(config.faults.clone());
+        let credits = config.credits;
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -110,6 +122,7 @@ impl Sandbox {
                 world: Mutex::new(world::World::seeded(start)),
                 faults: Mutex::new(faults),
                 stats: Mutex::new(Stats::default()),
+                billing: Mutex::new(billing::Billing::new(credits)),
             }),
         }
     }
@@ -157,6 +170,16 @@ impl Sandbox {
         before - world.access.len()
     }
 
+    /// The app's credits left, in micro-dollars (`None`: not billed).
+    pub fn credits(&self) -> Option<i64> {
+        lock(&self.inner.billing).balance()
+    }
+
+    /// Give the app `credits` micro-dollars (`None`: stop billing).
+    pub fn set_credits(&self, credits: Option<i64>) {
+        lock(&self.inner.billing).set_balance(credits);
+    }
+
     /// `(id, username)` of the demo accounts, in the order the login page lists them.
     pub fn demo_users(&self) -> Vec<(String, String)> {
         lock(&self.inner.world)
@@ -176,6 +199,10 @@ impl Sandbox {
 
     fn take_fault(&self, endpoint: &str, wanted: impl Fn(&FaultKind) -> bool) -> Option<FaultKind> {
         lock(&self.inner.faults).take(endpoint, wanted)
+    }
+
+    fn billing(&self) -> MutexGuard<'_, billing::Billing> {
+        lock(&self.inner.billing)
     }
 
     fn count(&self, f: impl FnOnce(&mut Stats)) {

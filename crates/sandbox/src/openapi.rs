@@ -116,6 +116,9 @@ fn operation(op: &Op) -> Value {
             continue;
         };
         let (schema, description) = match (name, op.path.starts_with("/2/tweets")) {
+            ("id", _) if op.path.starts_with("/2/media") => {
+                (reference("MediaId"), "The media id of the upload.")
+            }
             ("username", _) => (
                 json!({"type": "string", "pattern": "^[A-Za-z0-9_]{1,15}$"}),
                 "A username.",
@@ -174,10 +177,26 @@ fn operation(op: &Op) -> Value {
             params.push(max_results(1, 1000));
             params.push(pagination_token());
         }
+        "getMediaUploadStatus" => {
+            params.push(query_parameter(
+                "media_id",
+                true,
+                reference("MediaId"),
+                "Media id for the requested media upload status.",
+            ));
+            params.push(query_parameter(
+                "command",
+                false,
+                json!({"type": "string", "enum": ["STATUS"]}),
+                "The command for the media upload request.",
+            ));
+        }
         _ => {}
     }
     let writes = matches!(op.method, "POST" | "DELETE");
-    if RETURNS_POSTS.contains(&op.id) {
+    if op.path.starts_with("/2/media") {
+        // No fields or expansions: uploads answer with their own shape.
+    } else if RETURNS_POSTS.contains(&op.id) {
         params.extend([
             shared("PostFieldsParameter"),
             shared("PostExpansionsParameter"),
@@ -200,6 +219,7 @@ fn operation(op: &Op) -> Value {
         "likePost" | "unlikePost" => ("200", "UsersLikesResponse"),
         "createUsersBookmark" | "deleteUsersBookmark" => ("200", "BookmarkMutationResponse"),
         "followUser" | "unfollowUser" => ("200", "UsersFollowingResponse"),
+        id if id.contains("Media") || id == "mediaUpload" => ("200", "MediaUploadResponse"),
         id if RETURNS_POSTS.contains(&id) && id.ends_with("ById") => {
             ("200", "Get2TweetsIdResponse")
         }
@@ -235,6 +255,9 @@ fn operation(op: &Op) -> Value {
         "likePost" => Some("UsersLikesCreateRequest"),
         "createUsersBookmark" => Some("BookmarkAddRequest"),
         "followUser" => Some("UsersFollowingCreateRequest"),
+        "mediaUpload" => Some("MediaUploadRequest"),
+        "initializeMediaUpload" => Some("InitializeMediaUploadRequest"),
+        "appendMediaUpload" => Some("AppendMediaUploadRequest"),
         _ => None,
     };
     if let Some(body) = body {
@@ -358,11 +381,53 @@ fn schemas() -> Value {
                 "next_token": {"type": "string"},
             }},
         }},
+        "MediaId": {"type": "string", "description": "The unique identifier of this Media.", "pattern": "^[0-9]{1,19}$", "example": "1880000000000000000"},
+        "MediaUploadRequest": {
+            "type": "object",
+            "required": ["media", "media_category"],
+            "properties": {
+                "media": {"type": "string", "format": "byte", "description": "The media file to upload, base64-encoded."},
+                "media_category": {"type": "string", "enum": ["tweet_image", "dm_image", "subtitles"], "description": "The category of the media being uploaded."},
+            },
+            "additionalProperties": false,
+        },
+        "InitializeMediaUploadRequest": {
+            "type": "object",
+            "properties": {
+                "media_category": {"type": "string", "enum": ["tweet_gif", "tweet_image", "tweet_video", "dm_gif", "dm_image", "dm_video"], "description": "The media category of the upload."},
+                "media_type": {"type": "string", "enum": ["video/mp4", "video/webm", "video/quicktime", "image/jpeg", "image/gif", "image/png", "image/webp"], "description": "The type of media."},
+                "total_bytes": {"type": "integer", "minimum": 1, "maximum": 536_870_912, "description": "The total size of the media upload in bytes."},
+            },
+            "additionalProperties": false,
+        },
+        "AppendMediaUploadRequest": {
+            "type": "object",
+            "required": ["media", "segment_index"],
+            "properties": {
+                "media": {"type": "string", "format": "byte", "description": "The media chunk to upload, base64-encoded."},
+                "segment_index": {"type": "integer", "minimum": 0, "maximum": 999, "description": "The index of this segment in the upload sequence."},
+            },
+            "additionalProperties": false,
+        },
+        "MediaUploadResponse": {"type": "object", "properties": {
+            "data": {"type": "object", "properties": {
+                "id": reference("MediaId"),
+                "media_key": {"type": "string"},
+                "processing_info": {"type": "object"},
+            }},
+        }},
         "TweetCreateRequest": {
             "type": "object",
             "description": "A request to create a Post.",
             "properties": {
                 "text": {"type": "string", "description": "The content of the Post.", "example": "Learn how to use the user Post timeline and user mention timeline endpoints in the X API v2 to explore Post\u{2026}"},
+                "media": {
+                    "type": "object",
+                    "description": "Media information being attached to created Post.",
+                    "required": ["media_ids"],
+                    "properties": {"media_ids": {"type": "array", "minItems": 1, "maxItems": 4, "items": reference("MediaId")}},
+                    "additionalProperties": false,
+                },
                 "reply": {
                     "type": "object",
                     "description": "Post information of the Post being replied to.",

@@ -22,6 +22,8 @@ pub struct Post {
     pub created_at: i64,
     pub conversation_id: u64,
     pub in_reply_to: Option<u64>,
+    /// Keys of the media attached.
+    pub media_keys: Vec<String>,
 }
 
 /// An authorization code: single use, 30 seconds, like X's.
@@ -74,6 +76,8 @@ pub struct World {
     pub access: HashMap<String, AccessToken>,
     pub refresh: HashMap<String, RefreshToken>,
     pub windows: HashMap<(String, &'static str), Window>,
+    /// Media uploads.
+    pub uploads: crate::media::Uploads,
 }
 
 /// First post id; ids grow from here like X's snowflakes do.
@@ -117,6 +121,7 @@ impl World {
             access: HashMap::new(),
             refresh: HashMap::new(),
             windows: HashMap::new(),
+            uploads: crate::media::Uploads::default(),
         };
         let news = "1850000000000000003".to_owned();
         for (i, text) in [
@@ -165,6 +170,7 @@ impl World {
             created_at: now,
             conversation_id,
             in_reply_to,
+            media_keys: Vec::new(),
         };
         self.posts.insert(id, post.clone());
         post

@@ -265,6 +265,7 @@ pub fn x_source(
         catalog,
         prices: config.tools.prices.clone(),
         max_result_chars: config.tools.max_result_chars,
+        media: config.tools.media.clone(),
     }
 }
 

@@ -109,6 +109,10 @@ pub struct Settings {
     /// Seconds within which a write repeated with the same arguments by the
     /// same user returns the first result (0: only with an idempotency key).
     pub idempotency_window: Option<i64>,
+    /// The largest media file fetched from a URL, in MB.
+    pub media_max_mb: Option<u64>,
+    /// Fetch media from private and loopback addresses, and over http.
+    pub media_allow_private: Option<bool>,
     /// The X app's bearer token, for operations X lets only apps call.
     #[serde(skip)]
     pub x_bearer_token: Option<SecretString>,
@@ -272,6 +276,8 @@ impl Settings {
             spend_cap_deployment,
             audit_retention_days,
             idempotency_window,
+            media_max_mb,
+            media_allow_private,
             x_bearer_token,
             x_bearer_token_file,
             x_rate_limit_max_wait,
@@ -375,6 +381,8 @@ pub struct ToolsConfig {
     pub audit_retention: i64,
     /// Seconds within which a repeated write returns the first result.
     pub idempotency_window: i64,
+    /// How media given by URL are fetched.
+    pub media: crate::mcp::media::MediaConfig,
 }
 
 /// Toolsets listed by default.
@@ -441,6 +449,7 @@ impl std::fmt::Debug for ToolsConfig {
             .field("caps", &self.caps)
             .field("audit_retention", &self.audit_retention)
             .field("idempotency_window", &self.idempotency_window)
+            .field("media", &self.media)
             .finish()
     }
 }
@@ -546,6 +555,20 @@ fn tools_config(s: &Settings) -> Result<ToolsConfig, ConfigError> {
             ));
         }
     };
+    let media_max = match s.media_max_mb {
+        None => 64,
+        Some(mb) if (1..=512).contains(&mb) => mb,
+        Some(_) => {
+            return Err(err(
+                "media_max_mb must be between 1 and 512 (X's largest video; set XMCP_MEDIA_MAX_MB)",
+            ));
+        }
+    };
+    let media = crate::mcp::media::MediaConfig {
+        max_bytes: media_max << 20,
+        allow_private: s.media_allow_private.unwrap_or(false),
+        ..Default::default()
+    };
     Ok(ToolsConfig {
         openapi,
         allow: list(&s.tools_allow),
@@ -560,6 +583,7 @@ fn tools_config(s: &Settings) -> Result<ToolsConfig, ConfigError> {
         caps,
         audit_retention: audit_days * 86_400,
         idempotency_window,
+        media,
     })
 }
 

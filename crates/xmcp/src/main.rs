@@ -153,9 +153,17 @@ struct SandboxArgs {
     app_bearer_token: Option<String>,
     /// A fault to inject, `ENDPOINT=WHAT[*TIMES]` (repeatable), e.g.
     /// "GET /2/users/me=503*2", "POST /2/tweets=429:900", "*=slow:250",
+    /// "GET /2/tweets/search/recent=not-enrolled",
     /// "POST /2/oauth2/token=refuse-refresh".
     #[arg(long = "fault")]
     faults: Vec<xmcp_sandbox::Fault>,
+    /// Bill the app pay-per-use with this many dollars of credits (X's
+    /// prices); once spent, calls answer 402 CreditsDepleted. Off by default.
+    #[arg(long, env = "XMCP_SANDBOX_CREDITS")]
+    credits: Option<f64>,
+    /// Turn X's per-endpoint rate limits off (to benchmark what is in front).
+    #[arg(long, env = "XMCP_SANDBOX_NO_RATE_LIMITS")]
+    no_rate_limits: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -435,6 +443,8 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
             base_url: base.clone(),
             faults: args.faults,
             app_bearer_token: args.app_bearer_token,
+            credits: args.credits.map(|usd| (usd * 1_000_000.0).round() as i64),
+            rate_limits: !args.no_rate_limits,
         },
         std::sync::Arc::new(move || clock.now()),
     );

@@ -141,6 +141,12 @@ pub struct XArgs {
     /// Seconds within which a write repeated with the same arguments returns the first result (default 60; 0: only with an idempotency key).
     #[arg(long, env = "XMCP_IDEMPOTENCY_WINDOW", help_heading = X)]
     idempotency_window: Option<i64>,
+    /// The largest media file fetched from a URL for a post, in MB (default 64, at most 512).
+    #[arg(long, env = "XMCP_MEDIA_MAX_MB", help_heading = X)]
+    media_max_mb: Option<u64>,
+    /// Also fetch media from private and loopback addresses, and over http (default false).
+    #[arg(long, env = "XMCP_MEDIA_ALLOW_PRIVATE", help_heading = X)]
+    media_allow_private: Option<bool>,
     /// The X app's bearer token, enabling operations X lets only apps call; prefer XMCP_X_BEARER_TOKEN_FILE.
     #[arg(long, env = "XMCP_X_BEARER_TOKEN", hide_env_values = true, help_heading = X)]
     x_bearer_token: Option<String>,
@@ -349,6 +355,8 @@ impl XArgs {
         s.spend_cap_deployment = self.spend_cap_deployment.clone();
         s.audit_retention_days = self.audit_retention_days;
         s.idempotency_window = self.idempotency_window;
+        s.media_max_mb = self.media_max_mb;
+        s.media_allow_private = self.media_allow_private;
         s.x_bearer_token = self.x_bearer_token.clone().map(SecretString::from);
         s.x_bearer_token_file = self.x_bearer_token_file.clone();
         s.x_rate_limit_max_wait = self.x_rate_limit_max_wait;

@@ -21,6 +21,7 @@ pub mod builtin;
 pub mod guard;
 pub mod ledger;
 pub mod local;
+pub mod media;
 pub mod pricing;
 pub mod registry;
 pub mod search;
@@ -49,6 +50,7 @@ pub struct XSource {
     pub catalog: Arc<Catalog>,
     pub prices: Arc<xmcp_openapi::prices::PriceTable>,
     pub max_result_chars: usize,
+    pub media: media::MediaConfig,
 }
 
 /// The tools of a server: the built-in ones, with X the X tools, and over
@@ -78,6 +80,7 @@ pub fn build_registry(
             x.api,
             x.catalog,
             pricing,
+            x.media,
             config.issuable.clone(),
             x.max_result_chars,
         )));

@@ -31,9 +31,8 @@ pub struct Pricing {
     /// For operations no rule covers: the table's costliest rule, per
     /// request, so that a cap still holds.
     fallback: Rule,
-    /// What an expanded user or post in `includes` costs.
-    user_read: Option<Micros>,
-    post_read: Option<Micros>,
+    /// The table, for what an answer costs.
+    table: PriceTable,
 }
 
 /// A call's price, chosen before it is made (conditions read the
@@ -61,17 +60,10 @@ impl Pricing {
             price: costliest.map_or(1_000_000, |r| r.price),
             listed: false,
         };
-        let read = |path: &str| {
-            table
-                .price_of(Method::Get, path)
-                .filter(|p| p.base.unit == Unit::Resource)
-                .map(|p| p.base.price)
-        };
         Self {
             by_tool,
             fallback,
-            user_read: read("/2/users/{id}"),
-            post_read: read("/2/tweets/{id}"),
+            table: table.clone(),
         }
     }
 
@@ -144,36 +136,9 @@ impl Pricing {
     }
 
     /// What X charges for `answer` (status and body) to a call priced
-    /// `priced`: nothing for a failure, the request's price for a write,
-    /// and per resource returned for a read, expanded users and posts
-    /// included.
+    /// `priced` (see [`PriceTable::charge`]).
     pub fn cost(&self, priced: &Priced<'_>, status: u16, answer: &Value) -> Micros {
-        if !(200..300).contains(&status) {
-            return 0;
-        }
-        let rule = priced.rule;
-        match rule.unit {
-            Unit::Request => rule.price,
-            Unit::Resource => {
-                let data = match answer.get("data") {
-                    Some(Value::Array(items)) => items.len() as i64,
-                    Some(Value::Null) | None => 0,
-                    Some(_) => 1,
-                };
-                let count = |kind: &str| {
-                    answer
-                        .pointer(&format!("/includes/{kind}"))
-                        .and_then(Value::as_array)
-                        .map_or(0, |a| a.len() as i64)
-                };
-                rule.price.saturating_mul(data)
-                    + self.user_read.unwrap_or(0).saturating_mul(count("users"))
-                    + self
-                        .post_read
-                        .unwrap_or(0)
-                        .saturating_mul(count("tweets") + count("posts"))
-            }
-        }
+        self.table.charge(priced.rule, status, answer)
     }
 }
 

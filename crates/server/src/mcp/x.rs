@@ -100,6 +100,7 @@ pub struct XTools {
     x: Arc<XApi>,
     catalog: Arc<Catalog>,
     pricing: Arc<Pricing>,
+    media: super::media::MediaUploader,
     /// Scopes the authorization server can grant (for messages).
     issuable: Vec<String>,
     /// Longest tool result, in characters of JSON text.
@@ -118,6 +119,7 @@ impl XTools {
         x: Arc<XApi>,
         catalog: Arc<Catalog>,
         pricing: Arc<Pricing>,
+        media: super::media::MediaConfig,
         issuable: Vec<String>,
         max_result_chars: usize,
     ) -> Self {
@@ -125,6 +127,7 @@ impl XTools {
             x,
             catalog,
             pricing,
+            media: super::media::MediaUploader::new(media),
             issuable,
             max_result_chars,
         }
@@ -272,8 +275,69 @@ impl XTools {
     }
 }
 
+/// The tool that uploads media from a URL.
+pub const UPLOAD_FROM_URL: &str = "uploadMediaFromUrl";
+
+/// The argument of a post's media given by URL.
+const MEDIA_URLS: &str = "media_urls";
+
+/// Most media a post carries.
+const MAX_MEDIA: usize = 4;
+
+/// Whether `spec` creates posts (it takes media by URL).
+fn creates_posts(spec: &ToolSpec) -> bool {
+    spec.method == xmcp_openapi::Method::Post && spec.path == "/2/tweets"
+}
+
+/// `schema` with the `media_urls` argument.
+fn with_media_urls(schema: &Arc<Map<String, Value>>) -> Arc<Map<String, Value>> {
+    let mut out = (**schema).clone();
+    if let Some(Value::Object(props)) = out.get_mut("properties") {
+        props.insert(
+            MEDIA_URLS.into(),
+            json!({
+                "type": "array",
+                "items": {"type": "string", "format": "uri"},
+                "minItems": 1,
+                "maxItems": MAX_MEDIA,
+                "description": "https URLs of images or a video to attach; xmcp fetches and uploads them (instead of media.media_ids).",
+            }),
+        );
+    }
+    Arc::new(out)
+}
+
+/// `uploadMediaFromUrl`: one image or video, by URL, ready to attach.
+fn upload_tool() -> ToolDef {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "url": {"type": "string", "format": "uri", "description": "https URL of a JPEG, PNG, WebP or GIF image, or an MP4, MOV or WebM video."},
+            "media_category": {"type": "string", "enum": ["tweet_image", "tweet_gif", "tweet_video", "dm_image", "dm_gif", "dm_video"], "description": "Where it will be used (default: a post, by its type)."},
+        },
+        "required": ["url"],
+        "additionalProperties": false,
+    });
+    ToolDef {
+        tool: Tool::new(
+            UPLOAD_FROM_URL,
+            "Upload an image or video to X from a URL (xmcp fetches it and uploads it in chunks); returns the media_id to attach to a post or message.",
+            Arc::new(schema.as_object().cloned().unwrap_or_default()),
+        )
+        .with_title("Upload media from a URL")
+        .annotate(ToolAnnotations::new().read_only(false).destructive(false)),
+        scopes: vec!["media.write".into()],
+        toolset: Some("media".into()),
+        core: false,
+        public: false,
+        full_schema: None,
+        once: true,
+    }
+}
+
 /// The X tools of `catalog`, as the registry takes them: `rate_limits`,
-/// and one per operation, in its toolset; writes are made once.
+/// one per operation in its toolset (writes made once; posts take media
+/// by URL), and `uploadMediaFromUrl` when the catalog can upload media.
 pub fn tool_defs(catalog: &Catalog, pricing: &Pricing) -> Vec<ToolDef> {
     let rate_limits = Tool::new(
         "rate_limits",
@@ -283,15 +347,30 @@ pub fn tool_defs(catalog: &Catalog, pricing: &Pricing) -> Vec<ToolDef> {
     .with_title("X rate limits")
     .annotate(ToolAnnotations::new().read_only(true).open_world(false));
     let mut tools = vec![builtin(rate_limits, &[])];
-    tools.extend(catalog.tools.iter().map(|spec| ToolDef {
-        tool: x_tool(spec, pricing),
-        scopes: spec.access.user_scopes.clone().unwrap_or_default(),
-        toolset: Some(spec.toolset.clone()),
-        core: spec.core,
-        public: false,
-        full_schema: Some(spec.input_schema.clone()),
-        once: !spec.hints.read_only,
+    tools.extend(catalog.tools.iter().map(|spec| {
+        let mut tool = x_tool(spec, pricing);
+        let mut full = spec.input_schema.clone();
+        if creates_posts(spec) {
+            tool.input_schema = with_media_urls(&tool.input_schema);
+            full = with_media_urls(&full);
+        }
+        ToolDef {
+            tool,
+            scopes: spec.access.user_scopes.clone().unwrap_or_default(),
+            toolset: Some(spec.toolset.clone()),
+            core: spec.core,
+            public: false,
+            full_schema: Some(full),
+            once: !spec.hints.read_only,
+        }
     }));
+    let uploads = catalog
+        .tools
+        .iter()
+        .any(|t| t.method == xmcp_openapi::Method::Post && t.path == "/2/media/upload/initialize");
+    if uploads && catalog.get(UPLOAD_FROM_URL).is_none() {
+        tools.push(upload_tool());
+    }
     tools
 }
 
@@ -366,10 +445,31 @@ impl ToolSource for XTools {
             result.is_error = Some(false);
             return CallToolResponse::from(result).into();
         }
-        match self.catalog.get(call.name) {
-            Some(spec) => self.call_operation(principal, spec, call.arguments).await,
-            None => tool_error(format!("unknown tool `{}`", call.name)).into(),
+        if call.name == UPLOAD_FROM_URL {
+            return self.upload_from_url(principal, call.arguments).await;
         }
+        let Some(spec) = self.catalog.get(call.name) else {
+            return tool_error(format!("unknown tool `{}`", call.name)).into();
+        };
+        let mut args = call.arguments;
+        let mut upstream = Vec::new();
+        if creates_posts(spec)
+            && let Some(urls) = args.remove(MEDIA_URLS)
+        {
+            match self.attach(principal, urls, &mut args, &mut upstream).await {
+                Ok(()) => {}
+                Err(message) => {
+                    return Called {
+                        response: tool_error(message),
+                        upstream,
+                    };
+                }
+            }
+        }
+        let mut called = self.call_operation(principal, spec, args).await;
+        upstream.append(&mut called.upstream);
+        called.upstream = upstream;
+        called
     }
 
     async fn read(&self, uri: &str, principal: &Principal) -> Read {
@@ -398,6 +498,86 @@ impl ToolSource for XTools {
 }
 
 impl XTools {
+    /// Upload the media at `urls` and attach them to the post `args` makes.
+    async fn attach(
+        &self,
+        principal: &Principal,
+        urls: Value,
+        args: &mut Map<String, Value>,
+        upstream: &mut Vec<UpstreamCall>,
+    ) -> Result<(), String> {
+        let urls: Vec<String> = match urls {
+            Value::Array(items) if (1..=MAX_MEDIA).contains(&items.len()) => items
+                .into_iter()
+                .map(|u| match u {
+                    Value::String(s) => Ok(s),
+                    _ => Err(format!("`{MEDIA_URLS}` must be a list of URLs")),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => {
+                return Err(format!(
+                    "`{MEDIA_URLS}` must be a list of 1 to {MAX_MEDIA} URLs"
+                ));
+            }
+        };
+        if args.get("media").is_some_and(|m| !m.is_null()) {
+            return Err(format!("give `{MEDIA_URLS}` or `media`, not both"));
+        }
+        let mut ids = Vec::with_capacity(urls.len());
+        for url in &urls {
+            let uploaded = self
+                .media
+                .upload(&self.x, &principal.user_id, url, None, upstream)
+                .await?;
+            ids.push(Value::String(uploaded.media_id));
+        }
+        args.insert("media".into(), json!({"media_ids": ids}));
+        Ok(())
+    }
+
+    /// `uploadMediaFromUrl`.
+    async fn upload_from_url(&self, principal: &Principal, mut args: Map<String, Value>) -> Called {
+        let url = match args.remove("url") {
+            Some(Value::String(u)) => u,
+            _ => return tool_error("`url` (an https URL) is required").into(),
+        };
+        let category = match args.remove("media_category") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(c)) => Some(c),
+            Some(_) => return tool_error("`media_category` must be a string").into(),
+        };
+        if let Some(extra) = args.keys().next() {
+            return tool_error(format!(
+                "unknown argument `{extra}`: {UPLOAD_FROM_URL} takes `url` and `media_category`"
+            ))
+            .into();
+        }
+        let mut upstream = Vec::new();
+        let response = match self
+            .media
+            .upload(
+                &self.x,
+                &principal.user_id,
+                &url,
+                category.as_deref(),
+                &mut upstream,
+            )
+            .await
+        {
+            Ok(u) => {
+                let mut result = CallToolResult::structured(json!({
+                    "media_id": u.media_id,
+                    "media_key": u.media_key,
+                    "note": "Attach it with createPosts: media.media_ids.",
+                }));
+                result.is_error = Some(false);
+                result.into()
+            }
+            Err(message) => tool_error(message),
+        };
+        Called { response, upstream }
+    }
+
     /// The `x://` resource at `uri` and the operation it reads.
     fn resource(&self, uri: &str) -> Option<(&'static XResource, &ToolSpec)> {
         X_RESOURCES

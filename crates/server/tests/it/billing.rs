@@ -239,3 +239,65 @@ async fn a_retried_or_repeated_write_posts_once(backend: Backend) {
     let stored = format!("{entries:?}");
     assert!(!stored.contains("twice?") && !stored.contains("once, with a key"));
 }
+
+/// X's own billing, as the simulated X does it: once the app's credits are
+/// spent, calls are refused with 402, which reaches the model as X's
+/// problem with a sentence saying what to do (and `GET /2/users/me` still
+/// answers, as X was seen to).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_xs_credits_run_out_the_model_is_told_why() {
+    let app = spawn(Backend::Sqlite).await;
+    let token = token(&app).await;
+    // Two user reads' worth ($0.010 each).
+    app.sandbox().set_credits(Some(20_000));
+    for _ in 0..2 {
+        let r = app
+            .call_tool(
+                &token,
+                "getUsersByUsername",
+                json!({"username": "second_user"}),
+            )
+            .await;
+        assert_eq!(r["isError"], false, "{r}");
+    }
+    assert_eq!(app.sandbox().credits(), Some(0));
+    let r = app
+        .call_tool(
+            &token,
+            "getUsersByUsername",
+            json!({"username": "second_user"}),
+        )
+        .await;
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(text(&r).contains("no credits left"), "{r}");
+    assert_eq!(r["structuredContent"]["status"], 402);
+    assert_eq!(r["structuredContent"]["title"], "CreditsDepleted");
+    let me = app.call_tool(&token, "getUsersMe", json!({})).await;
+    assert_eq!(me["isError"], false, "{me}");
+    // A refused call costs nothing in xmcp's ledger either.
+    let audit = app.app.store.list_audit(None, 0, 100).await.unwrap();
+    let refused = audit.iter().find(|e| e.status == 402).expect("audited");
+    assert_eq!(refused.cost, 0);
+}
+
+/// An app whose access level does not include an endpoint: X's 403
+/// `client-not-enrolled` reaches the model with what the operator can do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_not_enrolled_for_an_endpoint_is_explained() {
+    let app = spawn(Backend::Sqlite).await;
+    let token = token(&app).await;
+    app.sandbox().add_fault(
+        "GET /2/tweets/search/recent=not-enrolled*1"
+            .parse()
+            .unwrap(),
+    );
+    let r = app
+        .call_tool(&token, "searchPostsRecent", json!({"query": "x"}))
+        .await;
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(text(&r).contains("access level"), "{r}");
+    assert_eq!(
+        r["structuredContent"]["body"]["reason"],
+        "client-not-enrolled"
+    );
+}

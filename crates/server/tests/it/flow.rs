@@ -124,7 +124,9 @@ async fn dcr_client_discovers_registers_authorizes_calls_refreshes_revokes(backe
         .values()
         .map(|p| p.as_object().unwrap().len())
         .sum::<usize>();
-    assert_eq!(all.len(), 3 + operations);
+    // And the tool that uploads media from a URL.
+    assert!(all.contains(&"uploadMediaFromUrl".to_owned()), "{all:?}");
+    assert_eq!(all.len(), 3 + operations + 1);
     // By default: ours, the core operations, and the search tools that
     // reach the rest.
     let listed = names(

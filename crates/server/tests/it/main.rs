@@ -10,6 +10,7 @@ mod billing;
 mod connection;
 mod device;
 mod flow;
+mod media;
 mod negative;
 mod ops;
 mod outage;

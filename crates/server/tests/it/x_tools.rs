@@ -400,8 +400,8 @@ async fn tools_list_from_xs_real_document_matches_the_snapshot() {
     let tools = body["result"]["tools"].as_array().unwrap();
     assert_eq!(
         tools.len(),
-        3 + 131,
-        "ours plus one per user-callable operation"
+        3 + 131 + 1,
+        "ours, one per user-callable operation, and uploadMediaFromUrl"
     );
     let mut names = std::collections::BTreeSet::new();
     for t in tools {
@@ -474,7 +474,8 @@ fn every_selection_of_xs_real_document_fits_what_clients_accept() {
     assert!(default.bytes <= 32_000, "{default:?}");
     assert!(default.tools >= 20, "{default:?}");
     let all = table.iter().find(|s| s.selection == "/x/all").unwrap();
-    assert_eq!(all.tools, 3 + 131);
+    // Ours, one per operation, and uploadMediaFromUrl.
+    assert_eq!(all.tools, 3 + 131 + 1);
     for s in &table {
         assert!(s.largest_schema <= 16 * 1024, "{s:?}");
         assert!(s.longest_name <= 64, "{s:?}");
