@@ -148,6 +148,8 @@ struct Cached {
 pub struct CimdResolver {
     http: reqwest::Client,
     allow_loopback: bool,
+    /// Which private-use redirect URI schemes documents may use.
+    schemes: crate::redirect::SchemePolicy,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
@@ -174,8 +176,15 @@ impl CimdResolver {
         Self {
             http,
             allow_loopback,
+            schemes: crate::redirect::SchemePolicy::default(),
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Accept the redirect URI schemes of `schemes`.
+    pub fn with_schemes(mut self, schemes: crate::redirect::SchemePolicy) -> Self {
+        self.schemes = schemes;
+        self
     }
 
     /// Resolve a metadata-document client, from cache or by fetching it.
@@ -198,7 +207,7 @@ impl CimdResolver {
             }
         }
         let (body, max_age) = self.fetch(url).await?;
-        let client = parse_document(client_id, &body)?;
+        let client = parse_document_with(client_id, &body, &self.schemes)?;
         let ttl = max_age
             .unwrap_or(DEFAULT_CACHE_SECONDS)
             .clamp(MIN_CACHE_SECONDS, MAX_CACHE_SECONDS);
@@ -295,6 +304,15 @@ fn parse_max_age(cache_control: &str) -> Option<i64> {
 
 /// Validate a fetched document (CIMD §4.1) and turn it into a client.
 pub fn parse_document(client_id: &str, body: &[u8]) -> Result<Client, CimdError> {
+    parse_document_with(client_id, body, &crate::redirect::SchemePolicy::default())
+}
+
+/// [`parse_document`], with the redirect URI schemes `schemes` accepts.
+pub fn parse_document_with(
+    client_id: &str,
+    body: &[u8],
+    schemes: &crate::redirect::SchemePolicy,
+) -> Result<Client, CimdError> {
     let doc: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| CimdError::Invalid("not JSON".into()))?;
     let obj = doc
@@ -336,7 +354,7 @@ pub fn parse_document(client_id: &str, body: &[u8]) -> Result<Client, CimdError>
         return Err(CimdError::Invalid("redirect_uris is empty".into()));
     }
     for uri in &redirect_uris {
-        crate::redirect::validate_registered(uri)
+        crate::redirect::validate_registered_with(uri, schemes)
             .map_err(|e| CimdError::Invalid(format!("{uri}: {e}")))?;
     }
     let client_name = obj

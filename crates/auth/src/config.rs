@@ -144,6 +144,8 @@ pub struct AuthConfig {
     /// Path of the callback an upstream identity provider redirects back to
     /// (the callback URL registered with X's app is the issuer plus this).
     pub upstream_callback_path: String,
+    /// Which private-use redirect URI schemes registrations may use.
+    pub redirect_schemes: crate::redirect::SchemePolicy,
 }
 
 impl AuthConfig {
@@ -170,6 +172,7 @@ impl AuthConfig {
             introspection_clients: Vec::new(),
             jwt_access_tokens: false,
             upstream_callback_path: "/upstream/callback".into(),
+            redirect_schemes: crate::redirect::SchemePolicy::default(),
         }
     }
 

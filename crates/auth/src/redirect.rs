@@ -1,9 +1,13 @@
 //! Redirect URI policy.
 //!
 //! Registration ([`validate_registered`]): https anywhere; http only on
-//! loopback (`localhost`, `127.0.0.1`, `[::1]`); private-use schemes such as
-//! `cursor://` or `vscode://` for native apps; never `javascript:`, `data:`,
-//! `file:`, `vbscript:`; never a fragment.
+//! loopback (`localhost`, `127.0.0.1`, `[::1]`); a private-use scheme only
+//! when it is a reverse domain name (RFC 8252 §7.1, `com.example.app:/cb`)
+//! or one of the native clients' schemes the [`SchemePolicy`] lists
+//! (`cursor`, `vscode`...); never a scheme that launches an operating-system
+//! handler or runs script (`ms-msdt:`, `search-ms:`, any `ms-*`, `intent:`,
+//! `javascript:`, `data:`, `file:`...), whatever the list says; never a
+//! fragment or user information.
 //!
 //! Matching ([`matches()`]): exact string comparison (RFC 3986 §6.2.1), except
 //! that an `http` loopback redirect may use any port (RFC 8252 §7.3, OAuth 2.1
@@ -19,23 +23,120 @@ pub enum RedirectError {
     Fragment,
     #[error("redirect URI scheme `{0}` is not allowed")]
     ForbiddenScheme(String),
+    #[error(
+        "redirect URI scheme `{0}` is not allowed: use https, http on loopback, a reverse-domain scheme (com.example.app) or a native client's scheme this server accepts"
+    )]
+    UnknownScheme(String),
     #[error("http redirect URIs are only allowed for loopback hosts; use https")]
     InsecureHttp,
     #[error("redirect URI must not contain user information")]
     UserInfo,
 }
 
-const FORBIDDEN_SCHEMES: &[&str] = &[
+/// Schemes that launch an operating-system handler, run script or read
+/// local files: never a redirect URI, even if an operator lists one.
+/// Besides these, every `ms-` scheme (Windows protocol handlers such as
+/// `ms-msdt:` and `ms-officecmd:`).
+pub const FORBIDDEN_SCHEMES: &[&str] = &[
     "javascript",
     "data",
     "file",
     "vbscript",
     "about",
     "blob",
+    "jar",
+    "view-source",
     "ftp",
     "ws",
     "wss",
+    "intent",
+    "search",
+    "search-ms",
+    "shell",
+    "res",
+    "mk",
+    "its",
+    "hcp",
+    "help",
+    "telnet",
+    "ssh",
+    "smb",
+    "nfs",
+    "ldap",
+    "gopher",
+    "mailto",
+    "tel",
+    "sms",
+    "chrome",
+    "edge",
+    "microsoft-edge",
+    "android-app",
 ];
+
+/// The private-use schemes of native MCP clients accepted by default.
+pub const NATIVE_SCHEMES: &[&str] = &[
+    "cursor",
+    "vscode",
+    "vscode-insiders",
+    "vscodium",
+    "windsurf",
+    "zed",
+];
+
+/// Whether a scheme is one [`FORBIDDEN_SCHEMES`] names or an `ms-` scheme.
+pub fn is_forbidden_scheme(scheme: &str) -> bool {
+    let scheme = scheme.to_ascii_lowercase();
+    scheme.starts_with("ms-") || FORBIDDEN_SCHEMES.contains(&scheme.as_str())
+}
+
+/// Which private-use schemes registrations may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemePolicy {
+    /// Native clients' schemes (lowercase), beyond reverse-domain ones.
+    pub native: Vec<String>,
+}
+
+impl Default for SchemePolicy {
+    fn default() -> Self {
+        Self {
+            native: NATIVE_SCHEMES.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+}
+
+impl SchemePolicy {
+    /// A policy accepting `native` (refusing, with the reason, a scheme that
+    /// is forbidden or not a scheme at all).
+    pub fn new(native: Vec<String>) -> Result<Self, String> {
+        let mut out = Vec::with_capacity(native.len());
+        for s in native {
+            let s = s.trim().trim_end_matches(':').to_ascii_lowercase();
+            let valid = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+            if !valid {
+                return Err(format!("`{s}` is not a URI scheme"));
+            }
+            if is_forbidden_scheme(&s) || matches!(s.as_str(), "http" | "https") {
+                return Err(format!(
+                    "`{s}` cannot be a native client's scheme: it launches an operating-system handler, runs script, or is web"
+                ));
+            }
+            out.push(s);
+        }
+        Ok(Self { native: out })
+    }
+
+    /// Whether a private-use scheme is accepted: a reverse domain name
+    /// (RFC 8252 §7.1) or a listed native client's.
+    fn accepts(&self, scheme: &str) -> bool {
+        let reverse_domain = scheme.contains('.')
+            && scheme
+                .split('.')
+                .all(|label| !label.is_empty() && label.len() <= 63);
+        reverse_domain || self.native.iter().any(|n| n == scheme)
+    }
+}
 
 fn is_loopback_host(url: &Url) -> bool {
     match url.host() {
@@ -46,14 +147,20 @@ fn is_loopback_host(url: &Url) -> bool {
     }
 }
 
-/// Check a redirect URI a client wants to register.
+/// Check a redirect URI a client wants to register, with the default
+/// [`SchemePolicy`].
 pub fn validate_registered(uri: &str) -> Result<Url, RedirectError> {
+    validate_registered_with(uri, &SchemePolicy::default())
+}
+
+/// Check a redirect URI a client wants to register.
+pub fn validate_registered_with(uri: &str, policy: &SchemePolicy) -> Result<Url, RedirectError> {
     if uri.contains('#') {
         return Err(RedirectError::Fragment);
     }
     let url = Url::parse(uri).map_err(|_| RedirectError::NotAbsolute)?;
     let scheme = url.scheme();
-    if FORBIDDEN_SCHEMES.contains(&scheme) {
+    if is_forbidden_scheme(scheme) {
         return Err(RedirectError::ForbiddenScheme(scheme.to_owned()));
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -70,12 +177,9 @@ pub fn validate_registered(uri: &str) -> Result<Url, RedirectError> {
                 return Err(RedirectError::InsecureHttp);
             }
         }
-        // Private-use URI schemes for native apps (RFC 8252 §7.1) must look
-        // like a reverse domain name or at least not be a bare single letter
-        // (which would be a Windows drive letter, e.g. `c:`).
         other => {
-            if other.len() < 2 {
-                return Err(RedirectError::ForbiddenScheme(other.to_owned()));
+            if !policy.accepts(other) {
+                return Err(RedirectError::UnknownScheme(other.to_owned()));
             }
         }
     }
@@ -183,6 +287,69 @@ mod tests {
             validate_registered("https://u:p@a.example/cb"),
             Err(RedirectError::UserInfo)
         );
+    }
+
+    #[test]
+    fn private_use_schemes_are_reverse_domains_or_listed_native_clients() {
+        let policy = SchemePolicy::default();
+        for ok in [
+            "com.example.app:/oauth2redirect",
+            "com.googleusercontent.apps.123:/cb",
+            "vscode-insiders://vscode.github-authentication/did-authenticate",
+            "windsurf://codeium.windsurf/oauth",
+            "zed://oauth/callback",
+        ] {
+            assert!(validate_registered_with(ok, &policy).is_ok(), "{ok}");
+        }
+        for unknown in ["myapp://cb", "x:cb", "c:/windows"] {
+            assert!(
+                matches!(
+                    validate_registered_with(unknown, &policy),
+                    Err(RedirectError::UnknownScheme(_))
+                ),
+                "{unknown}"
+            );
+        }
+        // Listed by an operator: accepted; handlers and script: never.
+        let custom = SchemePolicy::new(vec!["MyApp".into()]).unwrap();
+        assert!(validate_registered_with("myapp://cb", &custom).is_ok());
+        assert!(validate_registered_with("cursor://cb", &custom).is_err());
+        for bad in [
+            "ms-msdt",
+            "ms-officecmd",
+            "search-ms",
+            "intent",
+            "javascript",
+            "file",
+            "https",
+        ] {
+            assert!(SchemePolicy::new(vec![bad.into()]).is_err(), "{bad}");
+        }
+        assert!(SchemePolicy::new(vec!["not a scheme".into()]).is_err());
+    }
+
+    proptest! {
+        /// A scheme that launches an operating-system handler or runs
+        /// script is refused however it is spelled, and whatever follows.
+        #[test]
+        fn os_handler_and_script_schemes_are_always_refused(
+            scheme in prop::sample::select(vec![
+                "ms-msdt", "ms-officecmd", "ms-settings", "ms-word", "search-ms", "search",
+                "intent", "javascript", "data", "file", "vbscript", "jar", "view-source",
+                "shell", "mailto",
+            ]),
+            upper in proptest::collection::vec(any::<bool>(), 16),
+            rest in "[a-zA-Z0-9/:?=._-]{0,40}",
+        ) {
+            let spelled: String = scheme
+                .chars()
+                .zip(upper.iter().cycle())
+                .map(|(c, u)| if *u { c.to_ascii_uppercase() } else { c })
+                .collect();
+            let uri = format!("{spelled}:{rest}");
+            let policy = SchemePolicy { native: vec![scheme.to_owned()] };
+            prop_assert!(validate_registered_with(&uri, &policy).is_err(), "{}", uri);
+        }
     }
 
     #[test]

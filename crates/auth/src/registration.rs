@@ -87,6 +87,19 @@ fn https_uri(
 
 /// Validate a registration request body; `supported_scopes` bounds `scope`.
 pub fn validate(body: &[u8], supported_scopes: &[String]) -> Result<ClientMetadata, OAuthError> {
+    validate_with(
+        body,
+        supported_scopes,
+        &crate::redirect::SchemePolicy::default(),
+    )
+}
+
+/// [`validate`], with the redirect URI schemes `schemes` accepts.
+pub fn validate_with(
+    body: &[u8],
+    supported_scopes: &[String],
+    schemes: &crate::redirect::SchemePolicy,
+) -> Result<ClientMetadata, OAuthError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|_| metadata_error("the request body is not valid JSON"))?;
     let obj = value
@@ -125,7 +138,7 @@ pub fn validate(body: &[u8], supported_scopes: &[String]) -> Result<ClientMetada
                 "redirect URI is too long",
             ));
         }
-        crate::redirect::validate_registered(uri)
+        crate::redirect::validate_registered_with(uri, schemes)
             .map_err(|e| OAuthError::new(ErrorCode::InvalidRedirectUri, format!("{e}: {uri}")))?;
     }
 

@@ -146,7 +146,8 @@ impl AuthServer {
         keyring: Arc<Keyring>,
         cookie_key: &[u8],
     ) -> Self {
-        let cimd = CimdResolver::new(config.cimd_allow_loopback);
+        let cimd = CimdResolver::new(config.cimd_allow_loopback)
+            .with_schemes(config.redirect_schemes.clone());
         Self {
             config,
             store,
@@ -311,7 +312,11 @@ impl AuthServer {
             )
             .with_status(403));
         }
-        let meta = crate::registration::validate(body, &self.config.scopes)?;
+        let meta = crate::registration::validate_with(
+            body,
+            &self.config.scopes,
+            &self.config.redirect_schemes,
+        )?;
         let now = self.now();
         let recent = self.store.count_clients_since(now - 3600).await?;
         if recent >= self.config.registration_limit_per_hour {
@@ -430,9 +435,22 @@ impl AuthServer {
             }
         };
         let state = params.get("state");
-        // From here on, errors go back to the client's (verified) redirect URI.
-        let fail =
-            |code: ErrorCode, desc: &str| self.error_redirect(&redirect_uri, state, code, desc);
+        // From here on, errors go back to the client's (verified) redirect
+        // URI, but only for a client the operator registered: anyone can
+        // register a client (dynamically, or with a metadata document), and
+        // an error redirect before the user has seen the consent page would
+        // make this server an open redirector to its URI (RFC 9700
+        // §4.11.2). Those are shown an error page instead.
+        let fail = |code: ErrorCode, desc: &str| {
+            if client.kind == crate::client::ClientKind::Static {
+                self.error_redirect(&redirect_uri, state, code, desc)
+            } else {
+                PageOutcome::Error(ErrorView::bad_request(format!(
+                    "The application's request is invalid ({}: {desc}). Return to it and connect again.",
+                    code.as_str()
+                )))
+            }
+        };
 
         match params.get("response_type") {
             Some("code") => {}

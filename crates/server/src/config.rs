@@ -57,6 +57,9 @@ pub struct Settings {
     pub unused_client_ttl: Option<i64>,
     pub cimd_enabled: Option<bool>,
     pub cimd_allow_loopback: Option<bool>,
+    /// Private-use redirect URI schemes of native clients that
+    /// registrations may use, besides reverse-domain ones.
+    pub redirect_schemes: Option<Vec<String>>,
     pub sweep_interval: Option<u64>,
     pub shutdown_timeout: Option<u64>,
     #[serde(default)]
@@ -250,6 +253,7 @@ impl Settings {
             unused_client_ttl,
             cimd_enabled,
             cimd_allow_loopback,
+            redirect_schemes,
             sweep_interval,
             shutdown_timeout,
             introspection_clients,
@@ -1003,6 +1007,14 @@ impl Config {
         if let Some(v) = s.cimd_enabled {
             auth.cimd_enabled = v;
         }
+        if let Some(schemes) = &s.redirect_schemes {
+            auth.redirect_schemes = xmcp_auth::redirect::SchemePolicy::new(list(&Some(schemes.clone())))
+                .map_err(|e| {
+                    err(format!(
+                        "redirect_schemes: {e}; list native clients' schemes such as cursor or vscode (set XMCP_REDIRECT_SCHEMES)"
+                    ))
+                })?;
+        }
         if s.cimd_allow_loopback == Some(true) {
             if !is_loopback_url(&public_url) {
                 return Err(err(
@@ -1013,7 +1025,8 @@ impl Config {
         }
         auth.introspection_clients = s.introspection_clients.clone().unwrap_or_default();
         for c in &s.clients {
-            auth.static_clients.push(static_client(c)?);
+            auth.static_clients
+                .push(static_client(c, &auth.redirect_schemes)?);
         }
 
         if let Some(path) = &s.upstream_callback_path {
@@ -1134,7 +1147,10 @@ impl std::fmt::Debug for Config {
     }
 }
 
-fn static_client(c: &ClientSettings) -> Result<StaticClient, ConfigError> {
+fn static_client(
+    c: &ClientSettings,
+    schemes: &xmcp_auth::redirect::SchemePolicy,
+) -> Result<StaticClient, ConfigError> {
     if c.client_id.trim().is_empty()
         || c.client_id.starts_with("https://")
         || c.client_id.starts_with("http://")
@@ -1169,7 +1185,7 @@ fn static_client(c: &ClientSettings) -> Result<StaticClient, ConfigError> {
         )));
     }
     for uri in &c.redirect_uris {
-        xmcp_auth::redirect::validate_registered(uri)
+        xmcp_auth::redirect::validate_registered_with(uri, schemes)
             .map_err(|e| err(format!("client `{}`: redirect URI {uri}: {e}", c.client_id)))?;
     }
     Ok(StaticClient {

@@ -302,6 +302,22 @@ fn local_password_hash() -> String {
         .clone()
 }
 
+/// The id of the public client [`with_static_client`] configures.
+pub const STATIC_CLIENT: &str = "static-test-client";
+
+/// Settings with one operator-registered public client, whose redirect URI
+/// is `redirect_uri`.
+pub fn with_static_client(s: &mut Settings, redirect_uri: &str) {
+    s.clients.push(xmcp_server::config::ClientSettings {
+        client_id: STATIC_CLIENT.into(),
+        client_secret: None,
+        client_secret_file: None,
+        client_name: Some("Static Test Client".into()),
+        redirect_uris: vec![redirect_uri.into()],
+        token_endpoint_auth_method: Some("none".into()),
+    });
+}
+
 pub fn builder(backend: Backend) -> TestAppBuilder {
     let settings = Settings {
         encryption_key: Some(TEST_KEY.to_owned().into()),

@@ -217,6 +217,9 @@ pub struct HttpArgs {
     /// Allow metadata documents on loopback http URLs (development only).
     #[arg(long, env = "XMCP_CIMD_ALLOW_LOOPBACK", help_heading = AS)]
     cimd_allow_loopback: Option<bool>,
+    /// Private-use redirect URI schemes of native clients registrations may use, besides reverse-domain ones (default: cursor,vscode,vscode-insiders,vscodium,windsurf,zed).
+    #[arg(long, env = "XMCP_REDIRECT_SCHEMES", value_delimiter = ',', help_heading = AS)]
+    redirect_schemes: Option<Vec<String>>,
     /// Path X redirects back to (register <public_url><path> as the X app's callback).
     #[arg(long, env = "XMCP_UPSTREAM_CALLBACK_PATH", help_heading = X)]
     upstream_callback_path: Option<String>,
@@ -383,6 +386,7 @@ impl HttpArgs {
         s.unused_client_ttl = self.unused_client_ttl;
         s.cimd_enabled = self.cimd_enabled;
         s.cimd_allow_loopback = self.cimd_allow_loopback;
+        s.redirect_schemes = self.redirect_schemes.clone();
         s.upstream_callback_path = self.upstream_callback_path.clone();
         s.oidc_issuer = self.oidc_issuer.clone();
         s.oidc_client_id = self.oidc_client_id.clone();

@@ -22,23 +22,21 @@ async fn pkce_missing_plain_and_wrong(backend: Backend) {
     let client_id = app.register_public().await;
     let base = Authorize::new(&app, &client_id, "http://127.0.0.1:1234/callback");
 
-    // No challenge: redirected error with state and iss.
-    let q = base
-        .query()
-        .replace(&format!("&code_challenge={}", base.challenge), "");
-    let r = Authorize::get_raw(&app, &q).await;
-    assert_eq!(r.status(), StatusCode::FOUND);
-    let p = redirect_params(&r);
-    assert_eq!(error_of(&p), Some("invalid_request"));
-    assert_eq!(p["state"], base.state);
-    assert_eq!(p["iss"], app.base);
-
-    // plain is refused.
-    let q = base
-        .query()
-        .replace("code_challenge_method=S256", "code_challenge_method=plain");
-    let p = redirect_params(&Authorize::get_raw(&app, &q).await);
-    assert_eq!(error_of(&p), Some("invalid_request"));
+    // No challenge, or plain: refused. The client registered itself, and
+    // the user has seen no consent page: an error page, not a redirect
+    // (see `authorize_errors_redirect_with_standard_codes` for a client the
+    // operator registered).
+    for q in [
+        base.query()
+            .replace(&format!("&code_challenge={}", base.challenge), ""),
+        base.query()
+            .replace("code_challenge_method=S256", "code_challenge_method=plain"),
+    ] {
+        let r = Authorize::get_raw(&app, &q).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(r.headers().get("location").is_none());
+        assert!(r.text().await.unwrap().contains("invalid_request"));
+    }
 
     // Wrong and missing verifier.
     let code = base.code(&app).await;
@@ -226,11 +224,20 @@ async fn redirect_uri_mismatch_and_unknown_client_never_redirect() {
     assert!(r.headers().get("location").is_none());
 }
 
+/// Errors before consent go back to the redirect URI of a client the
+/// operator registered, with the standard codes, `state` and `iss`; a
+/// client anyone could have registered is shown an error page instead, so
+/// that this server is nobody's open redirector (RFC 9700 §4.11.2).
 #[tokio::test]
 async fn authorize_errors_redirect_with_standard_codes() {
-    let app = spawn(Backend::Sqlite).await;
-    let client_id = app.register_public().await;
-    let mut a = Authorize::new(&app, &client_id, "http://127.0.0.1:5/callback");
+    const CALLBACK: &str = "http://127.0.0.1:5/callback";
+    let app = builder(Backend::Sqlite)
+        .settings(|s| with_static_client(s, CALLBACK))
+        .spawn()
+        .await;
+    let registered = app.register_public().await;
+    let dynamic = Authorize::new(&app, &registered, CALLBACK);
+    let mut a = Authorize::new(&app, STATIC_CLIENT, CALLBACK);
     let cases = [
         (
             a.query()
@@ -262,7 +269,22 @@ async fn authorize_errors_redirect_with_standard_codes() {
         assert_eq!(error_of(&p), Some(expected));
         assert_eq!(p["iss"], app.base);
         assert_eq!(p["state"], a.state);
+        // The same request for a dynamically registered client.
+        let q = q.replace(
+            &format!("client_id={STATIC_CLIENT}"),
+            &format!("client_id={registered}"),
+        );
+        let r = Authorize::get_raw(&app, &q).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{expected}");
+        assert!(r.headers().get("location").is_none(), "{expected}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains(expected), "{page}");
     }
+    // The dynamic client's own flow still redirects after consent.
+    let page = dynamic.consent_page(&app).await;
+    let r = submit_consent(&app, &page, &[("action", "deny")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(error_of(&redirect_params(&r)), Some("access_denied"));
     // The user denies.
     let page = a.consent_page(&app).await;
     let r = submit_consent(&app, &page, &[("action", "deny")]).await;

@@ -336,10 +336,13 @@ async fn metadata_document_redirects_are_not_followed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crlf_and_markup_in_parameters_cannot_inject_headers_or_html() {
-    let app = spawn(Backend::Sqlite).await;
-    let client_id = app.register_public().await;
-    // An error redirect carries `state` back: CRLF must stay encoded.
-    let mut a = Authorize::new(&app, &client_id, REDIRECT);
+    let app = builder(Backend::Sqlite)
+        .settings(|s| with_static_client(s, REDIRECT))
+        .spawn()
+        .await;
+    // An error redirect (for a client the operator registered) carries
+    // `state` back: CRLF must stay encoded.
+    let mut a = Authorize::new(&app, STATIC_CLIENT, REDIRECT);
     a.state = "x\r\nSet-Cookie: pwned=1\r\nLocation: https://evil.example".into();
     let q = a
         .query()
@@ -579,4 +582,83 @@ async fn malformed_input_on_every_endpoint() {
         );
         assert!(r.headers().get(LOCATION).is_none(), "{q}");
     }
+}
+
+/// The redirect URIs real MCP clients register are accepted; schemes that
+/// launch operating-system handlers or run script are refused with RFC
+/// 7591's `invalid_redirect_uri`, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_clients_register_and_os_handler_schemes_do_not() {
+    let app = spawn(Backend::Sqlite).await;
+    for (client, uri) in [
+        ("Claude", "https://claude.ai/api/mcp/auth_callback"),
+        ("Claude", "https://claude.com/api/mcp/auth_callback"),
+        (
+            "ChatGPT",
+            "https://chatgpt.com/connector_platform_oauth_redirect",
+        ),
+        (
+            "Cursor",
+            "cursor://anysphere.cursor-retrieval/oauth/user-MCP_SERVER_NAME/callback",
+        ),
+        ("VS Code", "http://127.0.0.1:33418/"),
+        ("VS Code", "https://vscode.dev/redirect"),
+        (
+            "VS Code Insiders",
+            "vscode-insiders://vscode.github-authentication/did-authenticate",
+        ),
+        ("Windsurf", "windsurf://codeium.windsurf/oauth/callback"),
+        ("MCP Inspector", "http://localhost:6274/oauth/callback"),
+        ("Claude Code", "http://localhost:51234/callback"),
+        ("a CLI", "http://127.0.0.1:8976/callback"),
+        ("a CLI", "http://[::1]:8976/cb"),
+        ("a native app", "com.example.app:/oauth2redirect"),
+    ] {
+        let (status, body) = app
+            .register(json!({"redirect_uris": [uri], "client_name": client, "token_endpoint_auth_method": "none"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{client} {uri}: {body}");
+    }
+    for uri in [
+        "ms-msdt:/id PCWDiagnostic",
+        "MS-OfficeCmd:open",
+        "search-ms:query=secret",
+        "intent://scan/#Intent;scheme=zxing;end",
+        "javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "vbscript:msgbox",
+        "myapp://callback",
+        "http://evil.example/callback",
+    ] {
+        let (status, body) = writes_nothing!(
+            &app,
+            app.register(json!({"redirect_uris": [uri], "token_endpoint_auth_method": "none"}))
+                .await
+        );
+        assert_oauth_error(status, &body, "invalid_redirect_uri");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+    }
+}
+
+/// An operator may list the scheme of a native client the defaults do not
+/// know, never one that launches a handler.
+#[test]
+fn redirect_schemes_are_configurable_within_what_is_safe() {
+    let settings = |schemes: &[&str]| xmcp_server::Settings {
+        redirect_schemes: Some(schemes.iter().map(|s| (*s).to_owned()).collect()),
+        encryption_key: Some(xmcp_server::keys::new_data_key().unwrap().export()),
+        demo: Some(true),
+        ..Default::default()
+    };
+    let c = xmcp_server::Config::resolve(None, settings(&["myapp", "cursor"])).unwrap();
+    assert!(
+        xmcp_auth::redirect::validate_registered_with("myapp://cb", &c.auth.redirect_schemes)
+            .is_ok()
+    );
+    let e = xmcp_server::Config::resolve(None, settings(&["ms-msdt"]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("XMCP_REDIRECT_SCHEMES"), "{e}");
 }
