@@ -128,7 +128,9 @@ pub struct AuthConfig {
     /// same successor instead of tripping reuse detection.
     pub refresh_grace: i64,
     pub registration_enabled: bool,
-    /// Maximum dynamic registrations per hour (all callers together).
+    /// Maximum dynamic registrations per hour and client address (per /64
+    /// for IPv6), enforced by whatever serves the endpoint (xmcp-server's
+    /// rate limits).
     pub registration_limit_per_hour: i64,
     /// A dynamic registration never used for a token is deleted after this.
     pub unused_client_ttl: i64,

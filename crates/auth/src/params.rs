@@ -51,7 +51,37 @@ impl Params {
     pub fn all(&self, key: &str) -> &[String] {
         self.multi.get(key).map(Vec::as_slice).unwrap_or_default()
     }
+
+    /// The first parameter longer than its limit in `limits` (or than
+    /// `default` for the others), with that limit; or a repeating one given
+    /// more than [`MAX_REPEATS`] times. What an unauthenticated request may
+    /// make the server store stays small.
+    pub fn too_long(&self, limits: &[(&str, usize)], default: usize) -> Option<(String, usize)> {
+        let limit = |k: &str| {
+            limits
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map_or(default, |(_, n)| *n)
+        };
+        for (k, v) in &self.values {
+            if v.len() > limit(k) {
+                return Some((k.clone(), limit(k)));
+            }
+        }
+        for (k, vs) in &self.multi {
+            if vs.len() > MAX_REPEATS {
+                return Some((k.clone(), limit(k)));
+            }
+            if vs.iter().any(|v| v.len() > limit(k)) {
+                return Some((k.clone(), limit(k)));
+            }
+        }
+        None
+    }
 }
+
+/// Most values a repeating parameter may have.
+pub const MAX_REPEATS: usize = 4;
 
 #[cfg(test)]
 mod tests {
@@ -69,6 +99,18 @@ mod tests {
             ParamsError::Repeated("client_id".into())
         );
         assert_eq!(Params::parse("x=%20+y").unwrap().get("x"), Some("  y"));
+    }
+
+    #[test]
+    fn lengths_are_bounded() {
+        let p = Params::parse(&format!("state={}&scope=a", "s".repeat(1025))).unwrap();
+        assert_eq!(
+            p.too_long(&[("state", 1024)], 2048),
+            Some(("state".into(), 1024))
+        );
+        assert_eq!(p.too_long(&[("state", 2000)], 2048), None);
+        let many = Params::parse("resource=a&resource=b&resource=c&resource=d&resource=e").unwrap();
+        assert!(many.too_long(&[], 2048).is_some());
     }
 
     proptest! {

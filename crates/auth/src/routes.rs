@@ -330,22 +330,34 @@ async fn token(
         Some(crate::client::DEVICE_GRANT) => "device_code",
         _ => "other",
     };
-    let resp = match auth.token(&creds, &form).await {
+    let (result, proven) = auth.token_proving(&creds, &form).await;
+    let mut response = match result {
         Ok(r) => {
             metrics::counter!("xmcp_oauth_tokens_issued_total", "grant_type" => grant_type)
                 .increment(1);
-            r
+            match serde_json::to_value(&r) {
+                Ok(value) => json_no_store(StatusCode::OK, value),
+                Err(_) => OAuthError::new(ErrorCode::ServerError, "cannot encode response")
+                    .into_response(),
+            }
         }
         Err(e) => {
             metrics::counter!("xmcp_oauth_token_errors_total", "grant_type" => grant_type, "error" => e.code.as_str())
                 .increment(1);
-            return Err(e);
+            e.into_response()
         }
     };
-    let value = serde_json::to_value(&resp)
-        .map_err(|_| OAuthError::new(ErrorCode::ServerError, "cannot encode response"))?;
-    Ok(json_no_store(StatusCode::OK, value))
+    if let Some(client_id) = proven {
+        response.extensions_mut().insert(ProvenClient(client_id));
+    }
+    Ok(response)
 }
+
+/// The client a token request proved to be (see
+/// [`AuthServer::token_proving`]), in the response's extensions, for limits
+/// per client placed in front of the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenClient(pub String);
 
 async fn device_authorization(
     State(auth): State<Arc<AuthServer>>,

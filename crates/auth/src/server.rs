@@ -137,6 +137,21 @@ pub enum GuardError {
 
 const CONSENT_COOKIE: &str = "xmcp-consent";
 
+/// Longest value of an authorization request's parameters, beyond those
+/// [`AUTHORIZE_LIMITS`] names: a pending authorization is stored before
+/// anyone signed in, so its size is bounded.
+pub(crate) const MAX_PARAMETER: usize = 2048;
+
+/// Limits of particular authorization parameters, in bytes.
+pub(crate) const AUTHORIZE_LIMITS: &[(&str, usize)] = &[
+    ("state", 1024),
+    ("scope", 1024),
+    ("code_challenge", 128),
+    ("code_challenge_method", 16),
+    ("response_type", 32),
+    ("nonce", 256),
+];
+
 impl AuthServer {
     pub fn new(
         config: AuthConfig,
@@ -317,16 +332,9 @@ impl AuthServer {
             &self.config.scopes,
             &self.config.redirect_schemes,
         )?;
+        // Registrations per address are limited in front of this endpoint
+        // (xmcp-server's `ops`), where the caller's address is known.
         let now = self.now();
-        let recent = self.store.count_clients_since(now - 3600).await?;
-        if recent >= self.config.registration_limit_per_hour {
-            warn!(recent, "dynamic registration limit reached");
-            return Err(OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "too many client registrations; retry later",
-            )
-            .with_status(429));
-        }
         let client_id = format!(
             "xmcp_client_{}",
             xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<16>())
@@ -401,6 +409,12 @@ impl AuthServer {
                 )));
             }
         };
+        if let Some((name, limit)) = params.too_long(AUTHORIZE_LIMITS, MAX_PARAMETER) {
+            return PageOutcome::Error(ErrorView::bad_request(format!(
+                "The request's `{name}` is too long (at most {limit} characters, and a repeated parameter at most {} times).",
+                crate::params::MAX_REPEATS
+            )));
+        }
         let Some(client_id) = params.get("client_id") else {
             return PageOutcome::Error(ErrorView::bad_request("The request has no client_id."));
         };
@@ -1084,11 +1098,35 @@ impl AuthServer {
     // ----- /token --------------------------------------------------------
 
     /// `POST /token` with a form body.
-    #[instrument(skip_all, fields(grant_type))]
     pub async fn token(
         &self,
         creds: &ClientCredentials,
         body: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        self.token_proving(creds, body).await.0
+    }
+
+    /// [`Self::token`], and the client the request proved to be: one that
+    /// authenticated with its secret, or a public client whose code,
+    /// refresh token or device code was good (the request succeeded). A
+    /// `client_id` anyone can send proves nothing: limits per client count
+    /// only proven requests, so that strangers cannot spend a client's.
+    #[instrument(skip_all, fields(grant_type))]
+    pub async fn token_proving(
+        &self,
+        creds: &ClientCredentials,
+        body: &str,
+    ) -> (Result<TokenResponse, OAuthError>, Option<String>) {
+        let mut proven = None;
+        let result = self.token_inner(creds, body, &mut proven).await;
+        (result, proven)
+    }
+
+    async fn token_inner(
+        &self,
+        creds: &ClientCredentials,
+        body: &str,
+        proven: &mut Option<String>,
     ) -> Result<TokenResponse, OAuthError> {
         let form = Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
         let grant_type = form
@@ -1105,17 +1143,24 @@ impl AuthServer {
             }
         }
         let client = self.authenticate_client(creds, &form).await?;
+        if client.secret_hash.is_some() {
+            *proven = Some(client.client_id.clone());
+        }
         if !client.grant_types.iter().any(|g| g == grant_type) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 format!("this client is not registered for the {grant_type} grant"),
             ));
         }
-        match grant_type {
+        let result = match grant_type {
             "authorization_code" => self.code_grant(&client, &form).await,
             "refresh_token" => self.refresh_grant(&client, &form).await,
             _ => self.device_grant(&client, &form).await,
+        };
+        if result.is_ok() {
+            *proven = Some(client.client_id);
         }
+        result
     }
 
     /// Mint an access token (opaque, or a signed JWT when configured and the

@@ -233,6 +233,7 @@ impl App {
         let rate_limits = Arc::new(crate::ops::RateLimits::new(
             config.rate_limit_per_ip,
             config.rate_limit_per_client,
+            u32::try_from(config.auth.registration_limit_per_hour).unwrap_or(u32::MAX),
             crate::ops::TrustedProxies(config.trusted_proxies.clone()),
             store.clone(),
             clock.clone(),

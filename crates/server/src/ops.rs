@@ -271,7 +271,11 @@ impl TrustedProxies {
 /// Limits on the authorization endpoints.
 pub struct RateLimits {
     per_ip: Option<Limit<(IpAddr, &'static str)>>,
-    per_client: Option<Limit<(String, &'static str)>>,
+    /// Counted only in the store, and only for proven requests.
+    per_client: Option<Rate>,
+    /// Client registrations per address (per /64 for IPv6) and hour,
+    /// counted in the store when one is made.
+    registrations: Option<Rate>,
     proxies: TrustedProxies,
     shared: Arc<dyn RateLimitStore>,
     clock: Arc<dyn Clock>,
@@ -284,6 +288,43 @@ pub struct RateLimits {
 /// How long the in-memory count stands alone after the store fails.
 const SHARED_RETRY_US: i64 = 5_000_000;
 
+/// `n` requests per minute, as the store counts them (GCRA).
+#[derive(Clone, Copy)]
+struct Rate {
+    interval_us: i64,
+    burst: u32,
+}
+
+impl Rate {
+    fn per_minute(n: u32) -> Option<Self> {
+        Self::per(60, n)
+    }
+
+    fn per(seconds: i64, n: u32) -> Option<Self> {
+        let n = NonZeroU32::new(n)?;
+        Some(Self {
+            // At least 1 µs, so the burst spans time even at absurd rates.
+            interval_us: (seconds * 1_000_000 / i64::from(n.get())).max(1),
+            burst: n.get(),
+        })
+    }
+}
+
+/// The network an address registers clients from: the address itself for
+/// IPv4, its /64 for IPv6 (one host is given a whole /64).
+fn network_of(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// `n` requests per minute for each key: in memory, and in the store.
 struct Limit<K: std::hash::Hash + Eq + Clone> {
     local: DefaultKeyedRateLimiter<K>,
@@ -293,12 +334,11 @@ struct Limit<K: std::hash::Hash + Eq + Clone> {
 
 impl<K: std::hash::Hash + Eq + Clone> Limit<K> {
     fn per_minute(n: u32) -> Option<Self> {
-        let n = NonZeroU32::new(n)?;
+        let rate = Rate::per_minute(n)?;
         Some(Self {
-            local: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)),
-            // At least 1 µs, so the burst spans time even at absurd rates.
-            interval_us: (60_000_000 / i64::from(n.get())).max(1),
-            burst: n.get(),
+            local: DefaultKeyedRateLimiter::keyed(Quota::per_minute(NonZeroU32::new(n)?)),
+            interval_us: rate.interval_us,
+            burst: rate.burst,
         })
     }
 
@@ -315,13 +355,15 @@ impl RateLimits {
     pub fn new(
         per_ip_per_minute: u32,
         per_client_per_minute: u32,
+        registrations_per_hour: u32,
         proxies: TrustedProxies,
         shared: Arc<dyn RateLimitStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             per_ip: Limit::per_minute(per_ip_per_minute),
-            per_client: Limit::per_minute(per_client_per_minute),
+            per_client: Rate::per_minute(per_client_per_minute),
+            registrations: Rate::per(3600, registrations_per_hour),
             proxies,
             shared,
             clock,
@@ -333,9 +375,6 @@ impl RateLimits {
     /// store's sweep does the same for the shared counts).
     pub fn shrink(&self) {
         if let Some(l) = &self.per_ip {
-            l.shrink();
-        }
-        if let Some(l) = &self.per_client {
             l.shrink();
         }
     }
@@ -371,6 +410,45 @@ impl RateLimits {
                 tracing::warn!(error = %e, "shared rate limits unavailable; counting on this instance only for 5 s");
                 Ok(())
             }
+        }
+    }
+}
+
+impl RateLimits {
+    /// Whether one more request under `bucket` is allowed, counting
+    /// nothing; `Err` holds the seconds to wait. The store failing lets it
+    /// through (the endpoint answers for the outage itself).
+    async fn peek(&self, limit: &Rate, bucket: &str) -> Result<(), u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.clock.now_us();
+        if now < self.shared_down_until.load(Relaxed) {
+            return Ok(());
+        }
+        match self
+            .shared
+            .peek_rate(bucket, now, limit.interval_us, limit.burst)
+            .await
+        {
+            Ok(None) => Ok(()),
+            Ok(Some(us)) => Err(u64::try_from(us).unwrap_or(1).div_ceil(1_000_000).max(1)),
+            Err(e) => {
+                self.shared_down_until
+                    .store(now.saturating_add(SHARED_RETRY_US), Relaxed);
+                tracing::warn!(error = %e, "shared rate limits unavailable");
+                Ok(())
+            }
+        }
+    }
+
+    /// Count one request under `bucket` in the store.
+    async fn count(&self, limit: &Rate, bucket: &str) {
+        let now = self.clock.now_us();
+        if let Err(e) = self
+            .shared
+            .take_rate(bucket, now, limit.interval_us, limit.burst)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot count a client's request");
         }
     }
 }
@@ -457,31 +535,55 @@ pub async fn limit_rate(
     let Some(g) = group(req.uri().path()) else {
         return next.run(req).await;
     };
-    if let (Some(limit), Some(ip)) = (&limits.per_ip, limits.proxies.client_ip(&req))
+    let ip = limits.proxies.client_ip(&req);
+    if let (Some(limit), Some(ip)) = (&limits.per_ip, ip)
         && let Err(wait) = limits.check(limit, &(ip, g), format!("ip/{g}/{ip}")).await
     {
         metrics::counter!("xmcp_rate_limited_total", "limit" => "ip", "group" => g).increment(1);
         tracing::warn!(%ip, group = g, "per-address rate limit exceeded");
         return too_many(g, "this address", wait);
     }
-    let req = match &limits.per_client {
-        Some(limit) if g != "register" => {
-            let (req, client) = client_of(req).await;
-            if let Some(client) = client {
-                let client: String = client.chars().take(256).collect();
-                let bucket = format!("client/{g}/{client}");
-                if let Err(wait) = limits.check(limit, &(client.clone(), g), bucket).await {
-                    metrics::counter!("xmcp_rate_limited_total", "limit" => "client", "group" => g)
-                        .increment(1);
-                    tracing::warn!(client_id = %client, group = g, "per-client rate limit exceeded");
-                    return too_many(g, "this client", wait);
-                }
-            }
-            req
+    // Registrations: so many per address (or IPv6 /64) and hour, counted
+    // when one is made; one address spending its own stops nobody else.
+    if g == "register"
+        && let (Some(rate), Some(ip)) = (&limits.registrations, ip)
+    {
+        let bucket = format!("register/{}", network_of(ip));
+        if let Err(wait) = limits.peek(rate, &bucket).await {
+            metrics::counter!("xmcp_rate_limited_total", "limit" => "registrations", "group" => g)
+                .increment(1);
+            tracing::warn!(%ip, "client registration limit reached for this address");
+            return too_many(g, "this address", wait);
         }
-        _ => req,
+        let resp = next.run(req).await;
+        if resp.status() == StatusCode::CREATED {
+            limits.count(rate, &bucket).await;
+        }
+        return resp;
+    }
+    // Per client: only requests that proved to come from the client count
+    // (the token endpoint says which, see `ProvenClient`); a client that
+    // spent its limit is refused before the work. A `client_id` anyone can
+    // send counts for nothing, so strangers cannot lock a client out.
+    let Some(limit) = limits.per_client.as_ref().filter(|_| g == "token") else {
+        return next.run(req).await;
     };
-    next.run(req).await
+    let (req, claimed) = client_of(req).await;
+    if let Some(claimed) = claimed {
+        let claimed: String = claimed.chars().take(256).collect();
+        if let Err(wait) = limits.peek(limit, &format!("client/{g}/{claimed}")).await {
+            metrics::counter!("xmcp_rate_limited_total", "limit" => "client", "group" => g)
+                .increment(1);
+            tracing::warn!(client_id = %claimed, group = g, "per-client rate limit exceeded");
+            return too_many(g, "this client", wait);
+        }
+    }
+    let resp = next.run(req).await;
+    if let Some(proven) = resp.extensions().get::<xmcp_auth::routes::ProvenClient>() {
+        let bucket = format!("client/{g}/{}", proven.0);
+        limits.count(limit, &bucket).await;
+    }
+    resp
 }
 
 fn too_many(group: &str, from: &str, wait: u64) -> Response {

@@ -276,6 +276,16 @@ pub trait RateLimitStore: Send + Sync {
         interval_us: i64,
         burst: u32,
     ) -> Result<Option<i64>>;
+    /// Whether one request would be allowed now, counting nothing:
+    /// `Ok(None)`, else the microseconds to wait, as [`Self::take_rate`]
+    /// would answer.
+    async fn peek_rate(
+        &self,
+        bucket: &str,
+        now_us: i64,
+        interval_us: i64,
+        burst: u32,
+    ) -> Result<Option<i64>>;
 }
 
 /// What calls to X cost and who made them: daily spend counters, held

@@ -1207,6 +1207,24 @@ macro_rules! impl_sql_store {
                 let tat = tat.unwrap_or(now_us).max(now_us);
                 Ok(Some((tat.saturating_add(interval) - horizon).max(1)))
             }
+
+            async fn peek_rate(
+                &self,
+                bucket: &str,
+                now_us: i64,
+                interval_us: i64,
+                burst: u32,
+            ) -> Result<Option<i64>> {
+                let interval = interval_us.max(0);
+                let horizon = now_us.saturating_add(interval.saturating_mul(i64::from(burst.max(1))));
+                let tat: Option<i64> =
+                    sqlx::query_scalar("SELECT tat_us FROM rate_limits WHERE bucket = $1")
+                        .bind(bucket)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                let next = tat.unwrap_or(now_us).max(now_us).saturating_add(interval);
+                Ok((next > horizon).then(|| (next - horizon).max(1)))
+            }
         }
 
         #[async_trait]

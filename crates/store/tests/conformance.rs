@@ -56,6 +56,7 @@ conformance!(
     a_users_sessions_are_bounded_oldest_first,
     rate_limits_allow_a_burst_then_one_per_interval,
     concurrent_rate_takes_admit_exactly_the_burst,
+    peeking_at_a_rate_counts_nothing,
     admin_lists_and_deletes,
     spend_is_held_against_every_cap_and_settled,
     concurrent_holds_never_pass_a_cap,
@@ -1115,6 +1116,44 @@ async fn rate_limits_allow_a_burst_then_one_per_interval(db: &TestDatabase) {
             .unwrap()
             .iter()
             .all(|(t, _)| *t != "rate_limits")
+    );
+}
+
+async fn peeking_at_a_rate_counts_nothing(db: &TestDatabase) {
+    let store = db.open().await;
+    let now = NOW * 1_000_000;
+    let minute = 60_000_000;
+    for _ in 0..5 {
+        assert_eq!(
+            store.peek_rate("b", now, minute / 2, 2).await.unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        store.take_rate("b", now, minute / 2, 2).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.peek_rate("b", now, minute / 2, 2).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.take_rate("b", now, minute / 2, 2).await.unwrap(),
+        None
+    );
+    // Spent: the peek says how long until one is allowed, as a take would.
+    let peek = store.peek_rate("b", now, minute / 2, 2).await.unwrap();
+    assert_eq!(
+        peek,
+        store.take_rate("b", now, minute / 2, 2).await.unwrap()
+    );
+    assert!(peek.is_some_and(|w| w > 0 && w <= minute / 2));
+    assert_eq!(
+        store
+            .peek_rate("b", now + minute / 2, minute / 2, 2)
+            .await
+            .unwrap(),
+        None
     );
 }
 

@@ -72,6 +72,11 @@ impl AuthServer {
         body: &str,
     ) -> Result<DeviceAuthorizationResponse, OAuthError> {
         let form = Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        if let Some((name, limit)) = form.too_long(super::AUTHORIZE_LIMITS, super::MAX_PARAMETER) {
+            return Err(OAuthError::invalid_request(format!(
+                "`{name}` is too long (at most {limit} characters)"
+            )));
+        }
         let client = self.authenticate_client(creds, &form).await?;
         if !client.grant_types.iter().any(|g| g == DEVICE_GRANT) {
             return Err(OAuthError::new(

@@ -196,8 +196,12 @@ async fn oversized_bodies_are_refused_everywhere() {
     assert_eq!(body["error"], "invalid_request");
 }
 
+/// The token endpoint is limited per client, counting only requests that
+/// proved to come from it (its secret, or a good code or refresh token):
+/// anyone can send a client's `client_id`, and must not be able to spend
+/// its limit and lock it out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authorization_endpoints_are_rate_limited_per_client() {
+async fn the_token_endpoint_is_limited_per_client_counting_only_proven_requests() {
     let app = builder(Backend::Sqlite)
         .settings(|s| {
             s.rate_limit_per_ip = Some(0);
@@ -205,58 +209,79 @@ async fn authorization_endpoints_are_rate_limited_per_client() {
         })
         .spawn()
         .await;
-    let noisy = app.register_public().await;
-    let quiet = app.register_public().await;
-    let form = |id: &str| {
-        vec![
-            ("grant_type".to_owned(), "refresh_token".to_owned()),
-            ("refresh_token".to_owned(), "nope".to_owned()),
-            ("client_id".to_owned(), id.to_owned()),
-        ]
+    let (status, registered) = app
+        .register(json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_basic"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    let secret = registered["client_secret"].as_str().unwrap().to_owned();
+    let refresh = |who: Option<(&str, &str)>| {
+        let mut req = app
+            .http
+            .post(app.url("/token"))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", "nope")]);
+        if let Some((id, secret)) = who {
+            req = req.basic_auth(id, Some(secret));
+        }
+        req.send()
     };
-    for _ in 0..3 {
+    // Strangers sending the client's id, with a wrong secret or none: as
+    // many as they like, and none of it counts.
+    for _ in 0..10 {
+        let r = refresh(Some((&id, "wrong"))).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         let r = app
             .http
             .post(app.url("/token"))
-            .form(&form(&noisy))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "nope"),
+                ("client_id", id.as_str()),
+            ])
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = app
-        .http
-        .post(app.url("/token"))
-        .form(&form(&noisy))
-        .send()
-        .await
-        .unwrap();
+    // The client itself: three authenticated requests, then it is limited.
+    for _ in 0..3 {
+        let r = refresh(Some((&id, &secret))).await.unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::BAD_REQUEST,
+            "invalid_grant, but authenticated"
+        );
+    }
+    let r = refresh(Some((&id, &secret))).await.unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
-    // The same client by HTTP Basic is the same client.
-    let r = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth(&noisy, Some("x"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", "nope")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    // Another client, from the same address, is not affected; nor is the
-    // noisy one's authorize group.
-    let r = app
-        .http
-        .post(app.url("/token"))
-        .form(&form(&quiet))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let page = Authorize::new(&app, &noisy, REDIRECT)
-        .consent_page(&app)
+
+    // A public client proves itself with a good code (the first of its
+    // three), then good refresh tokens.
+    let public = app.register_public().await;
+    let tokens = Authorize::new(&app, &public, REDIRECT)
+        .tokens_as(&app, "demo_user")
         .await;
-    assert_eq!(page.status, StatusCode::OK);
+    let mut rt = tokens["refresh_token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let (status, body, _) = app
+            .token(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt),
+                ("client_id", &public),
+            ])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        rt = body["refresh_token"].as_str().unwrap().to_owned();
+    }
+    let (status, _, _) = app
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("client_id", &public),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 xmcp_test_support::both_backends!(rate_limits_are_one_limit_for_every_instance);

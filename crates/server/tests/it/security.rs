@@ -214,19 +214,42 @@ async fn self_asserted_client_metadata_is_shown_safely() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_spam_is_capped() {
+    // Behind a proxy (127.0.0.1, here) that names each client's address.
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.registration_limit_per_hour = Some(3))
+        .settings(|s| {
+            s.registration_limit_per_hour = Some(3);
+            s.trusted_proxies = Some(vec!["127.0.0.1/32".into()]);
+        })
         .spawn()
         .await;
+    let register_from = |address: &'static str| {
+        app.http
+            .post(app.url("/register"))
+            .header("x-forwarded-for", address)
+            .json(&json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}))
+            .send()
+    };
     for _ in 0..3 {
-        app.register_public().await;
+        let r = register_from("203.0.113.7").await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
     }
-    let (status, body) = writes_nothing!(
-        &app,
-        app.register(json!({"redirect_uris": [REDIRECT]})).await
-    );
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let r = writes_nothing!(&app, register_from("203.0.113.7").await.unwrap());
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = r.json().await.unwrap();
     assert!(body["error"].is_string(), "{body}");
+    // One address spending its registrations stops nobody else: not
+    // another address, and not another /64...
+    let r = register_from("198.51.100.9").await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    for _ in 0..3 {
+        let r = register_from("2001:db8:1:2:aaaa::1").await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let r = register_from("2001:db8:1:3::1").await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // ...but one IPv6 host is its whole /64.
+    let r = register_from("2001:db8:1:2:bbbb::2").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 /// A listener on 127.0.0.1 that counts the connections made to it and
@@ -661,4 +684,29 @@ fn redirect_schemes_are_configurable_within_what_is_safe() {
         .unwrap()
         .to_string();
     assert!(e.contains("XMCP_REDIRECT_SCHEMES"), "{e}");
+}
+
+/// An unauthenticated request cannot make the server store large rows: the
+/// parameters of an authorization request have length limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_parameters_have_length_limits() {
+    let app = spawn(Backend::Sqlite).await;
+    let client_id = app.register_public().await;
+    let mut a = Authorize::new(&app, &client_id, REDIRECT);
+    a.state = "s".repeat(1025);
+    let r = refused_authorization(&app, &a.query()).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("`state` is too long"));
+    let mut a = Authorize::new(&app, &client_id, REDIRECT);
+    a.extra.push(("junk".into(), "j".repeat(4 * 1024)));
+    let r = refused_authorization(&app, &a.query()).await;
+    assert!(r.text().await.unwrap().contains("`junk` is too long"));
+    let mut a = Authorize::new(&app, &client_id, REDIRECT);
+    a.scope = "tweet.read ".repeat(200);
+    refused_authorization(&app, &a.query()).await;
+    // Within the limits, a long state is kept and given back.
+    let mut a = Authorize::new(&app, &client_id, REDIRECT);
+    a.state = "s".repeat(1024);
+    let page = a.consent_page(&app).await;
+    assert_eq!(page.status, StatusCode::OK);
 }
