@@ -42,7 +42,11 @@ pub enum LoginStep {
         state: SecretString,
         verifier: SecretString,
     },
-    /// Show the consent page again with this message (e.g. bad password).
+    /// The credentials were wrong: show the consent page again with this
+    /// message. Counts as a failed guess against the request and the account.
+    Rejected(String),
+    /// Show the consent page again with this message (no user chosen, the
+    /// server busy); not a failed guess.
     Retry(String),
 }
 
@@ -123,6 +127,15 @@ impl std::fmt::Debug for LocalUser {
     }
 }
 
+/// How many argon2 verifications run at once. Each takes tens of
+/// milliseconds of one core and 19 MiB; more at once only queue on the CPU
+/// while holding memory.
+const CONCURRENT_PASSWORD_CHECKS: usize = 2;
+
+/// How long a sign-in waits for a turn to check its password before the
+/// page asks the user to try again.
+const PASSWORD_CHECK_QUEUE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Username/password accounts from configuration, or demo users.
 #[derive(Debug)]
 pub struct LocalIdentityProvider {
@@ -131,6 +144,9 @@ pub struct LocalIdentityProvider {
     /// A hash to verify against when the username is unknown, so that the
     /// response time does not reveal which usernames exist.
     dummy_hash: String,
+    /// Turns to run argon2, so a flood of sign-ins cannot take every core
+    /// and gigabytes of memory.
+    checks: tokio::sync::Semaphore,
 }
 
 impl LocalIdentityProvider {
@@ -139,6 +155,7 @@ impl LocalIdentityProvider {
             users,
             demo: false,
             dummy_hash: xmcp_crypto::password::hash("dummy password for timing"),
+            checks: tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_CHECKS),
         }
     }
 
@@ -148,6 +165,7 @@ impl LocalIdentityProvider {
             users,
             demo: true,
             dummy_hash: String::new(),
+            checks: tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_CHECKS),
         }
     }
 
@@ -201,6 +219,10 @@ impl IdentityProvider for LocalIdentityProvider {
         let hash = user
             .and_then(|u| u.password_hash.clone())
             .unwrap_or_else(|| self.dummy_hash.clone());
+        let Ok(Ok(_turn)) = tokio::time::timeout(PASSWORD_CHECK_QUEUE, self.checks.acquire()).await
+        else {
+            return LoginStep::Retry("The server is busy. Try again in a moment.".into());
+        };
         // Argon2 is deliberately slow: keep it off the async executor.
         let verified =
             tokio::task::spawn_blocking(move || xmcp_crypto::password::verify(&password, &hash))
@@ -208,7 +230,45 @@ impl IdentityProvider for LocalIdentityProvider {
                 .unwrap_or(false);
         match user {
             Some(u) if verified => LoginStep::Authenticated(Self::identity(u)),
-            _ => LoginStep::Retry("Wrong username or password.".into()),
+            _ => LoginStep::Rejected("Wrong username or password.".into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With every turn to check a password taken, a sign-in waits, then is
+    /// asked to try again: it neither hashes nor counts as a wrong guess.
+    #[tokio::test(start_paused = true)]
+    async fn password_checks_wait_their_turn() {
+        let idp = LocalIdentityProvider::new(vec![LocalUser {
+            username: "u".into(),
+            display_name: None,
+            password_hash: Some(xmcp_crypto::password::hash("p")),
+        }]);
+        let ctx = LoginContext {
+            scope: "",
+            callback_url: "",
+            now: 0,
+        };
+        let form = Params::parse("username=u&password=nope").unwrap();
+        let turns = idp
+            .checks
+            .acquire_many(CONCURRENT_PASSWORD_CHECKS as u32)
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        match idp.begin(&ctx, &form).await {
+            LoginStep::Retry(m) => assert!(m.contains("busy"), "{m}"),
+            _ => panic!("a sign-in without a turn must be asked to retry"),
+        }
+        assert!(started.elapsed() >= PASSWORD_CHECK_QUEUE);
+        drop(turns);
+        assert!(matches!(
+            idp.begin(&ctx, &form).await,
+            LoginStep::Rejected(_)
+        ));
     }
 }

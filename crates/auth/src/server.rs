@@ -8,7 +8,8 @@ use crate::config::{AuthConfig, Clock, TokenAuthMethod};
 use crate::error::{ErrorCode, OAuthError};
 use crate::html::{ConsentView, ErrorView};
 use crate::identity::{
-    IdentityProvider, LoginContext, LoginStep, UpstreamCredentials, UpstreamError, upstream_aad,
+    IdentityProvider, LoginContext, LoginForm, LoginStep, UpstreamCredentials, UpstreamError,
+    upstream_aad,
 };
 use crate::params::Params;
 use crate::principal::Principal;
@@ -141,6 +142,42 @@ const CONSENT_COOKIE: &str = "xmcp-consent";
 /// [`AUTHORIZE_LIMITS`] names: a pending authorization is stored before
 /// anyone signed in, so its size is bounded.
 pub(crate) const MAX_PARAMETER: usize = 2048;
+
+/// Wrong passwords one authorization request may submit before it is
+/// cancelled.
+const GUESSES_PER_REQUEST: u32 = 5;
+
+/// Wrong passwords one account may receive at once, from anywhere; then one
+/// more per [`ACCOUNT_GUESS_INTERVAL_US`].
+const GUESSES_PER_ACCOUNT: u32 = 10;
+const ACCOUNT_GUESS_INTERVAL_US: i64 = 15 * 60 * 1_000_000;
+
+/// The rate buckets a password guess counts against.
+struct GuessBuckets {
+    request: String,
+    account: String,
+}
+
+/// Store keys for the guesses of one request and one account. Usernames
+/// are compared as the user typed them but counted case-insensitively, and
+/// hashed so that the key has a bounded length.
+fn guess_buckets(request: &TokenHash, username: &str) -> GuessBuckets {
+    GuessBuckets {
+        request: format!("login:request:{}", request.as_str()),
+        account: format!(
+            "login:account:{}",
+            TokenHash::of(&username.to_lowercase()).as_str()
+        ),
+    }
+}
+
+enum Guesses {
+    Left,
+    /// This request made too many wrong guesses.
+    RequestSpent,
+    /// This account had too many wrong guesses: seconds to wait.
+    AccountSpent(i64),
+}
 
 /// Limits of particular authorization parameters, in bytes.
 pub(crate) const AUTHORIZE_LIMITS: &[(&str, usize)] = &[
@@ -694,6 +731,44 @@ impl AuthServer {
             callback_url: &callback,
             now,
         };
+        // Password guesses are counted in the store, so every instance
+        // enforces one limit: per pending request (then it is cancelled)
+        // and per account (then it waits).
+        let account = (self.idp.login_form() == LoginForm::Password)
+            .then(|| guess_buckets(&handle_hash, form.get("username").unwrap_or_default()));
+        if let Some(buckets) = &account {
+            match self.guesses_left(buckets, now).await {
+                Ok(Guesses::Left) => {}
+                Ok(Guesses::RequestSpent) => {
+                    if let Err(e) = self.store.take_pending(&handle_hash, now).await {
+                        return PageOutcome::Error(ErrorView::unavailable(
+                            OAuthError::store(e).description,
+                        ));
+                    }
+                    return PageOutcome::Error(ErrorView::forbidden(
+                        "Too many wrong passwords for this request. Start again from the application.",
+                    ));
+                }
+                Ok(Guesses::AccountSpent(wait)) => {
+                    return self
+                        .consent_again(
+                            &pending,
+                            handle,
+                            csrf,
+                            format!(
+                                "Too many failed sign-ins to this account. Try again in {} minutes.",
+                                ((wait + 59) / 60).max(1)
+                            ),
+                        )
+                        .await;
+                }
+                Err(e) => {
+                    return PageOutcome::Error(ErrorView::unavailable(
+                        OAuthError::store(e).description,
+                    ));
+                }
+            }
+        }
         match self.idp.begin(&ctx, &form).await {
             LoginStep::Authenticated(identity) => {
                 match self.finish_login(&pending, &identity, None, now).await {
@@ -701,33 +776,17 @@ impl AuthServer {
                     Err(view) => PageOutcome::Error(view),
                 }
             }
-            LoginStep::Retry(message) => {
-                let client = match self.resolve_client(&pending.client_id).await {
-                    Ok(Some(c)) => c,
-                    _ => {
-                        return PageOutcome::Error(ErrorView::bad_request(
-                            "The application is no longer registered.",
-                        ));
-                    }
-                };
-                let mut view = ConsentView::new(
-                    &client,
-                    &pending.redirect_uri,
-                    &pending.scope,
-                    handle,
-                    csrf,
-                    self.idp.display_name(),
-                    self.idp.login_form(),
-                    Some(message),
-                );
-                if pending.device_code.is_some() {
-                    view = view.for_device();
+            LoginStep::Rejected(message) => {
+                if let Some(buckets) = &account
+                    && let Err(e) = self.count_guess(buckets, now).await
+                {
+                    return PageOutcome::Error(ErrorView::unavailable(
+                        OAuthError::store(e).description,
+                    ));
                 }
-                PageOutcome::Consent {
-                    view: Box::new(view),
-                    cookies: vec![],
-                }
+                self.consent_again(&pending, handle, csrf, message).await
             }
+            LoginStep::Retry(message) => self.consent_again(&pending, handle, csrf, message).await,
             LoginStep::Redirect {
                 url,
                 state: up_state,
@@ -760,6 +819,97 @@ impl AuthServer {
                 }
             }
         }
+    }
+
+    /// The consent page again, with a message for the user.
+    async fn consent_again(
+        &self,
+        pending: &PendingAuthorization,
+        handle: &str,
+        csrf: &str,
+        message: String,
+    ) -> PageOutcome {
+        let client = match self.resolve_client(&pending.client_id).await {
+            Ok(Some(c)) => c,
+            _ => {
+                return PageOutcome::Error(ErrorView::bad_request(
+                    "The application is no longer registered.",
+                ));
+            }
+        };
+        let mut view = ConsentView::new(
+            &client,
+            &pending.redirect_uri,
+            &pending.scope,
+            handle,
+            csrf,
+            self.idp.display_name(),
+            self.idp.login_form(),
+            Some(message),
+        );
+        if pending.device_code.is_some() {
+            view = view.for_device();
+        }
+        PageOutcome::Consent {
+            view: Box::new(view),
+            cookies: vec![],
+        }
+    }
+
+    /// Whether another password guess is allowed, counting nothing.
+    async fn guesses_left(
+        &self,
+        b: &GuessBuckets,
+        now: i64,
+    ) -> Result<Guesses, xmcp_store::StoreError> {
+        let now_us = now.saturating_mul(1_000_000);
+        let request = self.request_guess_interval();
+        if self
+            .store
+            .peek_rate(&b.request, now_us, request, GUESSES_PER_REQUEST)
+            .await?
+            .is_some()
+        {
+            return Ok(Guesses::RequestSpent);
+        }
+        Ok(
+            match self
+                .store
+                .peek_rate(
+                    &b.account,
+                    now_us,
+                    ACCOUNT_GUESS_INTERVAL_US,
+                    GUESSES_PER_ACCOUNT,
+                )
+                .await?
+            {
+                Some(wait_us) => Guesses::AccountSpent(wait_us / 1_000_000),
+                None => Guesses::Left,
+            },
+        )
+    }
+
+    /// Count a wrong password against the request and the account.
+    async fn count_guess(&self, b: &GuessBuckets, now: i64) -> Result<(), xmcp_store::StoreError> {
+        let now_us = now.saturating_mul(1_000_000);
+        let request = self.request_guess_interval();
+        self.store
+            .take_rate(&b.request, now_us, request, GUESSES_PER_REQUEST)
+            .await?;
+        self.store
+            .take_rate(
+                &b.account,
+                now_us,
+                ACCOUNT_GUESS_INTERVAL_US,
+                GUESSES_PER_ACCOUNT,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A request's guesses do not come back while it lives.
+    fn request_guess_interval(&self) -> i64 {
+        self.config.pending_ttl.max(1).saturating_mul(1_000_000)
     }
 
     // ----- /upstream/callback ----------------------------------------------

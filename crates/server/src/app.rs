@@ -537,6 +537,11 @@ async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
     }
 }
 
+/// How long a client may take to send a request's headers. Without it,
+/// a client that sends one byte a minute holds a connection forever
+/// (slowloris) when the server is exposed without a proxy in front.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serve on `listener` until `shutdown` is cancelled, then drain in-flight
 /// requests. A background task sweeps expired rows.
 pub async fn serve(
@@ -544,22 +549,52 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    use axum::ServiceExt;
-    use axum::serve::ListenerExt;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
     let service = http_service(app.clone(), shutdown.clone());
     let sweeper = tokio::spawn(sweep_loop(app.clone(), shutdown.clone()));
-    // Without TCP_NODELAY, streamed MCP replies stall ~40 ms on Nagle and
-    // delayed ACKs.
-    let listener = listener.tap_io(|tcp| {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: the listener
+                    // stays, and accepting resumes shortly.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        // Without TCP_NODELAY, streamed MCP replies stall ~40 ms on Nagle
+        // and delayed ACKs.
         let _ = tcp.set_nodelay(true);
-    });
-    let token = shutdown.clone();
-    axum::serve(
-        listener,
-        service.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { token.cancelled().await })
-    .await?;
+        let service = service
+            .clone()
+            .map_request(move |req: Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            });
+        let conn = http.serve_connection(
+            TokioIo::new(tcp),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let conn = connections.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
     sweeper.abort();
     Ok(())
 }

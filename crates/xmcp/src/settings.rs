@@ -205,7 +205,7 @@ pub struct HttpArgs {
     /// Allow RFC 7591 dynamic client registration.
     #[arg(long, env = "XMCP_REGISTRATION_ENABLED", help_heading = AS)]
     registration_enabled: Option<bool>,
-    /// Dynamic registrations accepted per hour, from all addresses together.
+    /// Dynamic registrations accepted per hour from one network (an IPv4 address or an IPv6 /64).
     #[arg(long, env = "XMCP_REGISTRATION_LIMIT_PER_HOUR", help_heading = AS)]
     registration_limit_per_hour: Option<i64>,
     /// Seconds after which a registration never used for a token is deleted.
