@@ -710,3 +710,117 @@ async fn authorization_parameters_have_length_limits() {
     let page = a.consent_page(&app).await;
     assert_eq!(page.status, StatusCode::OK);
 }
+
+/// Password guesses are counted in the store: five wrong passwords cancel
+/// the authorization request, and ten from anywhere make the account wait,
+/// even for the right password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_is_bounded_per_request_and_per_account() {
+    let app = builder(Backend::Sqlite)
+        .upstream(Upstream::Local)
+        .spawn()
+        .await;
+    let client_id = app.register_public().await;
+    let wrong = [
+        ("action", "approve"),
+        ("username", LOCAL_USER),
+        ("password", "wrong"),
+    ];
+    let right = [
+        ("action", "approve"),
+        ("username", LOCAL_USER),
+        ("password", LOCAL_PASSWORD),
+    ];
+    let page = Authorize::new(&app, &client_id, REDIRECT)
+        .consent_page(&app)
+        .await;
+    for _ in 0..5 {
+        let r = submit_consent(&app, &page, &wrong).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("Wrong username or password.")
+        );
+    }
+    let r = submit_consent(&app, &page, &right).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("Too many wrong passwords"));
+    // The request is gone: the right password no longer completes it.
+    let r = submit_consent(&app, &page, &right).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // Another request, another five: the account has had ten.
+    let page = Authorize::new(&app, &client_id, REDIRECT)
+        .consent_page(&app)
+        .await;
+    // Counted case-insensitively.
+    let shouted = LOCAL_USER.to_uppercase();
+    for _ in 0..5 {
+        let r = submit_consent(
+            &app,
+            &page,
+            &[
+                ("action", "approve"),
+                ("username", &shouted),
+                ("password", "wrong"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let page = Authorize::new(&app, &client_id, REDIRECT)
+        .consent_page(&app)
+        .await;
+    let r = submit_consent(&app, &page, &right).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Too many failed sign-ins to this account. Try again in 15 minutes."),
+        "{html}"
+    );
+}
+
+/// Slowloris: a client that trickles its headers a line a second is
+/// disconnected once the header-read timeout passes, however it trickles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn(Backend::Sqlite).await;
+    let addr = url::Url::parse(&app.base)
+        .unwrap()
+        .socket_addrs(|| None)
+        .unwrap()[0];
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rx, mut tx) = tcp.into_split();
+    tx.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for i in 0..30 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if tx
+                .write_all(format!("X-Slow-{i}: x\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    let timeout = xmcp_server::app::HEADER_READ_TIMEOUT;
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(timeout * 2, rx.read_to_end(&mut buf)).await;
+    trickle.abort();
+    assert!(
+        closed.is_ok(),
+        "the connection was still open after {:?}",
+        timeout * 2
+    );
+    assert!(started.elapsed() >= timeout - std::time::Duration::from_secs(1));
+    // The server itself is fine.
+    let r = app.http.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
