@@ -37,9 +37,13 @@ pub fn router(auth: Arc<AuthServer>) -> Router {
         // The external issuer authorizes; we only describe the resource.
         return resource.with_state(auth);
     }
+    // No `/.well-known/openid-configuration`: OpenID Connect Discovery
+    // requires `jwks_uri`, `subject_types_supported` and
+    // `id_token_signing_alg_values_supported`, which an authorization server
+    // that issues no ID tokens cannot honestly publish. MCP clients probe
+    // RFC 8414 first for an issuer without a path, and find everything there.
     resource
         .route("/.well-known/oauth-authorization-server", get(metadata))
-        .route("/.well-known/openid-configuration", get(metadata))
         .route("/authorize", get(authorize))
         .route("/consent", post(consent))
         .route(&auth.config.upstream_callback_path, get(upstream_callback))
