@@ -1,11 +1,21 @@
 //! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document-02).
 //!
 //! A `client_id` that is an https URL names a JSON document describing the
-//! client. Fetching it is an SSRF risk, so: https only; no loopback, private,
-//! link-local or other special-use addresses (checked on every resolved
-//! address, and on IP literals); redirects are not followed; only 200 counts;
-//! at most 5 KiB read within 5 seconds. Valid documents are cached per their
-//! `Cache-Control: max-age` (bounded); failures are never cached.
+//! client. Fetching it is an SSRF risk, so: https only; only globally
+//! reachable unicast addresses ([`is_forbidden_ip`], checked on every
+//! resolved address, and on IP literals); no proxy, whatever `HTTP_PROXY`,
+//! `HTTPS_PROXY` or `ALL_PROXY` say (a proxy would resolve and connect in
+//! our place, past those checks); redirects are not followed; only 200
+//! counts; at most 5 KiB read within 5 seconds.
+//!
+//! Valid documents are cached per their `Cache-Control: max-age` (bounded).
+//! A failed fetch or an invalid document is remembered for
+//! [`FAILURE_CACHE_SECONDS`], so that naming one URL in every `/authorize`
+//! costs at most one outbound fetch a minute, not one (of up to 5 seconds)
+//! per request. A remembered failure is only reported again, never served as
+//! a client; the CIMD draft's rule against caching errors is about not
+//! treating them as metadata, and a minute's wait is the price of not being
+//! a fetch amplifier. Both caches hold at most [`MAX_CACHE_ENTRIES`] URLs.
 
 use crate::client::{Client, ClientKind};
 use crate::config::TokenAuthMethod;
@@ -20,7 +30,10 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MIN_CACHE_SECONDS: i64 = 60;
 const DEFAULT_CACHE_SECONDS: i64 = 300;
 const MAX_CACHE_SECONDS: i64 = 86_400;
-const MAX_CACHE_ENTRIES: usize = 1024;
+/// Most URLs each cache (documents, failures) remembers.
+pub const MAX_CACHE_ENTRIES: usize = 1024;
+/// How long a failed fetch or invalid document is remembered.
+pub const FAILURE_CACHE_SECONDS: i64 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CimdError {
@@ -78,39 +91,60 @@ pub fn validate_url(client_id: &str, allow_loopback: bool) -> Result<Url, CimdEr
     Ok(url)
 }
 
-/// Whether an address is one a server-side fetch must never reach.
+/// Whether an address is one a server-side fetch must never reach: anything
+/// but a globally reachable unicast address.
+///
+/// IPv4: "this network" `0/8`, private `10/8`, `172.16/12`, `192.168/16`,
+/// shared (CGNAT) `100.64/10`, loopback `127/8`, link-local `169.254/16`,
+/// IETF protocol assignments `192.0.0/24`, documentation `192.0.2/24`,
+/// `198.51.100/24`, `203.0.113/24`, the deprecated 6to4 relay anycast
+/// `192.88.99/24`, benchmarking `198.18/15`, multicast `224/4`, reserved
+/// `240/4` and broadcast.
+///
+/// IPv6: only global unicast `2000::/3` may be fetched, and within it not
+/// the IETF protocol assignments `2001::/23` (Teredo `2001::/32` among
+/// them), documentation `2001:db8::/32` and `3fff::/20`, or 6to4
+/// `2002::/16`; so unspecified, loopback, IPv4-compatible `::a.b.c.d`,
+/// NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, discard `100::/64`, unique
+/// local `fc00::/7`, link-local `fe80::/10`, site-local `fec0::/10` and
+/// multicast `ff00::/8` are all refused. Teredo, 6to4, NAT64 and
+/// IPv4-compatible addresses reach an embedded IPv4 address through a relay,
+/// which could be a private one; they are refused whatever they embed. An
+/// IPv4-mapped address (`::ffff:a.b.c.d`) is the IPv4 address itself to the
+/// socket layer, so it is judged as that address.
 pub fn is_forbidden_ip(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10 shared
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0.0/24
-                || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18.0.0/15 benchmarking
-                || o[0] >= 240 // reserved
-        }
+        IpAddr::V4(v4) => is_forbidden_v4(v4),
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_forbidden_ip(IpAddr::V4(v4));
+                return is_forbidden_v4(v4);
             }
             let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+            let global_unicast = (s[0] & 0xe000) == 0x2000; // 2000::/3
+            !global_unicast
+                || (s[0] == 0x2001 && s[1] < 0x0200) // 2001::/23 (Teredo 2001::/32...)
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 (embeds IPv4)
-                || (s[0] == 0x2002) // 6to4 (embeds IPv4)
+                || s[0] == 0x2002 // 6to4
+                || (s[0] & 0xfff0) == 0x3ff0 // 3fff::/20 documentation
         }
     }
+}
+
+fn is_forbidden_v4(v4: std::net::Ipv4Addr) -> bool {
+    let o = v4.octets();
+    v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10 shared
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0.0/24
+        || (o[0] == 192 && o[1] == 88 && o[2] == 99) // 6to4 relay anycast
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18.0.0/15 benchmarking
+        || o[0] >= 240 // reserved and broadcast
 }
 
 /// DNS resolution that drops forbidden addresses (and fails if none remain),
@@ -138,10 +172,39 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-#[derive(Debug)]
-struct Cached {
-    client: Client,
-    expires_at: i64,
+/// Values by URL until a time, at most [`MAX_CACHE_ENTRIES`] of them: when
+/// full, expired entries go, and if none had expired, everything does.
+struct Expiring<V> {
+    entries: Mutex<HashMap<String, (V, i64)>>,
+}
+
+impl<V: Clone> Expiring<V> {
+    fn new() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &str, now: i64) -> Option<V> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(key)
+            .filter(|(_, until)| *until > now)
+            .map(|(v, _)| v.clone())
+    }
+
+    fn insert(&self, key: &str, value: V, until: i64, now: i64) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= MAX_CACHE_ENTRIES && !entries.contains_key(key) {
+            entries.retain(|_, (_, u)| *u > now);
+            if entries.len() >= MAX_CACHE_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key.to_owned(), (value, until));
+    }
 }
 
 /// Fetches, validates and caches client metadata documents.
@@ -150,7 +213,8 @@ pub struct CimdResolver {
     allow_loopback: bool,
     /// Which private-use redirect URI schemes documents may use.
     schemes: crate::redirect::SchemePolicy,
-    cache: Mutex<HashMap<String, Cached>>,
+    documents: Expiring<Client>,
+    failures: Expiring<CimdError>,
 }
 
 impl std::fmt::Debug for CimdResolver {
@@ -162,6 +226,7 @@ impl std::fmt::Debug for CimdResolver {
 impl CimdResolver {
     pub fn new(allow_loopback: bool) -> Self {
         let http = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(FETCH_TIMEOUT)
@@ -177,7 +242,8 @@ impl CimdResolver {
             http,
             allow_loopback,
             schemes: crate::redirect::SchemePolicy::default(),
-            cache: Mutex::new(HashMap::new()),
+            documents: Expiring::new(),
+            failures: Expiring::new(),
         }
     }
 
@@ -189,10 +255,13 @@ impl CimdResolver {
 
     /// Resolve a metadata-document client, from cache or by fetching it.
     pub async fn resolve(&self, client_id: &str, now: i64) -> Result<Client, CimdError> {
-        if let Some(c) = self.cached(client_id, now) {
+        if let Some(c) = self.documents.get(client_id, now) {
             return Ok(c);
         }
         let url = validate_url(client_id, self.allow_loopback)?;
+        if let Some(failed) = self.failures.get(client_id, now) {
+            return Err(failed);
+        }
         if let Some(host) = url.host() {
             let literal = match host {
                 url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
@@ -206,35 +275,26 @@ impl CimdResolver {
                 return Err(CimdError::Fetch("address may not be fetched".into()));
             }
         }
-        let (body, max_age) = self.fetch(url).await?;
-        let client = parse_document_with(client_id, &body, &self.schemes)?;
+        let fetched = match self.fetch(url).await {
+            Ok((body, max_age)) => {
+                parse_document_with(client_id, &body, &self.schemes).map(|c| (c, max_age))
+            }
+            Err(e) => Err(e),
+        };
+        let (client, max_age) = match fetched {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.failures
+                    .insert(client_id, e.clone(), now + FAILURE_CACHE_SECONDS, now);
+                return Err(e);
+            }
+        };
         let ttl = max_age
             .unwrap_or(DEFAULT_CACHE_SECONDS)
             .clamp(MIN_CACHE_SECONDS, MAX_CACHE_SECONDS);
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= MAX_CACHE_ENTRIES {
-                cache.retain(|_, v| v.expires_at > now);
-                if cache.len() >= MAX_CACHE_ENTRIES {
-                    cache.clear();
-                }
-            }
-            cache.insert(
-                client_id.to_owned(),
-                Cached {
-                    client: client.clone(),
-                    expires_at: now + ttl,
-                },
-            );
-        }
+        self.documents
+            .insert(client_id, client.clone(), now + ttl, now);
         Ok(client)
-    }
-
-    fn cached(&self, client_id: &str, now: i64) -> Option<Client> {
-        let cache = self.cache.lock().ok()?;
-        cache
-            .get(client_id)
-            .filter(|c| c.expires_at > now)
-            .map(|c| c.client.clone())
     }
 
     async fn fetch(&self, url: Url) -> Result<(Vec<u8>, Option<i64>), CimdError> {
@@ -415,16 +475,90 @@ mod tests {
             "169.254.169.254",
             "0.0.0.0",
             "100.64.0.1",
+            "100.127.255.254",
+            "192.0.0.8",
+            "192.0.2.1",
+            "192.88.99.1",
+            "198.18.0.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
             "::1",
+            "::a00:1",         // IPv4-compatible ::10.0.0.1
+            "::8.8.8.8",       // IPv4-compatible, even of a public address
+            "::ffff:10.0.0.1", // IPv4-mapped private
+            "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",   // NAT64 of 10.0.0.1
+            "64:ff9b::808:808", // NAT64, even of a public address
+            "64:ff9b:1::1",
+            "100::1",  // discard
+            "2001::1", // Teredo
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:2::1",       // benchmarking
+            "2001:db8::1",     // documentation
+            "3fff::1",         // documentation
+            "2002:a00:1::1",   // 6to4 of 10.0.0.1
+            "2002:808:808::1", // 6to4, even of a public address
             "fc00::1",
+            "fd12:3456::1",
             "fe80::1",
-            "::ffff:10.0.0.1",
-            "64:ff9b::a00:1",
+            "fec0::1", // site-local
+            "ff02::1",
+            "4000::1", // not global unicast
         ] {
             assert!(is_forbidden_ip(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
+        for ip in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "93.184.216.34",
+            "100.63.255.255",
+            "100.128.0.1",
+            "::ffff:8.8.8.8",
+            "2606:4700::1111",
+            "2a00:1450:4001:81c::200e",
+            "2001:4860:4860::8888",
+        ] {
             assert!(!is_forbidden_ip(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_mapped_address_is_judged_as_its_ipv4_address(v4 in proptest::prelude::any::<u32>()) {
+            let v4 = std::net::Ipv4Addr::from(v4);
+            proptest::prop_assert_eq!(
+                is_forbidden_ip(IpAddr::V6(v4.to_ipv6_mapped())),
+                is_forbidden_ip(IpAddr::V4(v4))
+            );
+        }
+
+        #[test]
+        fn addresses_that_embed_ipv4_through_a_relay_are_refused(
+            v4 in proptest::prelude::any::<u32>(),
+            low in proptest::prelude::any::<u64>(),
+        ) {
+            let v4 = u128::from(v4);
+            for ip in [
+                v4,                                     // IPv4-compatible ::a.b.c.d
+                (0x0064_ff9b_u128 << 96) | v4,          // NAT64
+                (0x2002_u128 << 112) | (v4 << 80) | u128::from(low & 0xffff_ffff_ffff), // 6to4
+                (0x2001_0000_u128 << 96) | (u128::from(low) << 32) | v4, // Teredo
+            ] {
+                let ip = IpAddr::V6(std::net::Ipv6Addr::from(ip));
+                proptest::prop_assert!(is_forbidden_ip(ip), "{}", ip);
+            }
+        }
+
+        #[test]
+        fn nothing_outside_global_unicast_is_fetched(bits in proptest::prelude::any::<u128>()) {
+            let ip = std::net::Ipv6Addr::from(bits);
+            if (bits >> 125) != 0b001 && ip.to_ipv4_mapped().is_none() {
+                proptest::prop_assert!(is_forbidden_ip(IpAddr::V6(ip)), "{}", ip);
+            }
         }
     }
 

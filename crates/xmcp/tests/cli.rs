@@ -129,6 +129,81 @@ async fn flow_survives_restarts_at_every_step_with_x_as_a_separate_process() {
     assert_eq!(me["structuredContent"]["data"]["username"], "demo_user");
 }
 
+/// The client metadata document fetcher ignores `HTTP_PROXY`, `HTTPS_PROXY`
+/// and `ALL_PROXY`: a proxy would resolve and connect in its place, past its
+/// checks of the addresses it may reach.
+#[tokio::test]
+async fn metadata_documents_are_not_fetched_through_the_environments_proxy() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    // A "proxy" that counts the connections made to it and closes them.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let via_proxy = Arc::new(AtomicUsize::new(0));
+    let counted = via_proxy.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = proxy.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    // The client's metadata document, on loopback.
+    let docs = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client_id = format!("http://{}/client.json", docs.local_addr().unwrap());
+    let doc = json!({
+        "client_id": client_id,
+        "client_name": "Proxied?",
+        "redirect_uris": ["http://127.0.0.1/callback"],
+        "token_endpoint_auth_method": "none",
+    });
+    let router = axum::Router::new().route(
+        "/client.json",
+        axum::routing::get(move || async move { axum::Json(doc) }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(docs, router).await;
+    });
+    let (file, _) = log_file(dir.path(), "proxy.log");
+    let data = dir.path().join("data");
+    let env: Vec<(&str, &str)> = [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ]
+    .into_iter()
+    .map(|k| (k, proxy_url.as_str()))
+    .chain([("NO_PROXY", ""), ("no_proxy", "")])
+    .collect();
+    let proc = XmcpProcess::start(
+        &bin(),
+        free_port(),
+        &[
+            "--demo",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--cimd-allow-loopback",
+            "true",
+        ],
+        &env,
+        file,
+    )
+    .await;
+    let page = Authorize::new(&proc, &client_id, "http://127.0.0.1:7000/callback")
+        .consent_page(&proc)
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("Proxied?"));
+    assert_eq!(
+        via_proxy.load(Ordering::SeqCst),
+        0,
+        "fetched through the proxy"
+    );
+}
+
 #[tokio::test]
 async fn at_the_default_log_level_mcp_calls_write_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -357,6 +357,40 @@ async fn metadata_document_redirects_are_not_followed() {
     );
 }
 
+/// A metadata document URL that fails is fetched once a minute at most,
+/// however many authorization requests name it: nobody can make the server
+/// spend an outbound fetch (up to 5 seconds) per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_metadata_document_is_fetched_once_a_minute() {
+    use std::sync::atomic::Ordering;
+    let app = spawn(Backend::Sqlite).await;
+    for (status, body) in [(500, "oops"), (200, "not json")] {
+        let (port, hits) =
+            counting_server(status, &[("content-type", "application/json")], body).await;
+        let client_id = format!("http://127.0.0.1:{port}/client.json");
+        let a = Authorize::new(&app, &client_id, REDIRECT);
+        for _ in 0..5 {
+            let r = refused_authorization(&app, &a.query()).await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "{status} {body}");
+        // The token endpoint resolves the client the same way.
+        let (status_code, body_json, _) = app
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("client_id", &client_id),
+            ])
+            .await;
+        assert_eq!(status_code, StatusCode::UNAUTHORIZED, "{body_json}");
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        // A minute later it is tried again.
+        app.clock.advance(61);
+        refused_authorization(&app, &a.query()).await;
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crlf_and_markup_in_parameters_cannot_inject_headers_or_html() {
     let app = builder(Backend::Sqlite)
