@@ -8,6 +8,13 @@
 //!
 //! Tokens are kept in the local store, sealed under the data key and bound
 //! to the server URL; rmcp discards them if the server's issuer changes.
+//!
+//! The remote server is not trusted with this machine: the endpoints its
+//! metadata names must be https (plain http only between loopback addresses,
+//! for a server on this machine), so no `file:`, `javascript:` or custom-scheme
+//! URL is ever opened in a browser, and no code, verifier or refresh token
+//! travels in clear. The loopback callback acts only on a request carrying
+//! the `state` of the authorization it waits for.
 
 use async_trait::async_trait;
 use rmcp::model::{
@@ -18,13 +25,13 @@ use rmcp::model::{
 use rmcp::service::{Peer, RequestContext, RunningService, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::auth::{
-    AuthClient, AuthError, AuthorizationCallback, AuthorizationManager, AuthorizationRequest,
-    AuthorizationSession, CredentialStore, OAuthClientConfig, StoredCredentials,
-    WWWAuthenticateParams,
+    AuthClient, AuthError, AuthorizationCallback, AuthorizationManager, AuthorizationMetadata,
+    AuthorizationRequest, AuthorizationSession, CredentialStore, OAuthClientConfig,
+    StoredCredentials, WWWAuthenticateParams,
 };
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, RoleServer, ServerHandler, ServiceExt};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
@@ -117,12 +124,91 @@ fn is_private_host(url: &Url) -> bool {
     }
 }
 
+/// Whether `url` names this machine.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A URL from the remote server, as an error message may show it: quoted,
+/// escaped and cut short.
+fn quoted(text: &str) -> String {
+    let mut cut: String = text.chars().take(120).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    format!("{cut:?}")
+}
+
+/// `endpoint` (the remote server's `what`), if the bridge may use it: https,
+/// or plain http on a loopback host when `server` is on loopback too (a
+/// development server on this machine). Everything else is refused: other
+/// schemes (`file:`, `javascript:`, `data:`, an app's custom scheme) must
+/// never reach the browser, and plain http across a network would carry
+/// codes, verifiers and tokens in clear. A remote server may not point at
+/// this machine's http services either (a browser sent there could be made
+/// to act on them).
+fn check_endpoint(server: &Url, what: &str, endpoint: &str) -> anyhow::Result<Url> {
+    let refuse = |why: &str| {
+        anyhow::anyhow!(
+            "refusing the {what} {} that {server} advertises: {why}. The bridge only follows https URLs (plain http only when both the MCP server and its authorization server run on this machine)",
+            quoted(endpoint)
+        )
+    };
+    let url = Url::parse(endpoint).map_err(|_| refuse("it is not a URL"))?;
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(url),
+        "http" if is_loopback(&url) && is_loopback(server) => Ok(url),
+        "http" if is_loopback(&url) => Err(refuse(
+            "a remote server may not send the browser to this machine over plain http",
+        )),
+        "http" => Err(refuse("plain http to another machine is not safe")),
+        "https" => Err(refuse("it names no host")),
+        scheme => Err(refuse(&format!(
+            "the `{scheme}:` scheme is not a web address"
+        ))),
+    }
+}
+
+/// The endpoints of the remote authorization server the bridge will use.
+fn check_metadata(server: &Url, metadata: &AuthorizationMetadata) -> anyhow::Result<()> {
+    check_endpoint(
+        server,
+        "authorization endpoint",
+        &metadata.authorization_endpoint,
+    )?;
+    check_endpoint(server, "token endpoint", &metadata.token_endpoint)?;
+    if let Some(r) = &metadata.registration_endpoint {
+        check_endpoint(server, "registration endpoint", r)?;
+    }
+    Ok(())
+}
+
+/// Check an authorization URL before it is shown or opened, and read the
+/// `state` the callback must carry.
+fn checked_authorization_url(server: &Url, url: &str) -> anyhow::Result<SecretString> {
+    let parsed = check_endpoint(server, "authorization URL", url)?;
+    parsed
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| SecretString::from(v.into_owned()))
+        .filter(|s| !s.expose_secret().is_empty())
+        .ok_or_else(|| anyhow::anyhow!("the authorization URL carries no state; refusing it"))
+}
+
 /// Shows an authorization URL to the user (prints it, opens a browser).
 pub type ShowUrl = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A connected remote server, and what it takes to authorize again.
 pub struct Remote {
     pub service: RunningService<RoleClient, ()>,
+    server: Url,
     auth: Arc<tokio::sync::Mutex<AuthorizationManager>>,
     client: BridgeClient,
     callback_port: u16,
@@ -146,12 +232,25 @@ pub async fn connect(
     } else {
         AuthorizationManager::new(server.as_str()).await?
     };
+    let name = credentials_name(server);
+    let has_stored = matches!(store.get_local_state(&name).await, Ok(Some(_)));
     manager.set_credential_store(SealedCredentials {
         store,
         keyring,
         clock,
-        name: credentials_name(server),
+        name,
     });
+    if has_stored {
+        // Discover here rather than inside rmcp, to check the endpoints the
+        // stored refresh token would be sent to.
+        match manager.resolve_metadata().await {
+            Ok(resolution) => {
+                check_metadata(server, &resolution.metadata)?;
+                manager.set_metadata(resolution.metadata);
+            }
+            Err(e) => tracing::warn!(error = %e, "OAuth discovery failed; authorizing again"),
+        }
+    }
     let stored = match manager.initialize_from_store().await {
         Ok(found) => found,
         Err(e) => {
@@ -177,6 +276,7 @@ pub async fn connect(
         .map_err(|e| anyhow::anyhow!("cannot initialize the MCP session with {server}: {e}"))?;
     Ok(Remote {
         service,
+        server: server.clone(),
         auth,
         client: client.clone(),
         callback_port,
@@ -208,12 +308,13 @@ impl Remote {
         let mut manager = manager;
         manager.configure_client(config)?;
         let url = manager.request_scope_upgrade(required).await?;
+        let state = checked_authorization_url(&self.server, &url)?;
         tracing::info!(
             scope = required,
             "the server asks for more scopes: authorizing again"
         );
         (self.show_url)(&url);
-        let callback = wait_for_callback(listener, &redirect_uri).await?;
+        let callback = wait_for_callback(listener, &redirect_uri, &state).await?;
         let cb = AuthorizationCallback::from_redirect_url(&callback)?;
         manager
             .exchange_code_for_token_with_issuer(&cb.code, &cb.csrf_token, cb.issuer.as_deref())
@@ -241,7 +342,9 @@ async fn authorize(
     let port = listener.local_addr()?.port();
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
     // Reactive discovery: the 401 challenge names the resource metadata.
-    let challenge = reqwest::Client::new()
+    let challenge = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?
         .post(server.as_str())
         .header("accept", "application/json, text/event-stream")
         .json(&serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "ping"}))
@@ -259,6 +362,7 @@ async fn authorize(
         .resolve_metadata_from_challenge(challenge.as_deref())
         .await
         .map_err(|e| anyhow::anyhow!("OAuth discovery for {server} failed: {e}"))?;
+    check_metadata(server, &resolution.metadata)?;
     manager.set_metadata(resolution.metadata);
     let mut request = AuthorizationRequest::new(redirect_uri.clone())
         .with_client_name("xmcp bridge")
@@ -283,9 +387,11 @@ async fn authorize(
     let session = AuthorizationSession::new(manager, request)
         .await
         .map_err(|(_, e)| anyhow::anyhow!("cannot start authorization with {server}: {e}"))?;
-    show_url(session.get_authorization_url());
+    let url = session.get_authorization_url();
+    let state = checked_authorization_url(server, url)?;
+    show_url(url);
 
-    let callback = wait_for_callback(listener, &redirect_uri).await?;
+    let callback = wait_for_callback(listener, &redirect_uri, &state).await?;
     session
         .handle_callback_url(&callback)
         .await
@@ -293,28 +399,26 @@ async fn authorize(
     Ok(session.auth_manager)
 }
 
-/// Serve one OAuth callback on `listener` and return its full URL, after
-/// checking it carries no error.
+/// Serve the OAuth callback on `listener` until a request carrying `state`
+/// arrives, and return its full URL, after checking it carries no error.
+/// Requests without that state (a stale tab, a page or process on this
+/// machine guessing the port) get an error page and change nothing.
 async fn wait_for_callback(
     listener: tokio::net::TcpListener,
     redirect_uri: &str,
+    state: &SecretString,
 ) -> anyhow::Result<String> {
     let (tx, rx) = oneshot::channel::<String>();
     let tx = Arc::new(Mutex::new(Some(tx)));
     let base = redirect_uri.to_owned();
+    let state = state.clone();
     let app = axum::Router::new().route(
         "/callback",
         axum::routing::get(move |uri: axum::http::Uri| {
             let tx = tx.clone();
+            let state = state.clone();
             let full = format!("{base}?{}", uri.query().unwrap_or(""));
-            async move {
-                if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
-                    let _ = tx.send(full);
-                }
-                axum::response::Html(
-                    "<!doctype html><meta charset=utf-8><title>xmcp bridge</title><p>Authorization received. You can close this tab and return to your MCP client.</p>",
-                )
-            }
+            async move { callback_page(full, &state, &tx) }
         }),
     );
     let stop = tokio_util::sync::CancellationToken::new();
@@ -333,14 +437,59 @@ async fn wait_for_callback(
         Url::parse(&callback)?.query_pairs().into_owned().collect();
     if let Some(error) = params.get("error") {
         anyhow::bail!(
-            "the authorization server refused: {error}{}",
+            "the authorization server refused: {}{}",
+            printable(error, 64),
             params
                 .get("error_description")
-                .map(|d| format!(" ({d})"))
+                .map(|d| format!(" ({})", printable(d, 200)))
                 .unwrap_or_default()
         );
     }
     Ok(callback)
+}
+
+/// `GET /callback`: hand the callback URL `full` over once, if it carries
+/// the expected state.
+fn callback_page(
+    full: String,
+    state: &SecretString,
+    tx: &Mutex<Option<oneshot::Sender<String>>>,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let given = Url::parse(&full).ok().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+    });
+    let state_ok = given.is_some_and(|g| {
+        xmcp_crypto::constant_time_eq(g.as_bytes(), state.expose_secret().as_bytes())
+    });
+    if !state_ok {
+        return crate::local::page(
+            StatusCode::BAD_REQUEST,
+            "This is not the authorization xmcp bridge is waiting for",
+            "Start again from your MCP client.",
+        );
+    }
+    let Some(sender) = tx.lock().ok().and_then(|mut t| t.take()) else {
+        return crate::local::page(
+            StatusCode::CONFLICT,
+            "This authorization is already finished",
+            "You can close this tab.",
+        );
+    };
+    let _ = sender.send(full);
+    crate::local::page(
+        StatusCode::OK,
+        "Authorization received",
+        "You can close this tab and return to your MCP client.",
+    )
+}
+
+/// Text from the remote server, safe to show: no control characters, at
+/// most `max` characters.
+fn printable(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 async fn loopback(port: u16) -> anyhow::Result<(tokio::net::TcpListener, String)> {
@@ -491,5 +640,114 @@ impl ServerHandler for Bridge {
             .get_prompt_once(request)
             .await
             .map_err(forward_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn only_https_or_loopback_http_endpoints_are_followed() {
+        let remote = Url::parse("https://mcp.example.com/mcp").unwrap();
+        let local = Url::parse("http://127.0.0.1:8000/mcp").unwrap();
+        for (server, endpoint) in [
+            (&remote, "https://auth.example.com/authorize"),
+            (&remote, "https://127.0.0.1/authorize"),
+            (&local, "http://127.0.0.1:9000/authorize"),
+            (&local, "http://localhost:9000/authorize"),
+            (&local, "http://[::1]:9000/authorize"),
+            (&local, "https://auth.example.com/authorize"),
+        ] {
+            assert!(
+                check_endpoint(server, "authorization endpoint", endpoint).is_ok(),
+                "{server} {endpoint}"
+            );
+        }
+        for (server, endpoint, why) in [
+            (&remote, "file:///etc/passwd", "`file:` scheme"),
+            (&local, "file:///etc/passwd", "`file:` scheme"),
+            (&remote, "javascript:alert(1)", "`javascript:` scheme"),
+            (
+                &remote,
+                "data:text/html,<script>1</script>",
+                "`data:` scheme",
+            ),
+            (&local, "vscode://extension/x?y", "`vscode:` scheme"),
+            (&remote, "ms-settings:privacy", "`ms-settings:` scheme"),
+            (
+                &remote,
+                "http://auth.example.com/authorize",
+                "another machine",
+            ),
+            (&local, "http://192.168.1.2/authorize", "another machine"),
+            (&remote, "http://127.0.0.1:631/admin", "to this machine"),
+            (&remote, "not a url", "not a URL"),
+        ] {
+            let e = check_endpoint(server, "authorization endpoint", endpoint)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(why) && e.contains("refusing the authorization endpoint"),
+                "{endpoint}: {e}"
+            );
+        }
+        // What the server sent is shown escaped and cut short.
+        let long = format!("javascript:{}\n", "a".repeat(500));
+        let e = check_endpoint(&remote, "authorization endpoint", &long)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n') && e.len() < 600, "{e}");
+    }
+
+    #[test]
+    fn an_authorization_url_must_carry_a_state() {
+        let server = Url::parse("https://mcp.example.com/mcp").unwrap();
+        let state = checked_authorization_url(
+            &server,
+            "https://auth.example.com/authorize?client_id=a&state=s3cr3t",
+        )
+        .unwrap();
+        assert_eq!(state.expose_secret(), "s3cr3t");
+        assert!(
+            checked_authorization_url(&server, "https://auth.example.com/authorize?client_id=a")
+                .is_err()
+        );
+        assert!(checked_authorization_url(&server, "file:///x?state=s").is_err());
+    }
+
+    #[test]
+    fn the_callback_acts_only_on_its_state() {
+        let (tx, mut rx) = oneshot::channel::<String>();
+        let tx = Mutex::new(Some(tx));
+        let state = SecretString::from("the-state".to_owned());
+        let base = "http://127.0.0.1:1/callback";
+        for forged in [
+            format!("{base}?error=access_denied"),
+            format!("{base}?code=c&state=wrong"),
+            format!("{base}?code=c&state="),
+            format!("{base}?code=c&state=the-stat"),
+        ] {
+            let r = callback_page(forged.clone(), &state, &tx);
+            assert_eq!(r.status(), axum::http::StatusCode::BAD_REQUEST, "{forged}");
+            assert!(rx.try_recv().is_err(), "{forged} completed the flow");
+        }
+        let real = format!("{base}?code=c&state=the-state");
+        assert_eq!(
+            callback_page(real.clone(), &state, &tx).status(),
+            axum::http::StatusCode::OK
+        );
+        assert_eq!(rx.try_recv().unwrap(), real);
+        assert_eq!(
+            callback_page(real, &state, &tx).status(),
+            axum::http::StatusCode::CONFLICT
+        );
+    }
+
+    #[test]
+    fn remote_text_is_made_printable() {
+        assert_eq!(printable("bad\r\nthing\u{1b}[31m", 100), "badthing[31m");
+        assert_eq!(printable(&"x".repeat(300), 200).len(), 200);
     }
 }

@@ -632,7 +632,9 @@ async fn callback_page(
     response
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+/// A small HTML page of the loopback listeners: a title and a sentence,
+/// escaped, with headers that keep it inert.
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let esc = |s: &str| html_escape::encode_text(s).into_owned();
     let html = format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>xmcp</title>\

@@ -240,6 +240,60 @@ async fn bridge_steps_up_when_the_server_needs_more_scopes() {
     assert!(mcp.close().await.success());
 }
 
+/// Anything on this machine can reach the bridge's loopback callback (a
+/// web page the user has open, another process): a request without the
+/// state of the authorization under way gets an error page and changes
+/// nothing, and the real callback still completes the authorization.
+#[tokio::test]
+async fn a_forged_callback_neither_completes_nor_aborts_the_authorization() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = XmcpProcess::start(
+        &bin(),
+        port,
+        &[
+            "--demo",
+            "--data-dir",
+            dir.path().join("server").to_str().unwrap(),
+        ],
+        &[],
+        log(dir.path(), "server.log"),
+    )
+    .await;
+    let mcp_url = format!("http://127.0.0.1:{port}/mcp");
+    let (mut mcp, stderr) = StdioMcp::spawn(
+        &bin(),
+        &["bridge", &mcp_url, "--no-browser"],
+        &bridge_env(dir.path()),
+        Stdio::piped(),
+    );
+    let mut urls = Urls::of(stderr.unwrap());
+    let url = urls.next().await;
+    let query: std::collections::HashMap<String, String> = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let callback = &query["redirect_uri"];
+    for forged in [
+        format!("{callback}?error=access_denied"),
+        format!("{callback}?code=forged&state=not-the-state"),
+        format!("{callback}?code=forged"),
+    ] {
+        let r = server.http.get(&forged).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{forged}");
+        assert!(
+            r.text().await.unwrap().contains("not the authorization"),
+            "{forged}"
+        );
+    }
+    approve_at_our_server(&server, &url).await;
+    mcp.initialize().await;
+    let me = mcp.call_tool("whoami", json!({})).await;
+    assert_eq!(me["structuredContent"]["username"], "demo_user", "{me}");
+    assert!(mcp.close().await.success());
+}
+
 /// The Python `mcp` SDK's own OAuth authorization server and MCP server,
 /// started from `tests/python/oauth_server.py`.
 #[tokio::test]

@@ -7,6 +7,7 @@ mod harness {
 }
 
 mod billing;
+mod bridge;
 mod connection;
 mod device;
 mod flow;
