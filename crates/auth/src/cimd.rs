@@ -439,6 +439,7 @@ pub fn parse_document_with(
         redirect_uris,
         auth_method: TokenAuthMethod::None,
         grant_types,
+        scope: obj.get("scope").and_then(|v| v.as_str()).map(str::to_owned),
         secret_hash: None,
     })
 }

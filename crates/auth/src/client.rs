@@ -29,6 +29,9 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub auth_method: TokenAuthMethod,
     pub grant_types: Vec<String>,
+    /// The scope the client registered (RFC 7591 §2), granted when an
+    /// authorization request names none.
+    pub scope: Option<String>,
     /// Digest of the secret, for confidential clients.
     pub secret_hash: Option<TokenHash>,
 }
@@ -94,6 +97,7 @@ impl ClientMetadata {
             redirect_uris: self.redirect_uris,
             auth_method: self.token_endpoint_auth_method,
             grant_types: self.grant_types,
+            scope: self.scope,
             secret_hash,
         }
     }

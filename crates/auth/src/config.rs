@@ -151,6 +151,23 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
+    /// What an authorization request that names no scope is granted when
+    /// its client registered none: the reading scopes (`*.read`) this
+    /// server supports, or every scope if it supports no reading scope.
+    pub fn default_scope(&self) -> String {
+        let reading: Vec<&str> = self
+            .scopes
+            .iter()
+            .map(String::as_str)
+            .filter(|s| s.ends_with(".read"))
+            .collect();
+        if reading.is_empty() {
+            self.scopes.join(" ")
+        } else {
+            reading.join(" ")
+        }
+    }
+
     /// Defaults for a server reachable at `public_url`.
     pub fn new(public_url: &Url) -> Self {
         let issuer = public_url.origin().ascii_serialization();

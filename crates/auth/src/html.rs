@@ -256,6 +256,7 @@ mod tests {
             redirect_uris: vec!["http://127.0.0.1/cb".into()],
             auth_method: TokenAuthMethod::None,
             grant_types: vec![],
+            scope: None,
             secret_hash: None,
         };
         let v = ConsentView::new(

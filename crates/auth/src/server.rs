@@ -323,6 +323,7 @@ impl AuthServer {
                     "refresh_token".into(),
                     crate::client::DEVICE_GRANT.into(),
                 ],
+                scope: None,
                 secret_hash: s
                     .client_secret
                     .as_ref()
@@ -544,7 +545,7 @@ impl AuthServer {
             Ok(r) => r,
             Err(desc) => return fail(ErrorCode::InvalidTarget, &desc),
         };
-        let scope = match self.requested_scope(params.get("scope")) {
+        let scope = match self.requested_scope(params.get("scope"), &client) {
             Ok(s) => s,
             Err(desc) => return fail(ErrorCode::InvalidScope, &desc),
         };
@@ -614,28 +615,45 @@ impl AuthServer {
         }
     }
 
-    fn requested_scope(&self, requested: Option<&str>) -> Result<String, String> {
-        let default = || self.config.scopes.join(" ");
-        let Some(requested) = requested else {
-            return Ok(default());
+    /// The scope an authorization asks for, checked against what this
+    /// server supports. A request that names none (`offline_access` alone
+    /// counts as none) gets the scope the client registered, else the
+    /// reading scopes: never every scope by default, so a client that did
+    /// not ask cannot write. It can ask later, when a tool's
+    /// `insufficient_scope` challenge names the scope it needs.
+    fn requested_scope(&self, requested: Option<&str>, client: &Client) -> Result<String, String> {
+        let named = |scope: &str| -> Result<Vec<String>, String> {
+            let mut out: Vec<String> = Vec::new();
+            for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                if s != "offline_access" && !self.config.scopes.iter().any(|k| k == s) {
+                    return Err(format!("scope `{s}` is not supported"));
+                }
+                // `offline_access` only signals the wish for a refresh
+                // token, which we issue to every client registered for the
+                // refresh grant.
+                if s != "offline_access" && !out.iter().any(|o| o == s) {
+                    out.push(s.to_owned());
+                }
+            }
+            Ok(out)
         };
-        let mut out: Vec<&str> = Vec::new();
-        for s in requested.split(' ').filter(|s| !s.is_empty()) {
-            if s != "offline_access" && !self.config.scopes.iter().any(|k| k == s) {
-                return Err(format!("scope `{s}` is not supported"));
-            }
-            if !out.contains(&s) {
-                out.push(s);
-            }
+        let asked = named(requested.unwrap_or_default())?;
+        if !asked.is_empty() {
+            return Ok(asked.join(" "));
         }
-        // `offline_access` only signals the wish for a refresh token, which we
-        // issue to every client registered for the refresh grant.
-        out.retain(|s| *s != "offline_access");
-        Ok(if out.is_empty() {
-            default()
-        } else {
-            out.join(" ")
-        })
+        // A registered scope was checked at registration, but the server's
+        // scopes may have changed since: keep what is still supported.
+        let registered: Vec<&str> = client
+            .scope
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| self.config.scopes.iter().any(|k| k == s))
+            .collect();
+        if !registered.is_empty() {
+            return Ok(registered.join(" "));
+        }
+        Ok(self.config.default_scope())
     }
 
     // ----- /consent ------------------------------------------------------

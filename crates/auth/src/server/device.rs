@@ -85,7 +85,7 @@ impl AuthServer {
             ));
         }
         let scope = self
-            .requested_scope(form.get("scope"))
+            .requested_scope(form.get("scope"), &client)
             .map_err(|d| OAuthError::new(ErrorCode::InvalidScope, d))?;
         let resource = self
             .requested_resource(form.all("resource"))

@@ -858,3 +858,38 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let r = app.http.get(app.url("/health")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// An authorization request that names no scope is not granted every
+/// scope: it gets the scope its client registered, or only the reading
+/// scopes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_scope_gets_the_registered_scope_or_reading_scopes() {
+    let app = spawn(Backend::Sqlite).await;
+    let client_id = app.register_public().await;
+    let mut a = Authorize::new(&app, &client_id, "http://127.0.0.1/callback");
+    a.scope = String::new();
+    let granted = a.tokens(&app).await["scope"].as_str().unwrap().to_owned();
+    let granted: Vec<&str> = granted.split(' ').collect();
+    assert!(granted.contains(&"tweet.read"), "{granted:?}");
+    assert!(granted.iter().all(|s| s.ends_with(".read")), "{granted:?}");
+
+    let (status, body) = app
+        .register(json!({
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "tweet.read tweet.write users.read offline_access",
+        }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut a = Authorize::new(
+        &app,
+        body["client_id"].as_str().unwrap(),
+        "http://127.0.0.1/callback",
+    );
+    a.scope = "offline_access".into();
+    assert_eq!(
+        a.tokens(&app).await["scope"],
+        "tweet.read tweet.write users.read"
+    );
+}
