@@ -3,7 +3,7 @@
 //! One set of capability-sized traits ([`ClientStore`], [`FlowStore`],
 //! [`GrantStore`], [`UserStore`], [`UpstreamTokenStore`], [`DeviceStore`],
 //! [`LocalStateStore`], [`McpSessionStore`], [`RateLimitStore`],
-//! [`UsageStore`], [`OnceStore`], [`AdminStore`], [`Maintenance`]),
+//! [`UsageStore`], [`OnceStore`], [`AdminStore`], [`SealedStore`], [`Maintenance`]),
 //! gathered in [`Store`], with two native implementations: [`SqliteStore`]
 //! (the embedded default) and [`PostgresStore`] (scale-out). Both run the same
 //! SQL text, generated once by a macro, and the same conformance suite
@@ -381,6 +381,22 @@ pub trait SigningKeyStore: Send + Sync {
     async fn retire_signing_keys(&self, keep: &str, now: i64) -> Result<u64>;
 }
 
+/// Every value sealed with the data key, wherever it is kept, for
+/// re-encryption under a new key (`xmcp rotate-key`). The store neither
+/// opens nor seals: values come and go as text.
+#[async_trait]
+pub trait SealedStore: Send + Sync {
+    /// Every value of every [`SealedColumn`], expired rows included (the
+    /// sweep deletes those; until then they are still sealed), and every
+    /// `local_state` value (sealed or not: the caller knows which are).
+    async fn list_sealed(&self) -> Result<Vec<SealedValue>>;
+    /// Put `resealed` where `value` was found, only if it still holds
+    /// `value.sealed`, and change nothing else in the row: a value rewritten
+    /// meanwhile (an upstream refresh on a live server, say) stays as it
+    /// was written. True if replaced.
+    async fn replace_sealed(&self, value: &SealedValue, resealed: &str) -> Result<bool>;
+}
+
 /// Housekeeping.
 #[async_trait]
 pub trait Maintenance: Send + Sync {
@@ -411,6 +427,7 @@ pub trait Store:
     + UsageStore
     + OnceStore
     + AdminStore
+    + SealedStore
     + Maintenance
 {
 }
@@ -429,6 +446,7 @@ impl<T> Store for T where
         + UsageStore
         + OnceStore
         + AdminStore
+        + SealedStore
         + Maintenance
 {
 }

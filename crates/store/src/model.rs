@@ -392,3 +392,55 @@ pub enum OnceClaim {
     /// The first call is still running.
     InFlight,
 }
+
+/// Where a value sealed with the data key is kept. Each owner binds its
+/// values to their row with its own AAD; `xmcp rotate-key` re-seals each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SealedColumn {
+    /// `upstream_tokens.access_sealed`; the key is the user id.
+    UpstreamAccess,
+    /// `upstream_tokens.refresh_sealed`; the key is the user id.
+    UpstreamRefresh,
+    /// `signing_keys.private_sealed`; the key is the key id (`kid`).
+    SigningKey,
+    /// `pending_authorizations.upstream_verifier_sealed`; the key is the
+    /// pending authorization's id digest.
+    PendingVerifier,
+    /// `refresh_tokens.successor_sealed`; the key is the rotated refresh
+    /// token's digest.
+    RefreshSuccessor,
+    /// A `local_state` value; the key is its name. Not every local value is
+    /// sealed: the owner of a name knows.
+    LocalState,
+}
+
+impl SealedColumn {
+    /// The table the column is in.
+    pub fn table(self) -> &'static str {
+        match self {
+            Self::UpstreamAccess | Self::UpstreamRefresh => "upstream_tokens",
+            Self::SigningKey => "signing_keys",
+            Self::PendingVerifier => "pending_authorizations",
+            Self::RefreshSuccessor => "refresh_tokens",
+            Self::LocalState => "local_state",
+        }
+    }
+}
+
+/// One stored value of a [`SealedColumn`], as text.
+#[derive(Clone, PartialEq)]
+pub struct SealedValue {
+    pub column: SealedColumn,
+    /// Which row: see [`SealedColumn`].
+    pub key: String,
+    pub sealed: String,
+}
+
+impl std::fmt::Debug for SealedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedValue")
+            .field("column", &self.column)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}

@@ -20,8 +20,8 @@ macro_rules! impl_sql_store {
         use crate::sql::new_id;
         use crate::{
             AdminStore, ClientStore, DeviceStore, FlowStore, GrantStore, LocalStateStore,
-            Maintenance, McpSessionStore, RateLimitStore, Result, SigningKeyStore, StoreError,
-            UpstreamTokenStore, UserStore,
+            Maintenance, McpSessionStore, RateLimitStore, Result, SealedStore, SigningKeyStore,
+            StoreError, UpstreamTokenStore, UserStore,
         };
         use async_trait::async_trait;
         use sqlx::Row;
@@ -1164,6 +1164,66 @@ macro_rules! impl_sql_store {
                     .execute(&self.pool)
                     .await?
                     .rows_affected())
+            }
+        }
+
+        /// Table, key column and value column of each sealed column.
+        fn sealed_place(column: SealedColumn) -> (&'static str, &'static str, &'static str) {
+            let (key, value) = match column {
+                SealedColumn::UpstreamAccess => ("user_id", "access_sealed"),
+                SealedColumn::UpstreamRefresh => ("user_id", "refresh_sealed"),
+                SealedColumn::SigningKey => ("kid", "private_sealed"),
+                SealedColumn::PendingVerifier => ("id_hash", "upstream_verifier_sealed"),
+                SealedColumn::RefreshSuccessor => ("token_hash", "successor_sealed"),
+                SealedColumn::LocalState => ("name", "value"),
+            };
+            (column.table(), key, value)
+        }
+
+        const SEALED_COLUMNS: [SealedColumn; 6] = [
+            SealedColumn::UpstreamAccess,
+            SealedColumn::UpstreamRefresh,
+            SealedColumn::SigningKey,
+            SealedColumn::PendingVerifier,
+            SealedColumn::RefreshSuccessor,
+            SealedColumn::LocalState,
+        ];
+
+        #[async_trait]
+        impl SealedStore for $store {
+            async fn list_sealed(&self) -> Result<Vec<SealedValue>> {
+                let mut all = Vec::new();
+                for column in SEALED_COLUMNS {
+                    // Names from the fixed table above, never from input.
+                    let (table, key, value) = sealed_place(column);
+                    let rows = sqlx::query(&format!(
+                        "SELECT {key} AS k, {value} AS v FROM {table} \
+                         WHERE {value} IS NOT NULL ORDER BY {key}"
+                    ))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    for r in rows {
+                        all.push(SealedValue {
+                            column,
+                            key: r.try_get("k")?,
+                            sealed: r.try_get("v")?,
+                        });
+                    }
+                }
+                Ok(all)
+            }
+
+            async fn replace_sealed(&self, v: &SealedValue, resealed: &str) -> Result<bool> {
+                let (table, key, value) = sealed_place(v.column);
+                let res = sqlx::query(&format!(
+                    "UPDATE {table} SET {value} = $1 WHERE {key} = $2 AND {value} = $3"
+                ))
+                .bind(resealed)
+                .bind(&v.key)
+                .bind(&v.sealed)
+                .execute(&self.pool)
+                .await?;
+                Ok(res.rows_affected() == 1)
             }
         }
 

@@ -62,6 +62,7 @@ conformance!(
     concurrent_holds_never_pass_a_cap,
     audit_lists_and_sums_usage_and_is_swept,
     an_idempotency_key_is_claimed_once_and_keeps_its_result,
+    sealed_values_are_listed_and_replaced_only_where_unchanged,
 );
 
 fn hash() -> TokenHash {
@@ -1436,4 +1437,149 @@ async fn an_idempotency_key_is_claimed_once_and_keeps_its_result(db: &TestDataba
             .unwrap(),
         OnceClaim::Claimed
     );
+}
+
+async fn sealed_values_are_listed_and_replaced_only_where_unchanged(db: &TestDatabase) {
+    let store = db.open().await;
+    let t = upstream_row(&store, "alice").await;
+    store
+        .insert_signing_key(&SigningKeyRecord {
+            kid: "sk_1".into(),
+            alg: "RS256".into(),
+            private_sealed: "v1.k1.key".into(),
+            public_jwk: "{}".into(),
+            created_at: NOW,
+            retired_at: None,
+        })
+        .await
+        .unwrap();
+    let pending = hash();
+    store
+        .insert_pending(&PendingAuthorization {
+            id: pending.clone(),
+            client_id: "c".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            redirect_uri_explicit: false,
+            scope: "mcp".into(),
+            state: None,
+            code_challenge: "ch".into(),
+            resource: "https://mcp.example/mcp".into(),
+            csrf: hash(),
+            created_at: NOW,
+            expires_at: NOW + 600,
+            upstream_state: None,
+            upstream_verifier_sealed: None,
+            device_code: None,
+        })
+        .await
+        .unwrap();
+    store
+        .set_pending_upstream(&pending, &hash(), "v1.k1.verifier", NOW)
+        .await
+        .unwrap();
+    let (_, p) = issued(&store).await;
+    let old_refresh = p.refresh.clone().unwrap();
+    store
+        .rotate_refresh(&old_refresh, NOW, 30, &pair(3600), "v1.k1.successor")
+        .await
+        .unwrap();
+    store
+        .put_local_state("bridge:https://x.example/mcp", "v1.k1.credentials", NOW)
+        .await
+        .unwrap();
+
+    let mut listed = store.list_sealed().await.unwrap();
+    listed.sort_by(|a, b| format!("{:?}", a.column).cmp(&format!("{:?}", b.column)));
+    let v = |column, key: &str, sealed: &str| SealedValue {
+        column,
+        key: key.into(),
+        sealed: sealed.into(),
+    };
+    let mut expected = vec![
+        v(SealedColumn::UpstreamAccess, &t.user_id, "v1.k1.old-access"),
+        v(
+            SealedColumn::UpstreamRefresh,
+            &t.user_id,
+            "v1.k1.old-refresh",
+        ),
+        v(SealedColumn::SigningKey, "sk_1", "v1.k1.key"),
+        v(
+            SealedColumn::PendingVerifier,
+            pending.as_str(),
+            "v1.k1.verifier",
+        ),
+        v(
+            SealedColumn::RefreshSuccessor,
+            old_refresh.as_str(),
+            "v1.k1.successor",
+        ),
+        v(
+            SealedColumn::LocalState,
+            "bridge:https://x.example/mcp",
+            "v1.k1.credentials",
+        ),
+    ];
+    expected.sort_by(|a, b| format!("{:?}", a.column).cmp(&format!("{:?}", b.column)));
+    assert_eq!(listed, expected);
+
+    // Each is replaced where it is, and nothing else in its row changes.
+    // (The provider refused this user's refresh token: that stays recorded.)
+    assert!(
+        store
+            .try_lease_upstream_refresh(&t.user_id, &t.access_sealed, "h", NOW, NOW + 30)
+            .await
+            .unwrap()
+    );
+    store
+        .release_upstream_lease(&t.user_id, "h", Some(NOW))
+        .await
+        .unwrap();
+    let before = store
+        .get_upstream_tokens(&t.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.reauth_required_at, Some(NOW));
+    for value in &listed {
+        let resealed = value.sealed.replace("v1.k1.", "v1.k2.");
+        assert!(store.replace_sealed(value, &resealed).await.unwrap());
+        // Compare-and-swap: a second attempt from the old value does nothing.
+        assert!(!store.replace_sealed(value, "v1.k3.stale").await.unwrap());
+    }
+    let after = store.list_sealed().await.unwrap();
+    assert_eq!(after.len(), listed.len());
+    assert!(
+        after.iter().all(|v| v.sealed.starts_with("v1.k2.")),
+        "{after:?}"
+    );
+    let row = store
+        .get_upstream_tokens(&t.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.access_sealed, "v1.k2.old-access");
+    assert_eq!(row.refresh_sealed.as_deref(), Some("v1.k2.old-refresh"));
+    assert_eq!(
+        (row.expires_at, row.updated_at, row.reauth_required_at),
+        (
+            before.expires_at,
+            before.updated_at,
+            before.reauth_required_at
+        )
+    );
+    assert_eq!(
+        store
+            .get_local_state("bridge:https://x.example/mcp")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("v1.k2.credentials")
+    );
+    assert_eq!(
+        store.list_signing_keys().await.unwrap()[0].private_sealed,
+        "v1.k2.key"
+    );
+    // A value that is not there is not created.
+    let gone = v(SealedColumn::SigningKey, "sk_missing", "v1.k1.key");
+    assert!(!store.replace_sealed(&gone, "v1.k2.key").await.unwrap());
 }
