@@ -110,9 +110,13 @@ impl CredentialStore for SealedCredentials {
     }
 }
 
-/// The local-state name of a server's credentials.
+/// What the local-state names of the bridge's credentials start with.
+pub const CREDENTIALS_PREFIX: &str = "bridge:";
+
+/// The local-state name of a server's credentials (also the AAD they are
+/// sealed with).
 pub fn credentials_name(server: &Url) -> String {
-    format!("bridge:{server}")
+    format!("{CREDENTIALS_PREFIX}{server}")
 }
 
 fn is_private_host(url: &Url) -> bool {

@@ -6,6 +6,7 @@ use secrecy::ExposeSecret;
 use std::io::Write;
 use std::path::Path;
 use xmcp_crypto::envelope::{DataKey, Keyring};
+use xmcp_store::{SealedColumn, SealedValue};
 
 /// Build the keyring: the active key plus any previous keys (for reading
 /// values sealed before a rotation).
@@ -73,38 +74,145 @@ pub fn new_data_key() -> anyhow::Result<DataKey> {
 
 pub use xmcp_auth::identity::upstream_aad;
 
-/// Re-seal every upstream credential under the keyring's active key.
-/// Returns (rows re-sealed, rows already current).
+/// The AAD the owner of a sealed value bound it with, or `None` for a
+/// local-state value that is not sealed (`local_user` names a user).
+///
+/// The formats are their owners': `xmcp_auth::identity::upstream_aad`, and
+/// the private `aad` of `xmcp_auth::jwt` and `pending_aad` /
+/// `successor_aad` of `xmcp_auth::server`. The rotation test in
+/// `crates/xmcp/tests/cli.rs` fails if one drifts.
+fn aad_of(value: &SealedValue) -> Option<String> {
+    Some(match value.column {
+        SealedColumn::UpstreamAccess => upstream_aad(&value.key, "access"),
+        SealedColumn::UpstreamRefresh => upstream_aad(&value.key, "refresh"),
+        SealedColumn::SigningKey => format!("signing_key:{}", value.key),
+        SealedColumn::PendingVerifier => format!("pending-upstream-verifier:{}", value.key),
+        SealedColumn::RefreshSuccessor => format!("refresh-successor:{}", value.key),
+        SealedColumn::LocalState if value.key.starts_with(crate::bridge::CREDENTIALS_PREFIX) => {
+            value.key.clone()
+        }
+        SealedColumn::LocalState => return None,
+    })
+}
+
+/// Where a sealed value is, for an operator (never the value).
+fn place_of(value: &SealedValue) -> String {
+    let short = |k: &str| k.chars().take(12).collect::<String>();
+    match value.column {
+        SealedColumn::UpstreamAccess => format!("the upstream access token of user {}", value.key),
+        SealedColumn::UpstreamRefresh => {
+            format!("the upstream refresh token of user {}", value.key)
+        }
+        SealedColumn::SigningKey => format!("JWT signing key {}", value.key),
+        SealedColumn::PendingVerifier => format!(
+            "the upstream PKCE verifier of pending authorization {}… (expires within minutes)",
+            short(&value.key)
+        ),
+        SealedColumn::RefreshSuccessor => format!(
+            "the successor of rotated refresh token {}… (kept for minutes)",
+            short(&value.key)
+        ),
+        SealedColumn::LocalState => format!("local value {}", value.key),
+    }
+}
+
+/// A sealed value that no key of the keyring opens.
+#[derive(Debug)]
+pub struct Unreadable {
+    /// Where it is (never the value).
+    pub place: String,
+    /// The key id it names, if it names one.
+    pub key_id: Option<String>,
+    pub error: xmcp_crypto::envelope::EnvelopeError,
+}
+
+/// What [`reseal_all`] did.
+#[derive(Debug, Default)]
+pub struct ResealReport {
+    /// Values re-sealed under the active key.
+    pub resealed: usize,
+    /// Rows they are in.
+    pub rows: usize,
+    /// Values already sealed under it.
+    pub current: usize,
+    /// Values left as they were.
+    pub unreadable: Vec<Unreadable>,
+    /// Values rewritten by someone else on every pass: run again.
+    pub busy: usize,
+}
+
+impl ResealReport {
+    /// Ids of keys still needed to read what was left as it was: keys of
+    /// the keyring under which a value failed to open (its row or binding
+    /// did not match). Values naming keys the keyring lacks are unreadable
+    /// with or without this rotation.
+    pub fn keys_still_needed(&self) -> std::collections::BTreeSet<String> {
+        self.unreadable
+            .iter()
+            .filter(|u| !matches!(u.error, xmcp_crypto::envelope::EnvelopeError::UnknownKey(_)))
+            .filter_map(|u| u.key_id.clone())
+            .collect()
+    }
+}
+
+/// Re-seal everything sealed with the data key under the keyring's active
+/// key: upstream (X) tokens, JWT signing keys, the bridge's credentials,
+/// pending authorizations' upstream PKCE verifiers and the successors of
+/// rotated refresh tokens. Each value is replaced only if it is unchanged
+/// (a server refreshing a user's X tokens meanwhile keeps its write); such
+/// values are looked at again, as they may have been sealed under an older
+/// key. A value that does not open is reported and left as it is.
 pub async fn reseal_all(
     store: &dyn xmcp_store::Store,
     keyring: &Keyring,
-    now: i64,
-) -> anyhow::Result<(usize, usize)> {
-    let (mut changed, mut current) = (0, 0);
-    for mut row in store.list_upstream_tokens().await? {
-        let access = keyring.reseal(
-            &row.access_sealed,
-            upstream_aad(&row.user_id, "access").as_bytes(),
-        )?;
-        let refresh = match &row.refresh_sealed {
-            Some(r) => keyring.reseal(r, upstream_aad(&row.user_id, "refresh").as_bytes())?,
-            None => None,
-        };
-        if access.is_none() && refresh.is_none() {
-            current += 1;
-            continue;
+) -> anyhow::Result<ResealReport> {
+    let mut report = ResealReport::default();
+    let mut rows = std::collections::HashSet::new();
+    let mut todo = store.list_sealed().await?;
+    // A value rewritten meanwhile is read again; a few passes settle it.
+    for _ in 0..3 {
+        let mut raced = std::collections::HashSet::new();
+        for value in &todo {
+            let Some(aad) = aad_of(value) else {
+                if Keyring::key_id_of(&value.sealed).is_some() {
+                    report.unreadable.push(Unreadable {
+                        place: place_of(value),
+                        key_id: Keyring::key_id_of(&value.sealed).map(str::to_owned),
+                        error: xmcp_crypto::envelope::EnvelopeError::Decrypt,
+                    });
+                }
+                continue;
+            };
+            match keyring.reseal(&value.sealed, aad.as_bytes()) {
+                Ok(None) => report.current += 1,
+                Ok(Some(resealed)) => {
+                    if store.replace_sealed(value, &resealed).await? {
+                        report.resealed += 1;
+                        rows.insert((value.column.table(), value.key.clone()));
+                    } else {
+                        raced.insert((value.column, value.key.clone()));
+                    }
+                }
+                Err(error) => report.unreadable.push(Unreadable {
+                    place: place_of(value),
+                    key_id: Keyring::key_id_of(&value.sealed).map(str::to_owned),
+                    error,
+                }),
+            }
         }
-        if let Some(a) = access {
-            row.access_sealed = a;
+        report.busy = raced.len();
+        if raced.is_empty() {
+            break;
         }
-        if let Some(r) = refresh {
-            row.refresh_sealed = Some(r);
-        }
-        row.updated_at = now;
-        store.put_upstream_tokens(&row).await?;
-        changed += 1;
+        todo = store
+            .list_sealed()
+            .await?
+            .into_iter()
+            .filter(|v| raced.contains(&(v.column, v.key.clone())))
+            .collect();
     }
-    Ok((changed, current))
+    report.rows = rows.len();
+    Ok(report)
 }
 
 /// Read the key file, or create it (mode 0600, parent 0700) with a new key.
@@ -167,12 +275,93 @@ pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// What cannot be re-sealed is left as it was and named, and the keys it
+    /// needs are reported, unless the keyring never had them.
+    #[tokio::test]
+    async fn values_that_do_not_open_are_reported_with_the_keys_they_need() {
+        let store = xmcp_store::connect("sqlite::memory:", 1).await.unwrap();
+        let old = DataKey::generate("old").unwrap();
+        let old_ring = Keyring::new(
+            DataKey::parse(old.export().expose_secret()).unwrap(),
+            vec![],
+        );
+        let gone = Keyring::new(DataKey::generate("gone").unwrap(), vec![]);
+        let put = |name: &'static str, value: String| {
+            let store = store.clone();
+            async move { store.put_local_state(name, &value, 1).await.unwrap() }
+        };
+        put(
+            "bridge:https://a.example/mcp",
+            old_ring.seal(b"a", b"bridge:https://a.example/mcp"),
+        )
+        .await;
+        // Sealed with another binding than the bridge's: not this one's to open.
+        put(
+            "bridge:https://b.example/mcp",
+            old_ring.seal(b"b", b"elsewhere"),
+        )
+        .await;
+        // A name whose values nobody here seals, yet sealed.
+        put("someone_else", old_ring.seal(b"c", b"someone_else")).await;
+        // Under a key this keyring never had.
+        put(
+            "bridge:https://c.example/mcp",
+            gone.seal(b"d", b"bridge:https://c.example/mcp"),
+        )
+        .await;
+        // Not sealed at all.
+        put(crate::local::LOCAL_USER, "u_123".into()).await;
+
+        let new_ring = Keyring::new(DataKey::generate("new").unwrap(), vec![old]);
+        let report = reseal_all(store.as_ref(), &new_ring).await.unwrap();
+        assert_eq!(
+            (report.resealed, report.rows, report.current, report.busy),
+            (1, 1, 0, 0)
+        );
+        let places: Vec<&str> = report.unreadable.iter().map(|u| u.place.as_str()).collect();
+        assert_eq!(
+            places,
+            [
+                "local value bridge:https://b.example/mcp",
+                "local value bridge:https://c.example/mcp",
+                "local value someone_else",
+            ]
+        );
+        assert_eq!(
+            report.keys_still_needed().into_iter().collect::<Vec<_>>(),
+            ["old"]
+        );
+        let a = store
+            .get_local_state("bridge:https://a.example/mcp")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(Keyring::key_id_of(&a), Some("new"));
+        assert_eq!(
+            store
+                .get_local_state(crate::local::LOCAL_USER)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("u_123")
+        );
+        // A second run has nothing left to do but report the same.
+        let again = reseal_all(store.as_ref(), &new_ring).await.unwrap();
+        assert_eq!(
+            (again.resealed, again.current, again.unreadable.len()),
+            (0, 1, 3)
+        );
+    }
+
     #[test]
     fn key_file_is_created_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join("encryption.key");
-        let a = super::load_or_create_key_file(&path).unwrap();
-        let b = super::load_or_create_key_file(&path).unwrap();
+        let a = load_or_create_key_file(&path).unwrap();
+        let b = load_or_create_key_file(&path).unwrap();
         assert_eq!(a.id(), b.id());
         #[cfg(unix)]
         {

@@ -55,7 +55,9 @@ enum Command {
         #[arg(long)]
         id: Option<String>,
     },
-    /// Re-encrypt every stored upstream credential under the active key.
+    /// Re-encrypt everything sealed with the encryption key (X tokens, JWT
+    /// signing keys, bridge credentials, in-flight sign-ins) under the
+    /// active key.
     ///
     /// With a configured key: deploy the new key as XMCP_ENCRYPTION_KEY and
     /// the old one in XMCP_PREVIOUS_ENCRYPTION_KEYS on every instance, run
@@ -529,24 +531,33 @@ fn run_gen_key(id: Option<String>) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[allow(clippy::print_stdout)]
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 async fn run_rotate_key(args: ServeArgs) -> anyhow::Result<()> {
     use xmcp_server::config::KeySource;
     let config = args.config()?;
-    let now = xmcp_server::app::system_clock().now();
     let store = xmcp_store::connect(&config.database_url, 2).await?;
+    let summary = |report: &xmcp_server::keys::ResealReport, active: &str| {
+        format!(
+            "re-encrypted {} row(s) ({} sealed value(s)) under key {active}; {} value(s) already used it",
+            report.rows, report.resealed, report.current
+        )
+    };
     match &config.encryption_key {
         KeySource::Configured(_) => {
             let keyring = xmcp_server::keys::load_keyring(&config)?;
-            let (changed, current) =
-                xmcp_server::keys::reseal_all(store.as_ref(), &keyring, now).await?;
-            println!(
-                "re-encrypted {changed} row(s) under key {}; {current} already used it",
-                keyring.active_id()
-            );
-            println!(
-                "once every instance runs with this key, remove XMCP_PREVIOUS_ENCRYPTION_KEYS"
-            );
+            let report = xmcp_server::keys::reseal_all(store.as_ref(), &keyring).await?;
+            println!("{}", summary(&report, keyring.active_id()));
+            let needed = left_behind(&report)?;
+            if needed.is_empty() {
+                println!(
+                    "once every instance runs with this key, remove XMCP_PREVIOUS_ENCRYPTION_KEYS"
+                );
+            } else {
+                anyhow::bail!(
+                    "keep the previous key(s) {} in XMCP_PREVIOUS_ENCRYPTION_KEYS: values sealed under them could not be re-encrypted (see above)",
+                    needed.join(", ")
+                );
+            }
         }
         KeySource::DataDirFile(path) => {
             let (old, mut previous) = xmcp_server::keys::read_key_file(path)?;
@@ -559,18 +570,55 @@ async fn run_rotate_key(args: ServeArgs) -> anyhow::Result<()> {
             previous.insert(0, old);
             let (new_copy, _) = xmcp_server::keys::read_key_file(path)?;
             let keyring = xmcp_crypto::envelope::Keyring::new(new_copy, previous);
-            // Step 2: re-seal; Step 3: drop the old keys.
-            let (changed, current) =
-                xmcp_server::keys::reseal_all(store.as_ref(), &keyring, now).await?;
-            xmcp_server::keys::write_key_file(path, &[&new])?;
-            println!(
-                "rotated {} from key {old_id} to {}: re-encrypted {changed} row(s) ({current} already current)",
-                path.display(),
-                new.id()
+            // Step 2: re-seal. Step 3: drop the old keys, but for any still
+            // needed to read what could not be re-sealed.
+            let report = xmcp_server::keys::reseal_all(store.as_ref(), &keyring).await?;
+            let needed = left_behind(&report)?;
+            let (_, previous) = xmcp_server::keys::read_key_file(path)?;
+            let mut kept = vec![&new];
+            kept.extend(
+                previous
+                    .iter()
+                    .filter(|k| needed.iter().any(|n| n == k.id())),
             );
+            xmcp_server::keys::write_key_file(path, &kept)?;
+            println!(
+                "rotated {} from key {old_id} to {}: {}",
+                path.display(),
+                new.id(),
+                summary(&report, new.id())
+            );
+            if !needed.is_empty() {
+                anyhow::bail!(
+                    "kept the previous key(s) {} in {}: values sealed under them could not be re-encrypted (see above)",
+                    needed.join(", "),
+                    path.display()
+                );
+            }
         }
     }
     Ok(())
+}
+
+/// Say what a rotation left as it was; the ids of the keys it still needs
+/// (an error if some values were being rewritten on every pass).
+#[allow(clippy::print_stderr)]
+fn left_behind(report: &xmcp_server::keys::ResealReport) -> anyhow::Result<Vec<String>> {
+    for u in &report.unreadable {
+        eprintln!(
+            "warning: {} was left as it was: {} (key {})",
+            u.place,
+            u.error,
+            u.key_id.as_deref().unwrap_or("none")
+        );
+    }
+    if report.busy > 0 {
+        anyhow::bail!(
+            "{} value(s) changed on every pass while being re-encrypted; run rotate-key again (the previous keys were kept)",
+            report.busy
+        );
+    }
+    Ok(report.keys_still_needed().into_iter().collect())
 }
 
 #[allow(clippy::print_stdout)]
