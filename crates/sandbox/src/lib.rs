@@ -11,10 +11,14 @@ mod world;
 pub use faults::{Fault, FaultKind, FaultParseError};
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The sandbox's clock: Unix seconds. Tests share their manual clock with it.
@@ -85,9 +89,20 @@ pub struct Stats {
     /// Successful API calls per username (app-only calls under `app`).
     pub api_calls: BTreeMap<String, u64>,
     /// Every code and token issued, so tests can check none of them leaks
-    /// (into logs, responses...). Simulated credentials, worthless outside.
+    /// (into logs, responses...). Simulated credentials, but they work on
+    /// this sandbox: [`Sandbox::stats`] only, never served over HTTP.
+    #[serde(skip)]
     pub issued: Vec<String>,
 }
+
+/// Where the sandbox's test controls are ([`Sandbox::router`]).
+pub const CONTROLS_PATH: &str = "/_sandbox";
+
+/// The address of the client a request comes from, when the server
+/// embedding the sandbox knows better than the TCP peer (behind a trusted
+/// proxy, the forwarded client). Put it in the request's extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
 
 /// The simulated X. Cheap to clone; clones share state.
 #[derive(Clone)]
@@ -128,16 +143,28 @@ impl Sandbox {
     }
 
     /// Every route: OAuth, API, OpenAPI document and the `/_sandbox` controls.
+    ///
+    /// The controls (faults and counters) answer only requests from this
+    /// machine: a loopback client ([`ClientAddr`], else the TCP peer, so
+    /// serve with `into_make_service_with_connect_info::<SocketAddr>()`),
+    /// naming the sandbox by an IP address, `localhost` or its own host (no
+    /// DNS rebinding), and not sent by a browser from another origin.
     pub fn router(&self) -> Router {
-        Router::new()
-            .merge(oauth::routes())
-            .merge(api::routes())
-            .route("/2/openapi.json", get(openapi_document))
+        let controls = Router::new()
             .route(
                 "/_sandbox/faults",
                 get(list_faults).post(add_fault).delete(clear_faults),
             )
             .route("/_sandbox/stats", get(stats))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                controls_guard,
+            ));
+        Router::new()
+            .merge(oauth::routes())
+            .merge(api::routes())
+            .route("/2/openapi.json", get(openapi_document))
+            .merge(controls)
             .with_state(self.clone())
     }
 
@@ -233,4 +260,64 @@ async fn clear_faults(State(sb): State<Sandbox>) -> axum::http::StatusCode {
 
 async fn stats(State(sb): State<Sandbox>) -> axum::Json<Stats> {
     axum::Json(sb.stats())
+}
+
+/// Who may use the controls: see [`Sandbox::router`].
+async fn controls_guard(State(sb): State<Sandbox>, req: Request, next: Next) -> Response {
+    if let Err(why) = controls_allowed(&sb.inner.config.base_url, &req) {
+        let body = serde_json::json!({"error": "forbidden", "error_description": why});
+        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    }
+    let mut response = next.run(req).await;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn controls_allowed(base_url: &str, req: &Request) -> Result<(), &'static str> {
+    let client = req
+        .extensions()
+        .get::<ClientAddr>()
+        .map(|c| c.0)
+        .or_else(|| {
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        });
+    if !client.is_some_and(|ip| ip.to_canonical().is_loopback()) {
+        return Err("the sandbox's controls answer only clients on this machine");
+    }
+    let base = url::Url::parse(base_url).ok();
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let host = header(header::HOST)
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .map(|h| match h.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => h,
+        });
+    let host_ok = host.is_some_and(|h| {
+        h.eq_ignore_ascii_case("localhost")
+            || h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .is_ok()
+            || base
+                .as_ref()
+                .and_then(|b| b.host_str())
+                .is_some_and(|b| b.eq_ignore_ascii_case(h))
+    });
+    if !host_ok {
+        return Err("the sandbox's controls answer only requests for its own host");
+    }
+    let own_origin = base.map(|b| b.origin().ascii_serialization());
+    if header(header::ORIGIN).is_some_and(|o| Some(o) != own_origin.as_deref()) {
+        return Err("the sandbox's controls do not answer pages of other origins");
+    }
+    if header(HeaderName::from_static("sec-fetch-site"))
+        .is_some_and(|s| !matches!(s, "same-origin" | "none"))
+    {
+        return Err("the sandbox's controls do not answer pages of other origins");
+    }
+    Ok(())
 }

@@ -102,6 +102,16 @@ fn demo_upstream(
     Ok((sandbox, oauth))
 }
 
+/// The demo's simulated X as mounted under [`SANDBOX_PATH`]: told who each
+/// client is (behind trusted proxies, the forwarded client), since its test
+/// controls answer only this machine.
+fn sandbox_routes(sandbox: &Sandbox, config: &Config) -> Router {
+    sandbox.router().layer(axum::middleware::from_fn_with_state(
+        crate::ops::TrustedProxies(config.trusted_proxies.clone()),
+        crate::ops::name_client,
+    ))
+}
+
 /// X's OAuth client and API for `oauth`, with the vault that keeps each
 /// user's X tokens in `store`.
 pub fn x_api(
@@ -325,6 +335,67 @@ fn cors() -> CorsLayer {
         .max_age(Duration::from_secs(3600))
 }
 
+/// Whether `path` is one of the demo's test controls, which no page of
+/// another origin may read or drive: they are answered without CORS.
+fn is_demo_control(path: &str) -> bool {
+    path.strip_prefix(SANDBOX_PATH)
+        .is_some_and(|rest| rest.starts_with(xmcp_sandbox::CONTROLS_PATH))
+}
+
+/// [`cors()`] around `inner`, except for the demo's test controls
+/// ([`is_demo_control`]): those go straight to `inner`, so a preflight for
+/// them gets no CORS answer and their responses no `Access-Control-*`
+/// header.
+#[derive(Clone)]
+struct CorsBesideControls<S> {
+    cors: tower_http::cors::Cors<S>,
+    plain: S,
+}
+
+#[derive(Clone, Copy)]
+struct CorsBesideControlsLayer;
+
+impl<S: Clone> tower::Layer<S> for CorsBesideControlsLayer {
+    type Service = CorsBesideControls<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CorsBesideControls {
+            cors: tower::Layer::layer(&cors(), inner.clone()),
+            plain: inner,
+        }
+    }
+}
+
+impl<S, B, R> tower::Service<Request<B>> for CorsBesideControls<S>
+where
+    S: tower::Service<Request<B>, Response = axum::http::Response<R>>,
+    R: Default,
+{
+    type Response = axum::http::Response<R>;
+    type Error = S::Error;
+    type Future = tower::util::future::EitherResponseFuture<
+        tower_http::cors::ResponseFuture<S::Future>,
+        S::Future,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::ready!(self.cors.poll_ready(cx))?;
+        self.plain.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        type Either<'a, S> = tower::util::Either<&'a mut tower_http::cors::Cors<S>, &'a mut S>;
+        if is_demo_control(req.uri().path()) {
+            Either::Right(&mut self.plain).call(req)
+        } else {
+            Either::Left(&mut self.cors).call(req)
+        }
+    }
+}
+
 /// `/mcp` exactly as the MCP SDK serves it: rmcp's streamable HTTP
 /// transport over [`XmcpHandler`], stateless, answering in JSON, with
 /// nothing in front (no bearer or scope guard, no sessions: see
@@ -467,7 +538,7 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
         .merge(ops)
         .merge(metrics);
     if let Some(sandbox) = &app.sandbox {
-        router = router.nest(SANDBOX_PATH, sandbox.router());
+        router = router.nest(SANDBOX_PATH, sandbox_routes(sandbox, &app.config));
     }
     router
         .fallback(|| async {
@@ -482,8 +553,8 @@ pub fn build_router(app: Arc<App>, shutdown: CancellationToken) -> Router {
 
 /// The whole HTTP surface: [`build_router`] behind the layers every request
 /// goes through, outermost first: a request id (kept from the client or
-/// made), echoed in the response; the `http` log span; CORS; the body size
-/// limit.
+/// made), echoed in the response; the `http` log span; CORS (but for the
+/// demo's test controls); the body size limit.
 ///
 /// They wrap the router once rather than each route (`Router::layer`):
 /// there, each layer boxes and clones a service and boxes a future per
@@ -515,7 +586,7 @@ pub fn http_service(
                 tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
-        .layer(cors())
+        .layer(CorsBesideControlsLayer)
         // CORS answers preflights with an empty body of the inner type.
         .map_response(IntoResponse::into_response)
         // No body anywhere is larger than an MCP message; endpoints with

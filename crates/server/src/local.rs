@@ -253,7 +253,9 @@ async fn demo_sandbox(
         now,
     );
     let stop = CancellationToken::new();
-    let router = sandbox.router();
+    let router = sandbox
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
     let token = stop.clone();
     tokio::spawn(async move {
         let _ = axum::serve(listener, router)

@@ -268,6 +268,19 @@ impl TrustedProxies {
     }
 }
 
+/// Name the client ([`TrustedProxies::client_ip`]) to the demo's simulated
+/// X, whose test controls answer only this machine.
+pub async fn name_client(
+    State(proxies): State<TrustedProxies>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(ip) = proxies.client_ip(&req) {
+        req.extensions_mut().insert(xmcp_sandbox::ClientAddr(ip));
+    }
+    next.run(req).await
+}
+
 /// Limits on the authorization endpoints.
 pub struct RateLimits {
     per_ip: Option<Limit<(IpAddr, &'static str)>>,

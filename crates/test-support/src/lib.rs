@@ -109,7 +109,9 @@ impl SandboxServer {
             },
             Arc::new(move || clock.now()),
         );
-        let router = sandbox.router();
+        let router = sandbox
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let handle = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });

@@ -461,7 +461,11 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         wait_for_signal().await;
         signal.cancel();
     });
-    axum::serve(listener, sandbox.router())
+    // Its test controls answer only this machine: they need the peer.
+    let router = sandbox
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     Ok(())

@@ -9,6 +9,7 @@ mod harness {
 mod billing;
 mod bridge;
 mod connection;
+mod demo;
 mod device;
 mod flow;
 mod media;
