@@ -705,6 +705,7 @@ mod tests {
                 host: Some(host.parse().unwrap()),
                 port: Some(port),
                 public_url: Some(public_url.into()),
+                demo_public: Some(true),
                 encryption_key: Some(crate::keys::new_data_key().unwrap().export()),
                 ..Default::default()
             },

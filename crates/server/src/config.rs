@@ -35,6 +35,8 @@ pub struct Settings {
     pub database_url: Option<String>,
     pub database_max_connections: Option<u32>,
     pub demo: Option<bool>,
+    /// Let `demo` listen on, or be published at, a non-loopback address.
+    pub demo_public: Option<bool>,
     pub log_format: Option<LogFormat>,
     pub log: Option<String>,
     pub mcp_stateful: Option<bool>,
@@ -234,6 +236,7 @@ impl Settings {
             database_url,
             database_max_connections,
             demo,
+            demo_public,
             log_format,
             log,
             mcp_stateful,
@@ -897,6 +900,21 @@ impl Config {
             )));
         }
 
+        if demo && !s.demo_public.unwrap_or(false) {
+            let exposed = if !host.is_loopback() {
+                Some(format!("it would listen on {host}"))
+            } else if !is_loopback_url(&public_url) {
+                Some(format!("its public URL is {public_url}"))
+            } else {
+                None
+            };
+            if let Some(exposed) = exposed {
+                return Err(err(format!(
+                    "--demo is for trying xmcp on this machine, and {exposed}: other machines could sign in as its demo accounts and use its authorization server. Keep it local (--host 127.0.0.1 and no public URL, or a loopback one), or, to show the demo to others on purpose, add --demo-public (XMCP_DEMO_PUBLIC=true)"
+                )));
+            }
+        }
+
         let data_dir = s.data_dir.clone().unwrap_or_else(default_data_dir);
         let database_url = s
             .database_url
@@ -1373,6 +1391,68 @@ mod tests {
             let e = Config::resolve(None, s).unwrap_err().to_string();
             assert!(e.contains(hint), "{e}");
         }
+    }
+
+    /// The demo signs anyone in as its demo accounts: it stays on this
+    /// machine unless the operator says otherwise.
+    #[test]
+    fn the_demo_refuses_to_be_exposed_unless_asked() {
+        let exposed = [
+            Settings {
+                host: Some("0.0.0.0".parse().unwrap()),
+                public_url: Some("http://127.0.0.1:8000".into()),
+                ..demo()
+            },
+            Settings {
+                host: Some("192.168.1.5".parse().unwrap()),
+                public_url: Some("http://localhost:8000".into()),
+                ..demo()
+            },
+            Settings {
+                public_url: Some("https://demo.example.com".into()),
+                ..demo()
+            },
+            Settings {
+                host: Some("::".parse().unwrap()),
+                public_url: Some("https://demo.example.com".into()),
+                ..demo()
+            },
+        ];
+        for s in exposed {
+            let e = Config::resolve(None, s.clone()).unwrap_err().to_string();
+            assert!(
+                e.contains("--demo-public") && e.contains("XMCP_DEMO_PUBLIC=true"),
+                "{e}"
+            );
+            let c = Config::resolve(
+                None,
+                Settings {
+                    demo_public: Some(true),
+                    ..s
+                },
+            )
+            .unwrap();
+            assert!(c.demo);
+        }
+        for local in ["127.0.0.1", "::1"] {
+            let s = Settings {
+                host: Some(local.parse().unwrap()),
+                ..demo()
+            };
+            assert!(Config::resolve(None, s).is_ok(), "{local}");
+        }
+        // Without the demo, the setting changes nothing.
+        let s = Settings {
+            host: Some("0.0.0.0".parse().unwrap()),
+            public_url: Some("https://mcp.example.com".into()),
+            users: vec![UserSettings {
+                username: "alice".into(),
+                password_hash: xmcp_crypto::password::hash("x"),
+                display_name: None,
+            }],
+            ..Default::default()
+        };
+        assert!(Config::resolve(None, s).is_ok());
     }
 
     #[test]

@@ -171,6 +171,10 @@ pub struct HttpArgs {
     /// Public origin clients use, e.g. https://mcp.example.com (the OAuth issuer).
     #[arg(long, env = "XMCP_PUBLIC_URL", help_heading = SERVER)]
     public_url: Option<String>,
+    /// Let --demo listen on a non-loopback --host or use a non-loopback
+    /// --public-url: others can then sign in to it as its demo accounts.
+    #[arg(long, env = "XMCP_DEMO_PUBLIC", help_heading = SERVER)]
+    demo_public: bool,
     /// Give MCP clients before 2026-07-28 sessions (`Mcp-Session-Id`), kept
     /// in the database and bound to their user. Answers are JSON either way.
     #[arg(long, env = "XMCP_MCP_STATEFUL", help_heading = SERVER)]
@@ -329,6 +333,9 @@ impl StoreArgs {
         let mut s = Settings::default();
         self.apply(&mut s);
         s.demo = Some(true);
+        // Nothing is served: the demo's exposure check has nothing to say
+        // about the host or public URL of a configuration file.
+        s.demo_public = Some(true);
         self.resolve(s)
     }
 }
@@ -371,6 +378,7 @@ impl HttpArgs {
         s.host = self.host;
         s.port = self.port;
         s.public_url = self.public_url.clone();
+        s.demo_public = self.demo_public.then_some(true);
         s.mcp_stateful = self.mcp_stateful;
         s.allowed_hosts = self.allowed_hosts.clone();
         s.allowed_origins = self.allowed_origins.clone();
@@ -422,6 +430,9 @@ impl LocalSettings {
         let mut s = Settings::default();
         self.store.apply(&mut s);
         self.x.apply(&mut s);
+        // The local commands listen on loopback only, whatever a
+        // configuration file says about the HTTP server.
+        s.demo_public = Some(true);
         self.store.resolve(s)
     }
 }

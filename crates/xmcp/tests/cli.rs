@@ -390,6 +390,42 @@ fn check_config_explains_what_to_fix() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("http://127.0.0.1:8000/mcp"));
 }
 
+/// `serve --demo` stays on this machine unless told otherwise, and says how.
+#[test]
+fn the_demo_refuses_to_be_reachable_from_elsewhere_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    for exposed in [
+        &["--host", "0.0.0.0", "--public-url", "http://127.0.0.1:8000"][..],
+        &["--public-url", "https://demo.example.com"],
+    ] {
+        let out = std::process::Command::new(bin())
+            .args(["serve", "--demo", "--data-dir", data, "--port", "0"])
+            .args(exposed)
+            .env_remove("XMCP_DEMO_PUBLIC")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{exposed:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--demo-public (XMCP_DEMO_PUBLIC=true)")
+                && err.contains("--host 127.0.0.1"),
+            "{exposed:?}: {err}"
+        );
+        let out = std::process::Command::new(bin())
+            .args(["check-config", "--demo", "--data-dir", data])
+            .args(exposed)
+            .env("XMCP_DEMO_PUBLIC", "true")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{exposed:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Each command takes, and lists, only the settings it uses: the HTTP
 /// server's are refused by the local commands, and X's by the store-only
 /// ones, rather than silently ignored.
