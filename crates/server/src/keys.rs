@@ -79,7 +79,8 @@ pub use xmcp_auth::identity::upstream_aad;
 ///
 /// The formats are their owners': `xmcp_auth::identity::upstream_aad`, and
 /// the private `aad` of `xmcp_auth::jwt` and `pending_aad` /
-/// `successor_aad` of `xmcp_auth::server`. The rotation test in
+/// `successor_aad` of `xmcp_auth::server`, and the ledger's for results of
+/// writes made once. The rotation test in
 /// `crates/xmcp/tests/cli.rs` fails if one drifts.
 fn aad_of(value: &SealedValue) -> Option<String> {
     Some(match value.column {
@@ -92,6 +93,7 @@ fn aad_of(value: &SealedValue) -> Option<String> {
             value.key.clone()
         }
         SealedColumn::LocalState => return None,
+        SealedColumn::OnceResult => crate::mcp::ledger::once_aad_of(&value.key),
     })
 }
 
@@ -113,6 +115,10 @@ fn place_of(value: &SealedValue) -> String {
             short(&value.key)
         ),
         SealedColumn::LocalState => format!("local value {}", value.key),
+        SealedColumn::OnceResult => format!(
+            "the result of write {}… made once (kept for its idempotency window)",
+            short(&value.key)
+        ),
     }
 }
 

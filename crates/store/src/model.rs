@@ -412,6 +412,9 @@ pub enum SealedColumn {
     /// A `local_state` value; the key is its name. Not every local value is
     /// sealed: the owner of a name knows.
     LocalState,
+    /// `once_keys.result_sealed`: the result of a write made once; the key
+    /// is the idempotency key's digest.
+    OnceResult,
 }
 
 impl SealedColumn {
@@ -423,6 +426,7 @@ impl SealedColumn {
             Self::PendingVerifier => "pending_authorizations",
             Self::RefreshSuccessor => "refresh_tokens",
             Self::LocalState => "local_state",
+            Self::OnceResult => "once_keys",
         }
     }
 }

@@ -1176,17 +1176,19 @@ macro_rules! impl_sql_store {
                 SealedColumn::PendingVerifier => ("id_hash", "upstream_verifier_sealed"),
                 SealedColumn::RefreshSuccessor => ("token_hash", "successor_sealed"),
                 SealedColumn::LocalState => ("name", "value"),
+                SealedColumn::OnceResult => ("key_hash", "result_sealed"),
             };
             (column.table(), key, value)
         }
 
-        const SEALED_COLUMNS: [SealedColumn; 6] = [
+        const SEALED_COLUMNS: [SealedColumn; 7] = [
             SealedColumn::UpstreamAccess,
             SealedColumn::UpstreamRefresh,
             SealedColumn::SigningKey,
             SealedColumn::PendingVerifier,
             SealedColumn::RefreshSuccessor,
             SealedColumn::LocalState,
+            SealedColumn::OnceResult,
         ];
 
         #[async_trait]

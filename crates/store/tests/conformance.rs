@@ -1487,6 +1487,14 @@ async fn sealed_values_are_listed_and_replaced_only_where_unchanged(db: &TestDat
         .put_local_state("bridge:https://x.example/mcp", "v1.k1.credentials", NOW)
         .await
         .unwrap();
+    let once = hash();
+    store.claim_once(&once, "u", NOW, NOW + 60).await.unwrap();
+    store
+        .finish_once(&once, "v1.k1.result", NOW + 600)
+        .await
+        .unwrap();
+    // A claim still in flight has no result to list.
+    store.claim_once(&hash(), "u", NOW, NOW + 60).await.unwrap();
 
     let mut listed = store.list_sealed().await.unwrap();
     listed.sort_by(|a, b| format!("{:?}", a.column).cmp(&format!("{:?}", b.column)));
@@ -1518,6 +1526,7 @@ async fn sealed_values_are_listed_and_replaced_only_where_unchanged(db: &TestDat
             "bridge:https://x.example/mcp",
             "v1.k1.credentials",
         ),
+        v(SealedColumn::OnceResult, once.as_str(), "v1.k1.result"),
     ];
     expected.sort_by(|a, b| format!("{:?}", a.column).cmp(&format!("{:?}", b.column)));
     assert_eq!(listed, expected);

@@ -4,8 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use xmcp_test_support::{
-    Authorize, DEMO_USER_ID, XmcpProcess, finish_upstream, free_port, submit_consent,
+    Authorize, DEMO_USER_ID, SandboxServer, XmcpProcess, finish_upstream, free_port, submit_consent,
 };
 
 fn bin() -> PathBuf {
@@ -246,7 +247,28 @@ async fn at_the_default_log_level_mcp_calls_write_nothing() {
 #[tokio::test]
 async fn trace_logs_of_a_whole_flow_contain_no_issued_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let (proc, log) = start_demo(dir.path(), free_port(), "trace.log", "trace").await;
+    let port = free_port();
+    // The simulated X runs in this process, where the codes and tokens it
+    // issued can be read (its HTTP controls never show them).
+    let now = xmcp_auth::Clock::now(&xmcp_auth::SystemClock);
+    let x = SandboxServer::start(
+        &format!("http://127.0.0.1:{port}/upstream/callback"),
+        Arc::new(xmcp_auth::ManualClock::new(now)),
+    )
+    .await;
+    let (file, log) = log_file(dir.path(), "trace.log");
+    let data = dir.path().join("data");
+    let mut env = XmcpProcess::x_env(&x.base);
+    env.push(("XMCP_LOG".into(), "trace".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let proc = XmcpProcess::start(
+        &bin(),
+        port,
+        &["--data-dir", data.to_str().unwrap()],
+        &env,
+        file,
+    )
+    .await;
     let (status, reg) = proc
         .register(json!({"redirect_uris": ["http://127.0.0.1/callback"], "token_endpoint_auth_method": "client_secret_post", "client_name": "secretive"}))
         .await;
@@ -297,22 +319,8 @@ async fn trace_logs_of_a_whole_flow_contain_no_issued_secret() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    // Every code and token the simulated X issued in this process.
-    let x_stats: serde_json::Value = proc
-        .http
-        .get(proc.url("/sandbox/_sandbox/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let x_issued: Vec<String> = x_stats["issued"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
+    // Every code and token the simulated X issued.
+    let x_issued = x.sandbox.stats().issued;
     assert_eq!(
         x_issued.len(),
         3,

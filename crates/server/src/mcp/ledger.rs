@@ -390,7 +390,12 @@ impl Ledger {
 }
 
 fn once_aad(key: &TokenHash) -> String {
-    format!("once-result:{}", key.as_str())
+    once_aad_of(key.as_str())
+}
+
+/// The AAD of a stored result of a write made once, by its key's digest.
+pub(crate) fn once_aad_of(key_digest: &str) -> String {
+    format!("once-result:{key_digest}")
 }
 
 fn unavailable(e: StoreError) -> Refused {
