@@ -184,6 +184,18 @@ async fn the_bridge_never_opens_an_authorization_url_that_is_not_https() {
     }
 }
 
+/// RFC 8414 §3.3: metadata naming another issuer than the one it was
+/// fetched for is refused before anything is registered or opened.
+#[tokio::test]
+async fn metadata_for_another_issuer_is_refused() {
+    let evil = Malicious::start(json!({"issuer": "https://auth.example.com"})).await;
+    let (store, keyring) = local_store().await;
+    let (error, shown) = evil.connect(store, keyring).await;
+    assert!(error.contains("issuer mismatch"), "{error}");
+    assert!(shown.is_empty(), "{shown:?}");
+    assert_eq!(evil.oauth_calls.load(Ordering::SeqCst), 0);
+}
+
 /// Stored tokens are not sent to a token endpoint the server's metadata
 /// has since changed to something the bridge would not have used.
 #[tokio::test]
