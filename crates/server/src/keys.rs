@@ -224,7 +224,16 @@ pub async fn reseal_all(
 /// Read the key file, or create it (mode 0600, parent 0700) with a new key.
 pub fn load_or_create_key_file(path: &Path) -> anyhow::Result<DataKey> {
     match std::fs::read_to_string(path) {
-        Ok(_) => Ok(read_key_file(path)?.0),
+        Ok(_) => {
+            if let Some(mode) = shared_mode(path) {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = %format!("{mode:o}"),
+                    "other users of this machine may read the encryption key file: chmod 600 it"
+                );
+            }
+            Ok(read_key_file(path)?.0)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
                 create_private_dir(dir)?;
@@ -253,6 +262,22 @@ pub fn load_or_create_key_file(path: &Path) -> anyhow::Result<DataKey> {
             }
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The permission bits of `path` when its group or other users have any
+/// (Unix); `None` when only its owner does, or elsewhere.
+fn shared_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
@@ -374,6 +399,15 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
+            assert_eq!(shared_mode(&path), None);
+            let dir_mode = std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(dir_mode, 0o700);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert_eq!(shared_mode(&path), Some(0o644));
         }
     }
 }
