@@ -692,7 +692,7 @@ async fn handle(
         return Problem::credits_depleted().into_response(&txid);
     }
     let key = caller.user_id.clone().unwrap_or_else(|| "app".into());
-    let limited = if sb.inner.config.rate_limits {
+    let limited = if sb.rate_limited() {
         sb.world().consume(&key, op.id, op.limit, now)
     } else {
         Ok(crate::world::Window {

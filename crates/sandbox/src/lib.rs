@@ -117,6 +117,8 @@ struct Inner {
     faults: Mutex<faults::Faults>,
     stats: Mutex<Stats>,
     billing: Mutex<billing::Billing>,
+    /// X's rate limits, on or off: [`SandboxConfig::rate_limits`] at first.
+    rate_limits: std::sync::atomic::AtomicBool,
 }
 
 /// Lock a mutex even if a panicking thread poisoned it: the sandbox's state
@@ -130,8 +132,10 @@ impl Sandbox {
         let start = now();
         let faults = faults::Faults::new(config.faults.clone());
         let credits = config.credits;
+        let rate_limits = std::sync::atomic::AtomicBool::new(config.rate_limits);
         Self {
             inner: Arc::new(Inner {
+                rate_limits,
                 config,
                 now,
                 world: Mutex::new(world::World::seeded(start)),
@@ -205,6 +209,20 @@ impl Sandbox {
     /// Give the app `credits` micro-dollars (`None`: stop billing).
     pub fn set_credits(&self, credits: Option<i64>) {
         lock(&self.inner.billing).set_balance(credits);
+    }
+
+    /// Turn X's rate limits on or off (a benchmark measures what lies in
+    /// front of the simulated X, not its windows).
+    pub fn set_rate_limits(&self, on: bool) {
+        self.inner
+            .rate_limits
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn rate_limited(&self) -> bool {
+        self.inner
+            .rate_limits
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `(id, username)` of the demo accounts, in the order the login page lists them.

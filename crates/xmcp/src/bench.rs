@@ -1,5 +1,7 @@
-//! `xmcp bench`: throughput and latency of authenticated `tools/call`, of
-//! the token endpoint, memory, and `xmcp stdio` cold start.
+//! `xmcp bench`: throughput and latency of authenticated `tools/call`,
+//! what xmcp adds to a call that reaches X and what its ledger writes cost,
+//! the size of `tools/list`, the token endpoint, memory, and `xmcp stdio`
+//! cold start.
 //!
 //! Boots the real server in this process on 127.0.0.1 (demo sign-in, a fresh
 //! SQLite database in a temporary directory unless `--database-url` is
@@ -17,8 +19,11 @@
 //! transport (`handler`), which shows how much is the handler's and how
 //! much the transport's. With `--python` and `--typescript` it also
 //! measures the alternatives: the same tool on the official Python and
-//! TypeScript SDKs, run as child processes. Load generator and servers share
-//! the machine's cores, so the numbers are a lower bound for a server alone.
+//! TypeScript SDKs, run as child processes. Then `tools/call getUsersMe`
+//! through xmcp takes turns with the same call made directly to the
+//! simulated X (its rate limits off), and the difference is what xmcp adds
+//! to a user's wait. Load generator and servers share the machine's cores,
+//! so the numbers are a lower bound for a server alone.
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -61,6 +66,10 @@ pub struct BenchArgs {
     /// `npm install @modelcontextprotocol/sdk` was run. Stateless mode only.
     #[arg(long, env = "XMCP_BENCH_TYPESCRIPT")]
     typescript: Option<std::path::PathBuf>,
+    /// Skip the calls that reach the simulated X (`getUsersMe` through
+    /// xmcp against the simulated X directly) and the ledger's writes.
+    #[arg(long)]
+    no_x_calls: bool,
     /// Also measure the token endpoint (code and refresh grants).
     #[arg(long)]
     token_endpoint: bool,
@@ -441,47 +450,81 @@ async fn obtain_token(http: &reqwest::Client, base: &str) -> anyhow::Result<Stri
         .to_owned())
 }
 
-async fn measure(
+/// Builds the `n`th request of a measurement.
+type MakeRequest = Arc<dyn Fn(u64) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// `tools/call` of `tool` with `arguments`, as an MCP client sends it.
+fn tool_call(
     http: &reqwest::Client,
     url: &str,
     token: &str,
     session: Option<&str>,
+    tool: &'static str,
+    arguments: Value,
+) -> MakeRequest {
+    let (http, url) = (http.clone(), url.to_owned());
+    let auth = format!("Bearer {token}");
+    let session = session.map(str::to_owned);
+    Arc::new(move |id| {
+        // Request ids must be unique within a session (stateful mode).
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments},
+        });
+        let req = http
+            .post(&url)
+            .header("authorization", &auth)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string());
+        match &session {
+            Some(s) => req.header("mcp-session-id", s),
+            None => req,
+        }
+    })
+}
+
+/// `tools/call echo`: the answer carries [`ECHOED`].
+fn echo(http: &reqwest::Client, url: &str, token: &str, session: Option<&str>) -> MakeRequest {
+    tool_call(
+        http,
+        url,
+        token,
+        session,
+        "echo",
+        json!({"message": "bench"}),
+    )
+}
+const ECHOED: &[u8] = b"bench";
+
+/// `concurrency` workers send `make`'s requests for `duration`; a call
+/// succeeds when its answer is a 2xx whose body contains `expect`.
+async fn measure(
+    make: &MakeRequest,
+    expect: &'static [u8],
     concurrency: usize,
     duration: Duration,
 ) -> Level {
-    // Request ids must be unique within a session (stateful mode).
     let next_id = Arc::new(std::sync::atomic::AtomicU64::new(1));
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (http, next_id) = (http.clone(), next_id.clone());
-            let url = url.to_owned();
-            let auth = format!("Bearer {token}");
-            let session = session.map(str::to_owned);
+            let (make, next_id) = (make.clone(), next_id.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0;
                 let mut first_error: Option<String> = None;
                 while Instant::now() < deadline {
                     let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let body = format!(
-                        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"message":"bench"}}}}}}"#
-                    );
+                    let req = make(id);
                     let t = Instant::now();
-                    let mut req = http
-                        .post(&url)
-                        .header("authorization", &auth)
-                        .header("content-type", "application/json")
-                        .header("accept", "application/json, text/event-stream")
-                        .header("mcp-protocol-version", "2025-06-18")
-                        .body(body);
-                    if let Some(s) = &session {
-                        req = req.header("mcp-session-id", s);
-                    }
                     match req.send().await {
                         Ok(r) if r.status().is_success() => match r.bytes().await {
-                            Ok(b) if b.windows(5).any(|w| w == b"bench") => {
+                            Ok(b) if b.windows(expect.len()).any(|w| w == expect) => {
                                 latencies.push(t.elapsed())
                             }
                             Ok(b) => {
@@ -680,6 +723,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         rate_limit_per_ip: Some(if args.rate_limits { UNREACHED_LIMIT } else { 0 }),
         rate_limit_per_client: Some(if args.rate_limits { UNREACHED_LIMIT } else { 0 }),
         log: Some(args.log.clone()),
+        // Caps on, at a height no run reaches: the X calls pay for holding
+        // and settling spend as a deployment does.
+        spend_cap_user: Some(BENCH_CAP.into()),
         ..Default::default()
     };
     let app = App::build(
@@ -762,10 +808,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Warm up connections and caches.
     let mcp_url = format!("{base}/mcp");
     measure(
-        &http,
-        &mcp_url,
-        &token,
-        session.as_deref(),
+        &echo(&http, &mcp_url, &token, session.as_deref()),
+        ECHOED,
         4,
         Duration::from_millis(500),
     )
@@ -814,17 +858,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         print!(" {label:>12}");
     }
     println!();
+    let calls: Vec<MakeRequest> = targets
+        .iter()
+        .map(|(_, url, session)| echo(&http, url, &token, session.as_deref()))
+        .collect();
     let seconds = Duration::from_secs(args.seconds);
     // The targets take turns in short rounds, so a change in the machine's
     // speed during the run (other tenants, frequency scaling) weighs on all
     // of them alike and the ratios stay comparable.
     let rounds = args.rounds.max(1);
     let slice = seconds / rounds;
-    for c in args.concurrency {
+    for &c in &args.concurrency {
         let mut levels: Vec<Level> = targets.iter().map(|_| Level::default()).collect();
         for _ in 0..rounds {
-            for ((_, url, session), level) in targets.iter().zip(&mut levels) {
-                level.add(measure(&http, url, &token, session.as_deref(), c, slice).await);
+            for (make, level) in calls.iter().zip(&mut levels) {
+                level.add(measure(make, ECHOED, c, slice).await);
             }
         }
         let (p50, p99) = (levels[0].quantile(0.50), levels[0].quantile(0.99));
@@ -874,12 +922,241 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.stateful {
         sessions_memory(&http, &base, sdk.as_deref(), &token).await?;
     }
+    if !args.no_x_calls {
+        x_calls(
+            &http,
+            &base,
+            &app,
+            &token,
+            &args.concurrency,
+            seconds,
+            rounds,
+        )
+        .await?;
+        ledger_writes(&app, &args.concurrency).await;
+    }
+    tools_list(&app);
     if args.token_endpoint {
         token_endpoint(&http, &base, &app, seconds).await?;
     }
     shutdown.cancel();
     let _ = server.await;
     Ok(())
+}
+
+/// The per-user daily cap of the benchmark's server, in dollars: on, and
+/// never reached.
+const BENCH_CAP: &str = "1000000";
+
+/// What xmcp adds to a call that reaches X: `tools/call getUsersMe` through
+/// xmcp (bearer check, scope check, spend hold, X token from the store, the
+/// call, settle, audit) against `GET /2/users/me` on the same simulated X
+/// with the user's X token, taking turns in the same run. The simulated X's
+/// rate limits are off, so both sides run as fast as they can.
+#[allow(clippy::print_stdout)]
+async fn x_calls(
+    http: &reqwest::Client,
+    base: &str,
+    app: &Arc<App>,
+    token: &str,
+    concurrency: &[usize],
+    seconds: Duration,
+    rounds: u32,
+) -> anyhow::Result<()> {
+    let (Some(sandbox), Some(x)) = (&app.sandbox, &app.x) else {
+        bail!("the X calls need the demo's simulated X");
+    };
+    sandbox.set_rate_limits(false);
+    let users = app.store.list_users().await?;
+    let user = users.first().context("nobody signed in")?;
+    let x_token = x.vault().access(&user.user.id).await?.token;
+    let direct: MakeRequest = {
+        let http = http.clone();
+        let url = format!("{base}{}/2/users/me", xmcp_server::config::SANDBOX_PATH);
+        let auth = format!("Bearer {}", secrecy::ExposeSecret::expose_secret(&x_token));
+        Arc::new(move |_| http.get(&url).header("authorization", &auth))
+    };
+    let through = tool_call(
+        http,
+        &format!("{base}/mcp"),
+        token,
+        None,
+        "getUsersMe",
+        json!({}),
+    );
+    const ME: &[u8] = b"\"username\"";
+    // Warm up both.
+    measure(&through, ME, 2, Duration::from_millis(300)).await;
+    measure(&direct, ME, 2, Duration::from_millis(300)).await;
+    let audited_before = audit_rows(app).await?;
+    println!();
+    println!(
+        "calls that reach X: tools/call getUsersMe through xmcp (caps, audit) vs GET /2/users/me on the simulated X directly, stateless JSON"
+    );
+    println!(
+        "{:>11} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12} {:>12} {:>8}",
+        "concurrency",
+        "xmcp req/s",
+        "p50 ms",
+        "p99 ms",
+        "direct req/s",
+        "direct p50",
+        "direct p99",
+        "added p50 ms",
+        "errors"
+    );
+    let slice = seconds / rounds.max(1);
+    let mut succeeded = 0;
+    for &c in concurrency {
+        let (mut via, mut bare) = (Level::default(), Level::default());
+        for _ in 0..rounds.max(1) {
+            via.add(measure(&through, ME, c, slice).await);
+            bare.add(measure(&direct, ME, c, slice).await);
+        }
+        succeeded += via.latencies.len();
+        let (p50, p99) = (via.quantile(0.5), via.quantile(0.99));
+        let (d50, d99) = (bare.quantile(0.5), bare.quantile(0.99));
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "{:>11} {:>10.0} {:>10.3} {:>10.3} {:>12.0} {:>12.3} {:>12.3} {:>12.3} {:>8}",
+            c,
+            via.rate(),
+            ms(p50),
+            ms(p99),
+            bare.rate(),
+            ms(d50),
+            ms(d99),
+            ms(p50) - ms(d50),
+            via.errors + bare.errors,
+        );
+        for (name, l) in [("xmcp", &via), ("direct", &bare)] {
+            if let Some(s) = &l.sample {
+                println!(
+                    "  {name}, first error: {}",
+                    s.chars().take(300).collect::<String>()
+                );
+            }
+        }
+    }
+    // Every call that reached X left one audit row (the warm-up's are
+    // counted before).
+    let audited = audit_rows(app).await? - audited_before;
+    println!("audit rows written: {audited} for {succeeded} successful calls through xmcp");
+    Ok(())
+}
+
+/// Calls to X in the audit trail so far.
+async fn audit_rows(app: &App) -> anyhow::Result<usize> {
+    Ok(app
+        .store
+        .usage(None, 0, i64::MAX)
+        .await?
+        .iter()
+        .map(|r| r.calls as usize)
+        .sum())
+}
+
+/// What the ledger's writes cost on the hot path of a call to X: hold the
+/// estimate against the caps, then settle it and write the audit row
+/// (`Ledger::hold` and `Ledger::settle`, as a tool call makes them), on
+/// the benchmark's store, alone and with concurrent callers on one user.
+#[allow(clippy::print_stdout)]
+async fn ledger_writes(app: &Arc<App>, concurrency: &[usize]) {
+    let ledger = xmcp_server::app::ledger(&app.config, &app.store, &app.keyring, &app.clock);
+    let principal = xmcp_auth::Principal {
+        user_id: "bench-user".into(),
+        subject: "x:bench".into(),
+        username: None,
+        client_id: "bench-client".into(),
+        scopes: vec![],
+        grant_id: "bench-grant".into(),
+        expires_at: i64::MAX,
+        resource: None,
+    };
+    let call = xmcp_server::mcp::ledger::UpstreamCall {
+        method: "GET".into(),
+        path: "/2/users/me".into(),
+        status: 200,
+        transaction_id: Some("bench".into()),
+        cost: 10_000,
+    };
+    println!();
+    println!("ledger writes per call to X (hold before; settle and audit after):");
+    const CALLS: usize = 400;
+    for &c in concurrency {
+        let (ledger, principal, call) = (ledger.clone(), Arc::new(principal.clone()), call.clone());
+        let started = Instant::now();
+        let workers: Vec<_> = (0..c)
+            .map(|_| {
+                let (ledger, principal, call) = (ledger.clone(), principal.clone(), call.clone());
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    for _ in 0..CALLS.div_ceil(c) {
+                        let t = Instant::now();
+                        let Ok(hold) = ledger.hold(&principal, 10_000).await else {
+                            continue;
+                        };
+                        let mut response = rmcp::model::CallToolResponse::from(
+                            rmcp::model::CallToolResult::success(vec![]),
+                        );
+                        ledger
+                            .settle(
+                                hold,
+                                &principal,
+                                "getUsersMe",
+                                std::slice::from_ref(&call),
+                                &mut response,
+                            )
+                            .await;
+                        latencies.push(t.elapsed());
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        let mut level = Level::default();
+        for w in workers {
+            if let Ok(l) = w.await {
+                level.latencies.extend(l);
+            }
+        }
+        level.elapsed = started.elapsed();
+        let (p50, p99) = (level.quantile(0.5), level.quantile(0.99));
+        println!(
+            "  concurrency {c:>3}: {} calls, p50 {:.3} ms, p99 {:.3} ms, {:.0} calls/s",
+            level.latencies.len(),
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3,
+            level.rate()
+        );
+    }
+}
+
+/// What a model reads before its first call: `tools/list` of this server
+/// for the default listing, everything, and read-only.
+#[allow(clippy::print_stdout)]
+fn tools_list(app: &App) {
+    println!();
+    println!(
+        "tools/list of this server (compact JSON; ~tokens: bytes/{}):",
+        xmcp_server::mcp::stats::BYTES_PER_TOKEN
+    );
+    for s in xmcp_server::mcp::stats::table(&app.registry)
+        .into_iter()
+        .take(3)
+    {
+        let name = if s.selection.is_empty() {
+            "/mcp (default)".to_owned()
+        } else {
+            format!("/mcp{}", s.selection)
+        };
+        println!(
+            "  {name:<18} {:>4} tools {:>8} bytes {:>7} ~tokens",
+            s.tools,
+            s.bytes,
+            s.tokens()
+        );
+    }
 }
 
 /// Sessions opened for [`sessions_memory`] on each target.
