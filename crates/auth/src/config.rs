@@ -148,6 +148,8 @@ pub struct AuthConfig {
     pub upstream_callback_path: String,
     /// Which private-use redirect URI schemes registrations may use.
     pub redirect_schemes: crate::redirect::SchemePolicy,
+    /// Lines the consent page shows every user (a daily spending cap).
+    pub consent_notes: Vec<String>,
 }
 
 impl AuthConfig {
@@ -192,6 +194,7 @@ impl AuthConfig {
             jwt_access_tokens: false,
             upstream_callback_path: "/upstream/callback".into(),
             redirect_schemes: crate::redirect::SchemePolicy::default(),
+            consent_notes: Vec::new(),
         }
     }
 

@@ -75,6 +75,9 @@ pub struct ConsentView {
     pub message: Option<String>,
     /// Approving a device (RFC 8628): no redirect follows.
     pub device: bool,
+    /// What the operator wants every user to know before allowing, such as
+    /// a daily spending cap.
+    pub notes: Vec<String>,
 }
 
 impl ConsentView {
@@ -109,7 +112,14 @@ impl ConsentView {
             login,
             message,
             device: false,
+            notes: Vec::new(),
         }
+    }
+
+    /// Show the operator's `notes` too.
+    pub fn with_notes(mut self, notes: &[String]) -> Self {
+        self.notes = notes.to_vec();
+        self
     }
 
     /// The consent page for a device authorization entered at `/device`.
@@ -153,11 +163,31 @@ impl ConsentView {
                  Only continue if you started it yourself just now.</p>",
             );
         }
-        body.push_str("<p>It asks for:</p><ul>");
-        for s in &self.scopes {
-            body.push_str(&format!("<li><code>{}</code></li>", text(s)));
+        let (write, read): (Vec<&String>, Vec<&String>) =
+            self.scopes.iter().partition(|s| is_write_scope(s));
+        for (heading, class, scopes) in [
+            ("It could change things as you:", "write", write),
+            ("It could read:", "read", read),
+        ] {
+            if scopes.is_empty() {
+                continue;
+            }
+            body.push_str(&format!("<p>{heading}</p><ul class=\"scopes {class}\">"));
+            for s in scopes {
+                match scope_words(s) {
+                    Some(words) => body.push_str(&format!(
+                        "<li>{} <code>{}</code></li>",
+                        text(words),
+                        text(s)
+                    )),
+                    None => body.push_str(&format!("<li><code>{}</code></li>", text(s))),
+                }
+            }
+            body.push_str("</ul>");
         }
-        body.push_str("</ul>");
+        for note in &self.notes {
+            body.push_str(&format!("<p class=\"note\">{}</p>", text(note)));
+        }
         if let Some(m) = &self.message {
             body.push_str(&format!(
                 "<p class=\"error\" role=\"alert\">{}</p>",
@@ -201,6 +231,39 @@ impl ConsentView {
     }
 }
 
+/// Whether `scope` lets a client change things (post, follow, send):
+/// shown apart from reading.
+pub fn is_write_scope(scope: &str) -> bool {
+    scope.ends_with(".write")
+}
+
+/// What an X scope allows, in the words a user reads on the consent page.
+pub fn scope_words(scope: &str) -> Option<&'static str> {
+    Some(match scope {
+        "tweet.read" => "Posts and timelines you can see, and search",
+        "tweet.write" => "Post, reply, repost and delete posts as you",
+        "tweet.moderate.write" => "Hide and unhide replies to your posts",
+        "users.read" => "Profiles of accounts you can see, and your own",
+        "follows.read" => "Who you follow and who follows you",
+        "follows.write" => "Follow and unfollow accounts as you",
+        "space.read" => "Spaces you can see",
+        "mute.read" => "Accounts you muted",
+        "mute.write" => "Mute and unmute accounts as you",
+        "like.read" => "Posts you liked and who liked posts",
+        "like.write" => "Like and unlike posts as you",
+        "list.read" => "Lists you own, follow or can see",
+        "list.write" => "Create, change and delete your lists, and follow or pin lists",
+        "block.read" => "Accounts you blocked",
+        "block.write" => "Block and unblock accounts as you",
+        "bookmark.read" => "Your bookmarks",
+        "bookmark.write" => "Add and remove your bookmarks",
+        "dm.read" => "Your direct messages",
+        "dm.write" => "Send direct messages as you",
+        "media.write" => "Upload images and videos to your account",
+        _ => return None,
+    })
+}
+
 /// The page where a user enters the code a device shows (RFC 8628 §3.3).
 pub fn device_code_page(prefill: Option<&str>, message: Option<&str>) -> String {
     let mut body = String::from(
@@ -233,13 +296,9 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f5f5f5;color:#111;margin:0}\
-main{max-width:34rem;margin:3rem auto;background:#fff;padding:2rem;border-radius:12px;box-shadow:0 1px 4px #0002}\
-h1{font-size:1.3rem}.muted{color:#555}.warn{background:#fff4ce;padding:.6rem;border-radius:6px}\
-.error{background:#fde7e9;padding:.6rem;border-radius:6px}code{word-break:break-all}\
-fieldset{border:1px solid #ddd;border-radius:8px;margin:1rem 0}label{display:block;margin:.4rem 0}\
-.actions{display:flex;gap:.6rem}button{font-size:1rem;padding:.5rem 1.2rem;border-radius:8px;border:1px solid #999;cursor:pointer}\
-button[value=approve]{background:#111;color:#fff;border-color:#111}";
+/// The stylesheet of every page xmcp and its simulated X serve (one file,
+/// so the demo looks like one product).
+const STYLE: &str = include_str!("../../../assets/pages.css");
 
 #[cfg(test)]
 mod tests {
@@ -275,5 +334,39 @@ mod tests {
         assert!(html.contains("value=\"rid&quot;\""));
         assert!(html.contains("runs on this computer"));
         assert!(html.contains("registered itself"));
+    }
+
+    /// Every scope the server can grant by default reads in plain words on
+    /// the consent page; a scope nobody described is still shown, as is.
+    #[test]
+    fn every_default_scope_has_plain_words() {
+        for scope in crate::config::default_scopes() {
+            assert!(scope_words(&scope).is_some(), "{scope} has no words");
+        }
+        let client = Client {
+            client_id: "c1".into(),
+            kind: ClientKind::Static,
+            client_name: None,
+            redirect_uris: vec![],
+            auth_method: TokenAuthMethod::None,
+            grant_types: vec![],
+            scope: None,
+            secret_hash: None,
+        };
+        let html = ConsentView::new(
+            &client,
+            "https://app.example/cb",
+            "custom.<scope> like.write",
+            "rid",
+            "csrf",
+            "X",
+            LoginForm::None,
+            None,
+        )
+        .render();
+        assert!(html.contains("<li><code>custom.&lt;scope&gt;</code></li>"));
+        assert!(html.contains(
+            "<ul class=\"scopes write\"><li>Like and unlike posts as you <code>like.write</code></li></ul>"
+        ));
     }
 }

@@ -587,7 +587,8 @@ impl AuthServer {
             self.idp.display_name(),
             self.idp.login_form(),
             None,
-        );
+        )
+        .with_notes(&self.config.consent_notes);
         PageOutcome::Consent {
             view: Box::new(view),
             cookies: vec![cookie],
@@ -864,7 +865,8 @@ impl AuthServer {
             self.idp.display_name(),
             self.idp.login_form(),
             Some(message),
-        );
+        )
+        .with_notes(&self.config.consent_notes);
         if pending.device_code.is_some() {
             view = view.for_device();
         }

@@ -72,11 +72,27 @@ fn random_token() -> String {
     xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<32>())
 }
 
+/// The stylesheet xmcp's own pages use, so the demo looks like one product.
+const STYLE: &str = include_str!("../../../assets/pages.css");
+
+/// A whole page around `body`, titled `title`.
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · X (sandbox)</title><style>{STYLE}</style></head>\
+         <body><main>{body}</main></body></html>",
+        html_escape::encode_text(title)
+    )
+}
+
 fn error_page(status: StatusCode, message: &str) -> Response {
-    let body = format!(
-        "<!doctype html><meta charset=utf-8><title>X (sandbox)</title>\
-         <h1>Something went wrong</h1><p>{}</p>",
-        html_escape::encode_text(message)
+    let body = page(
+        "Something went wrong",
+        &format!(
+            "<h1>Something went wrong</h1><p class=\"error\">{}</p>",
+            html_escape::encode_text(message)
+        ),
     );
     (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
 }
@@ -197,7 +213,7 @@ async fn authorize_page(State(sb): State<Sandbox>, RawQuery(q): RawQuery) -> Res
         .enumerate()
         .map(|(i, (id, username))| {
             format!(
-                "<label><input type=radio name=\"user_id\" value=\"{}\"{}> @{}</label><br>",
+                "<label><input type=radio name=\"user_id\" value=\"{}\"{}> @{}</label>",
                 e(id),
                 if i == 0 { " checked" } else { "" },
                 html_escape::encode_text(username)
@@ -209,21 +225,23 @@ async fn authorize_page(State(sb): State<Sandbox>, RawQuery(q): RawQuery) -> Res
         .iter()
         .map(|s| {
             format!(
-                "<label><input type=checkbox name=\"grant\" value=\"{}\" checked> {}</label><br>",
+                "<label><input type=checkbox name=\"grant\" value=\"{}\" checked> {}</label>",
                 e(s),
                 html_escape::encode_text(s)
             )
         })
         .collect();
-    let body = format!(
-        "<!doctype html><meta charset=utf-8><title>Authorize app - X (sandbox)</title>\
-         <h1>{} wants to access your X account</h1>\
-         <p>This is the xmcp sandbox, a simulated X. Choose a demo account.</p>\
-         <form method=post action=\"\">{hidden}<fieldset><legend>Account</legend>{users}</fieldset>\
-         <fieldset><legend>Permissions</legend>{scopes}</fieldset>\
-         <button type=submit name=action value=allow>Authorize app</button> \
-         <button type=submit name=action value=deny>Cancel</button></form>",
-        html_escape::encode_text(&req.client_id)
+    let body = page(
+        "Authorize app",
+        &format!(
+            "<h1>{} wants to access your X account</h1>\
+             <p class=\"muted\">This is the xmcp sandbox, a simulated X. Choose a demo account.</p>\
+             <form method=post action=\"\">{hidden}<fieldset><legend>Account</legend>{users}</fieldset>\
+             <fieldset><legend>Permissions</legend>{scopes}</fieldset>\
+             <div class=\"actions\"><button type=submit name=action value=allow>Authorize app</button>\
+             <button type=submit name=action value=deny>Cancel</button></div></form>",
+            html_escape::encode_text(&req.client_id)
+        ),
     );
     (
         [

@@ -1090,6 +1090,18 @@ impl Config {
             ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(String::from),
         );
 
+        let tools = tools_config(&s)?;
+        // Whoever signs in with X is told, before allowing, what the server
+        // lets calls to X cost them.
+        if matches!(identity, Identity::X(_) | Identity::DemoSandbox { .. })
+            && let Some(cap) = tools.caps.user
+        {
+            auth.consent_notes.push(format!(
+                "Calls to X made for you through this server are limited to {} a day (UTC); X bills the operator per call.",
+                xmcp_openapi::prices::dollars(cap)
+            ));
+        }
+
         Ok(Config {
             host,
             port,
@@ -1110,7 +1122,7 @@ impl Config {
             identity,
             sweep_interval: s.sweep_interval.unwrap_or(300).max(1),
             shutdown_timeout: s.shutdown_timeout.unwrap_or(10),
-            tools: tools_config(&s)?,
+            tools,
             rate_limit_per_ip: s.rate_limit_per_ip.unwrap_or(300),
             rate_limit_per_client: s.rate_limit_per_client.unwrap_or(600),
             trusted_proxies: s

@@ -227,6 +227,7 @@ impl AuthServer {
             self.idp.login_form(),
             None,
         )
+        .with_notes(&self.config.consent_notes)
         .for_device();
         Ok(PageOutcome::Consent {
             view: Box::new(view),

@@ -16,6 +16,7 @@ mod media;
 mod negative;
 mod ops;
 mod outage;
+mod pages;
 mod permissions;
 mod python_sdk;
 mod security;
