@@ -15,6 +15,34 @@ pub fn postgres_url() -> Option<String> {
         .filter(|u| !u.trim().is_empty())
 }
 
+/// What a test case needs from the machine (`var`: `XMCP_TEST_PYTHON`,
+/// `XMCP_TEST_DATABASE_URL`…), or `None`, and then the case is skipped,
+/// visibly: under `CI=true` a missing requirement fails the case instead;
+/// elsewhere the skip is said on stderr and, when `XMCP_TEST_SKIP_LOG`
+/// names a file, appended to it (`var`, tab, `case`), which `.ci/run`
+/// counts in its summary.
+#[allow(clippy::print_stderr)]
+pub fn required(var: &str, case: &str) -> Option<String> {
+    if let Some(v) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+        return Some(v);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("{var} is not set, and under CI {case} must run: set it (.ci/run does)");
+    }
+    eprintln!("{var} not set: {case} skipped");
+    if let Ok(log) = std::env::var("XMCP_TEST_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{var}\t{case}");
+        }
+    }
+    None
+}
+
 /// A database that lives as long as this value.
 pub struct TestDatabase {
     /// URL that [`crate::connect`] (and the server's `--database-url`) accepts.

@@ -24,8 +24,13 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $name() {
+                    if xmcp_store::testing::required(
+                        "XMCP_TEST_DATABASE_URL",
+                        concat!("PostgreSQL conformance: ", stringify!($name)),
+                    ).is_none() {
+                        return;
+                    }
                     let Some(db) = xmcp_store::testing::TestDatabase::postgres().await else {
-                        eprintln!("XMCP_TEST_DATABASE_URL not set: PostgreSQL case skipped");
                         return;
                     };
                     super::$name(&db).await;

@@ -36,8 +36,12 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if $crate::postgres_url().is_none() {
-                        eprintln!("XMCP_TEST_DATABASE_URL not set: PostgreSQL case skipped");
+                    if $crate::required(
+                        "XMCP_TEST_DATABASE_URL",
+                        concat!("PostgreSQL case ", module_path!(), "::", stringify!($name)),
+                    )
+                    .is_none()
+                    {
                         return;
                     }
                     super::$name($crate::Backend::Postgres).await
@@ -76,6 +80,8 @@ pub const X_CLIENT_SECRET: &str = "xmcp-test-secret";
 /// The app-only bearer token every test sandbox accepts.
 pub const X_APP_BEARER_TOKEN: &str = "xmcp-test-app-bearer-token";
 /// The local account of [`Upstream::Local`] apps.
+pub use xmcp_store::testing::required;
+
 pub const LOCAL_USER: &str = "local_user";
 pub const LOCAL_PASSWORD: &str = "correct horse battery staple";
 /// The sandbox's demo accounts, as X user ids.

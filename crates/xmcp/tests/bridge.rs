@@ -298,8 +298,9 @@ async fn a_forged_callback_neither_completes_nor_aborts_the_authorization() {
 /// started from `tests/python/oauth_server.py`.
 #[tokio::test]
 async fn bridge_to_a_python_sdk_server() {
-    let Ok(python) = std::env::var("XMCP_TEST_PYTHON") else {
-        eprintln!("XMCP_TEST_PYTHON not set: Python SDK server case skipped");
+    let Some(python) =
+        xmcp_store::testing::required("XMCP_TEST_PYTHON", "the bridge to a Python SDK server")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

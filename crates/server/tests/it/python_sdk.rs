@@ -13,8 +13,8 @@ xmcp_test_support::both_backends!(
 );
 
 async fn python_sdk_oauth_client_completes_the_flow(backend: Backend) {
-    let Ok(python) = std::env::var("XMCP_TEST_PYTHON") else {
-        eprintln!("XMCP_TEST_PYTHON not set: the Python SDK test is skipped (CI sets it)");
+    let Some(python) = xmcp_store::testing::required("XMCP_TEST_PYTHON", "a Python SDK test")
+    else {
         return;
     };
     let app = spawn(backend).await;
@@ -80,8 +80,8 @@ async fn python_sdk_oauth_client_completes_the_flow(backend: Backend) {
 /// authorization for that resource, then tools. It lists and calls only
 /// read-only post tools; a write is refused.
 async fn python_sdk_given_a_read_only_url_reaches_only_read_only_post_tools(backend: Backend) {
-    let Ok(python) = std::env::var("XMCP_TEST_PYTHON") else {
-        eprintln!("XMCP_TEST_PYTHON not set: the Python SDK test is skipped (CI sets it)");
+    let Some(python) = xmcp_store::testing::required("XMCP_TEST_PYTHON", "a Python SDK test")
+    else {
         return;
     };
     let app = spawn(backend).await;
@@ -177,8 +177,8 @@ pub(crate) async fn client_report(mut command: tokio::process::Command, who: &st
 /// session id, same user, no new `initialize`.
 async fn python_sdk_session_survives_a_server_restart(backend: Backend) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-    let Ok(python) = std::env::var("XMCP_TEST_PYTHON") else {
-        eprintln!("XMCP_TEST_PYTHON not set: the Python SDK test is skipped (CI sets it)");
+    let Some(python) = xmcp_store::testing::required("XMCP_TEST_PYTHON", "a Python SDK test")
+    else {
         return;
     };
     let stateful = |s: &mut xmcp_server::config::Settings| s.mcp_stateful = Some(true);

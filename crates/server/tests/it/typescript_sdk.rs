@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 xmcp_test_support::both_backends!(typescript_sdk_oauth_client_completes_the_flow_in_both_modes);
 
 async fn typescript_sdk_oauth_client_completes_the_flow_in_both_modes(backend: Backend) {
-    let Ok(dir) = std::env::var("XMCP_TEST_TYPESCRIPT") else {
-        eprintln!("XMCP_TEST_TYPESCRIPT not set: the TypeScript SDK test is skipped (CI sets it)");
+    let Some(dir) =
+        xmcp_store::testing::required("XMCP_TEST_TYPESCRIPT", "the TypeScript SDK test")
+    else {
         return;
     };
     for stateful in [false, true] {
