@@ -37,7 +37,11 @@ fn request(tool: &str, a: Value) -> Result<Request, ArgError> {
 #[test]
 fn every_user_operation_is_a_tool_and_the_rest_are_skipped_for_a_reason() {
     let c = &*CATALOG;
-    assert_eq!(c.version, "2.167");
+    assert_eq!(
+        c.version,
+        xmcp_openapi::X_OPENAPI_CHECKED,
+        "X's document moved on: check the toolsets, curated descriptions and prices, then X_OPENAPI_CHECKED"
+    );
     // 178 operations: 131 tools; 15 streams + 3 stream-rule endpoints, 12
     // webhook operations, 2 binary downloads, 1 unauthenticated (the
     // document itself), 14 app-only.

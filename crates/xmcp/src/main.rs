@@ -27,12 +27,25 @@ use xmcp_server::App;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// `xmcp --version`: this release, and the version of X's OpenAPI document
+/// its tools were last checked against.
+fn version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{} (tools checked against X API OpenAPI {})",
+            env!("CARGO_PKG_VERSION"),
+            xmcp_openapi::X_OPENAPI_CHECKED
+        )
+    });
+    &VERSION
+}
+
 // No `Debug` on the argument types: they hold the raw encryption key and a
 // database URL that may carry a password.
 #[derive(Parser)]
 #[command(
     name = "xmcp",
-    version,
+    version = version(),
     about = "The X API as an MCP server, with a built-in OAuth 2.1 authorization server"
 )]
 struct Cli {

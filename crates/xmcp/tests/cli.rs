@@ -972,3 +972,20 @@ async fn the_bench_measures_xmcp_and_every_reference_without_errors() {
         "{sessions}"
     );
 }
+
+#[test]
+fn the_version_names_the_x_document_the_tools_were_checked_against() {
+    let out = std::process::Command::new(bin())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "xmcp {} (tools checked against X API OpenAPI {})\n",
+            env!("CARGO_PKG_VERSION"),
+            xmcp_openapi::X_OPENAPI_CHECKED
+        )
+    );
+}
