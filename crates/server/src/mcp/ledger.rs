@@ -125,22 +125,25 @@ impl Ledger {
         }
     }
 
+    /// The caps a call of `principal` is held against: only those that are
+    /// set. An uncapped counter would be one more row every call updates,
+    /// and the deployment's would serialise every call of every instance;
+    /// what was spent is in the audit trail either way.
     fn limits(&self, principal: &Principal) -> Vec<SpendLimit> {
         let c = &self.config.caps;
-        vec![
-            SpendLimit {
-                scope: format!("user:{}", principal.user_id),
-                cap: c.user,
-            },
-            SpendLimit {
-                scope: format!("client:{}", principal.client_id),
-                cap: c.client,
-            },
-            SpendLimit {
-                scope: "deployment".into(),
-                cap: c.deployment,
-            },
+        [
+            (format!("user:{}", principal.user_id), c.user),
+            (format!("client:{}", principal.client_id), c.client),
+            ("deployment".to_owned(), c.deployment),
         ]
+        .into_iter()
+        .filter_map(|(scope, cap)| {
+            cap.map(|cap| SpendLimit {
+                scope,
+                cap: Some(cap),
+            })
+        })
+        .collect()
     }
 
     /// Hold `estimate` (a call's worst case) against every cap, or say why
@@ -150,6 +153,13 @@ impl Ledger {
         let now = self.clock.now();
         let day = day_of(now);
         let limits = self.limits(principal);
+        if limits.is_empty() {
+            return Ok(Hold {
+                day,
+                scopes: Vec::new(),
+                amount: estimate,
+            });
+        }
         let expires_at = (day + 1) * 86_400 + self.config.retention;
         match self
             .store
@@ -197,20 +207,18 @@ impl Ledger {
         response: &mut CallToolResponse,
     ) {
         let cost: Micros = upstream.iter().map(|u| u.cost).sum();
-        if let Err(e) = self
-            .store
-            .settle_spend(hold.day, &hold.scopes, hold.amount, cost)
-            .await
-        {
-            tracing::error!(error = %e, "cannot settle a call's spend");
-        }
+        self.settle_spend(&hold, cost).await;
         self.audit(principal, tool, upstream).await;
-        let spent_today = self
-            .store
-            .get_spend(hold.day, &format!("user:{}", principal.user_id))
-            .await
-            .map(|s| s.spent)
-            .ok();
+        // What the user spent today is counted only under a user cap.
+        let spent_today = match self.config.caps.user {
+            Some(_) => self
+                .store
+                .get_spend(hold.day, &format!("user:{}", principal.user_id))
+                .await
+                .map(|s| s.spent)
+                .ok(),
+            None => None,
+        };
         if let CallToolResponse::Complete(result) = response {
             let mut cost_meta = json!({
                 "estimated_usd": usd(hold.amount),
@@ -236,14 +244,22 @@ impl Ledger {
         upstream: &[UpstreamCall],
     ) {
         let cost: Micros = upstream.iter().map(|u| u.cost).sum();
+        self.settle_spend(&hold, cost).await;
+        self.audit(principal, uri, upstream).await;
+    }
+
+    /// Release a hold and count what the call cost instead.
+    async fn settle_spend(&self, hold: &Hold, cost: Micros) {
+        if hold.scopes.is_empty() {
+            return;
+        }
         if let Err(e) = self
             .store
             .settle_spend(hold.day, &hold.scopes, hold.amount, cost)
             .await
         {
-            tracing::error!(error = %e, "cannot settle a read's spend");
+            tracing::error!(error = %e, "cannot settle a call's spend");
         }
-        self.audit(principal, uri, upstream).await;
     }
 
     /// Record calls to X in the audit trail.

@@ -10,6 +10,7 @@ use xmcp_store::{AuditEntry, Spend};
 
 xmcp_test_support::both_backends!(
     a_model_like_loop_stops_at_the_cap_on_every_instance,
+    the_deployment_cap_counts_every_user_and_only_set_caps_are_kept,
     a_retried_or_repeated_write_posts_once,
 );
 
@@ -139,6 +140,57 @@ async fn a_model_like_loop_stops_at_the_cap_on_every_instance(backend: Backend) 
         )
         .await;
     assert_eq!(small["isError"], false, "{small}");
+}
+
+/// With no cap per user, one for the deployment counts the calls of every
+/// user; a counter without a cap is not kept at all.
+async fn the_deployment_cap_counts_every_user_and_only_set_caps_are_kept(backend: Backend) {
+    let app = builder(backend)
+        .settings(|s| {
+            s.spend_cap_user = Some("off".into());
+            s.spend_cap_deployment = Some("0.03".into());
+        })
+        .spawn()
+        .await;
+    let day = app.clock.now().div_euclid(86_400);
+    let mut tokens = vec![];
+    for user in ["demo_user", "second_user"] {
+        let client_id = app.register_public().await;
+        let mut a = Authorize::new(&app, &client_id, "http://127.0.0.1:5555/callback");
+        a.scope = SCOPES.into();
+        tokens.push(
+            a.tokens_as(&app, user).await["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    for i in 0..3 {
+        let r = app.call_tool(&tokens[i % 2], "getUsersMe", json!({})).await;
+        assert_eq!(r["isError"], false, "{r}");
+        // No user cap: nothing to say about the user's day.
+        assert!(
+            r["_meta"]["xmcp.dev/cost"].get("spent_today_usd").is_none(),
+            "{r}"
+        );
+    }
+    let refused = app.call_tool(&tokens[1], "getUsersMe", json!({})).await;
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(
+        text(&refused).contains("this server's daily spending cap of $0.03"),
+        "{refused}"
+    );
+    assert_eq!(
+        app.app.store.get_spend(day, "deployment").await.unwrap(),
+        Spend {
+            spent: 30_000,
+            held: 0
+        }
+    );
+    let whoami = app.call_tool(&tokens[0], "whoami", json!({})).await;
+    let user_id = whoami["structuredContent"]["user_id"].as_str().unwrap();
+    assert_eq!(spend(&app, user_id).await, Spend::default());
+    assert_eq!(audit(&app).await.len(), 3);
 }
 
 async fn a_retried_or_repeated_write_posts_once(backend: Backend) {
