@@ -946,11 +946,35 @@ async fn the_bench_measures_xmcp_and_every_reference_without_errors() {
         args.extend(["--typescript", dir.as_str()]);
         targets.push("typescript req/s");
     }
-    let (row, _) = bench_row(&args).await;
+    let (row, out) = bench_row(&args).await;
     assert_eq!(number(&row, "errors"), 0.0, "{row:?}");
     for t in targets {
         assert!(number(&row, t) > 0.0, "{t}: {row:?}");
     }
+    // Calls that reach X, through xmcp and directly: none failed, and
+    // each call through xmcp left one audit row.
+    let mut x = out
+        .lines()
+        .skip_while(|l| !l.starts_with("calls that reach X"))
+        .skip(1);
+    let heading = x.next().expect("the X calls' heading");
+    assert!(heading.trim_end().ends_with("errors"), "{heading}");
+    let cells: Vec<&str> = x
+        .next()
+        .expect("an X calls row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(cells.len(), 9, "{cells:?}");
+    assert_eq!(cells[8], "0", "errors: {cells:?}");
+    let audited = out
+        .lines()
+        .find_map(|l| l.strip_prefix("audit rows written: "))
+        .expect("the audit count");
+    let (rows, calls) = audited.split_once(" for ").unwrap();
+    assert_eq!(rows, calls.split_whitespace().next().unwrap(), "{audited}");
+    assert!(rows.parse::<u64>().unwrap() > 0);
+    assert!(out.contains("ledger writes per call to X"), "{out}");
+    assert!(out.contains("/mcp (default)"), "{out}");
     for ratio in ["sdk/bare", "handler/bare", "xmcp/bare"] {
         let r = number(&row, ratio);
         assert!(r > 0.0 && r.is_finite(), "{ratio}: {row:?}");
