@@ -420,3 +420,23 @@ fn a_reserved_name_is_prefixed() {
         Some("getUsersMe")
     );
 }
+
+/// On X's document every tool falls in a described toolset (none in a
+/// fallback named after a tag), and every core operation is a tool.
+#[test]
+fn every_tool_has_a_described_toolset_and_core_operations_exist() {
+    let c = &*CATALOG;
+    for t in &c.tools {
+        assert!(
+            xmcp_openapi::toolsets::description(&t.toolset).is_some(),
+            "{} is in the undescribed toolset {}",
+            t.name,
+            t.toolset
+        );
+    }
+    let core = xmcp_openapi::toolsets::CORE;
+    assert!((15..=25).contains(&core.len()), "{}", core.len());
+    for name in core {
+        assert!(c.get(name).is_some(), "core operation {name} is not a tool");
+    }
+}
