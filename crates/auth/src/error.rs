@@ -132,3 +132,16 @@ impl From<xmcp_store::StoreError> for OAuthError {
         Self::store(e)
     }
 }
+
+/// Why the resource guard refused a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GuardError {
+    /// No credentials at all (401, no `error` parameter).
+    Missing,
+    /// Invalid, expired, revoked or foreign-audience token (401 `invalid_token`).
+    InvalidToken(String),
+    /// Malformed `Authorization` header (400 `invalid_request`).
+    InvalidRequest(String),
+    /// Store unavailable (503).
+    Unavailable,
+}

@@ -4,9 +4,9 @@
 //! RFC 7662 introspection at the issuer. Either way the token must name this
 //! resource as its audience (MCP "Token Handling"), and must not be expired.
 
+use crate::error::GuardError;
 use crate::oidc::{ALLOWED_ALGORITHMS, RemoteJwks};
 use crate::principal::Principal;
-use crate::server::GuardError;
 use jsonwebtoken::Validation;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;

@@ -3,8 +3,9 @@
 //! §3.2.2 JSON errors (including for oversized or malformed bodies), and every
 //! HTML page carries anti-framing and no-store headers.
 
+use crate::error::GuardError;
 use crate::error::{ErrorCode, OAuthError};
-use crate::server::{AuthServer, ClientCredentials, Cookie, GuardError, PageOutcome};
+use crate::server::{AuthServer, ClientCredentials, Cookie, PageOutcome};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -24,7 +24,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use std::sync::Arc;
-use xmcp_auth::server::GuardError;
+use xmcp_auth::error::GuardError;
 use xmcp_auth::{AuthServer, Principal};
 use xmcp_store::StoreError;
 
