@@ -1,6 +1,7 @@
 //! What the authorization server needs to know, already validated.
 
 use secrecy::SecretString;
+use std::collections::BTreeMap;
 use url::Url;
 
 /// Time source. Protocol logic takes `now` from here once per request, so
@@ -150,6 +151,15 @@ pub struct AuthConfig {
     pub redirect_schemes: crate::redirect::SchemePolicy,
     /// Lines the consent page shows every user (a daily spending cap).
     pub consent_notes: Vec<String>,
+    /// What each scope allows, in the words the consent page shows; a
+    /// scope not here is shown by its name alone.
+    pub scope_words: BTreeMap<String, String>,
+    /// What the consent page asks access to ("Allow … to use the X API as
+    /// you?").
+    pub service_name: String,
+    /// The protected resource's name in its metadata (RFC 9728
+    /// `resource_name`).
+    pub resource_name: String,
 }
 
 impl AuthConfig {
@@ -170,13 +180,14 @@ impl AuthConfig {
         }
     }
 
-    /// Defaults for a server reachable at `public_url`.
-    pub fn new(public_url: &Url) -> Self {
+    /// Defaults for a server reachable at `public_url` that grants
+    /// `scopes`.
+    pub fn new(public_url: &Url, scopes: Vec<String>) -> Self {
         let issuer = public_url.origin().ascii_serialization();
         Self {
             resource: format!("{issuer}/mcp"),
             issuer,
-            scopes: default_scopes(),
+            scopes,
             access_token_ttl: 3600,
             refresh_token_ttl: 30 * 86_400,
             code_ttl: 60,
@@ -195,6 +206,9 @@ impl AuthConfig {
             upstream_callback_path: "/upstream/callback".into(),
             redirect_schemes: crate::redirect::SchemePolicy::default(),
             consent_notes: Vec::new(),
+            scope_words: BTreeMap::new(),
+            service_name: "this server".into(),
+            resource_name: "MCP server".into(),
         }
     }
 
@@ -213,34 +227,4 @@ impl AuthConfig {
     pub fn accepts_resource(&self, resource: &str) -> bool {
         resource == self.resource || resource == self.issuer
     }
-}
-
-/// X's OAuth 2.0 user-context scopes (less `offline.access`, which governs the
-/// upstream refresh token and is always requested upstream).
-pub fn default_scopes() -> Vec<String> {
-    [
-        "tweet.read",
-        "tweet.write",
-        "tweet.moderate.write",
-        "users.read",
-        "follows.read",
-        "follows.write",
-        "space.read",
-        "mute.read",
-        "mute.write",
-        "like.read",
-        "like.write",
-        "list.read",
-        "list.write",
-        "block.read",
-        "block.write",
-        "bookmark.read",
-        "bookmark.write",
-        "dm.read",
-        "dm.write",
-        "media.write",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect()
 }

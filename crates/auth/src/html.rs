@@ -4,8 +4,10 @@
 //! the routes.
 
 use crate::client::{Client, ClientKind};
+use crate::config::AuthConfig;
 use crate::identity::LoginForm;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+use std::collections::BTreeMap;
 
 /// An error page the user sees instead of a redirect.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +80,10 @@ pub struct ConsentView {
     /// What the operator wants every user to know before allowing, such as
     /// a daily spending cap.
     pub notes: Vec<String>,
+    /// What each scope allows, in plain words.
+    pub scope_words: BTreeMap<String, String>,
+    /// What access is asked to ("the X API").
+    pub service_name: String,
 }
 
 impl ConsentView {
@@ -113,12 +119,17 @@ impl ConsentView {
             message,
             device: false,
             notes: Vec::new(),
+            scope_words: BTreeMap::new(),
+            service_name: "this server".into(),
         }
     }
 
-    /// Show the operator's `notes` too.
-    pub fn with_notes(mut self, notes: &[String]) -> Self {
-        self.notes = notes.to_vec();
+    /// Show what `config` adds to every consent page: the operator's notes
+    /// and the scopes in plain words.
+    pub fn as_configured(mut self, config: &AuthConfig) -> Self {
+        self.notes = config.consent_notes.clone();
+        self.scope_words = config.scope_words.clone();
+        self.service_name = config.service_name.clone();
         self
     }
 
@@ -140,9 +151,10 @@ impl ConsentView {
             ),
         };
         let mut body = format!(
-            "<h1>Allow <q>{name}</q> to use the X API as you?</h1>\
+            "<h1>Allow <q>{name}</q> to use {service} as you?</h1>\
              <p class=\"muted\">This application was {prov}.</p>",
             name = text(&self.client_name),
+            service = text(&self.service_name),
             prov = text(&provenance),
         );
         if self.device {
@@ -174,7 +186,7 @@ impl ConsentView {
             }
             body.push_str(&format!("<p>{heading}</p><ul class=\"scopes {class}\">"));
             for s in scopes {
-                match scope_words(s) {
+                match self.scope_words.get(s.as_str()) {
                     Some(words) => body.push_str(&format!(
                         "<li>{} <code>{}</code></li>",
                         text(words),
@@ -235,33 +247,6 @@ impl ConsentView {
 /// shown apart from reading.
 pub fn is_write_scope(scope: &str) -> bool {
     scope.ends_with(".write")
-}
-
-/// What an X scope allows, in the words a user reads on the consent page.
-pub fn scope_words(scope: &str) -> Option<&'static str> {
-    Some(match scope {
-        "tweet.read" => "Posts and timelines you can see, and search",
-        "tweet.write" => "Post, reply, repost and delete posts as you",
-        "tweet.moderate.write" => "Hide and unhide replies to your posts",
-        "users.read" => "Profiles of accounts you can see, and your own",
-        "follows.read" => "Who you follow and who follows you",
-        "follows.write" => "Follow and unfollow accounts as you",
-        "space.read" => "Spaces you can see",
-        "mute.read" => "Accounts you muted",
-        "mute.write" => "Mute and unmute accounts as you",
-        "like.read" => "Posts you liked and who liked posts",
-        "like.write" => "Like and unlike posts as you",
-        "list.read" => "Lists you own, follow or can see",
-        "list.write" => "Create, change and delete your lists, and follow or pin lists",
-        "block.read" => "Accounts you blocked",
-        "block.write" => "Block and unblock accounts as you",
-        "bookmark.read" => "Your bookmarks",
-        "bookmark.write" => "Add and remove your bookmarks",
-        "dm.read" => "Your direct messages",
-        "dm.write" => "Send direct messages as you",
-        "media.write" => "Upload images and videos to your account",
-        _ => return None,
-    })
 }
 
 /// The page where a user enters the code a device shows (RFC 8628 §3.3).
@@ -336,13 +321,16 @@ mod tests {
         assert!(html.contains("registered itself"));
     }
 
-    /// Every scope the server can grant by default reads in plain words on
-    /// the consent page; a scope nobody described is still shown, as is.
+    /// Scopes the configuration describes read in plain words on the
+    /// consent page, writes apart from reads; a scope nobody described is
+    /// still shown, as is.
     #[test]
-    fn every_default_scope_has_plain_words() {
-        for scope in crate::config::default_scopes() {
-            assert!(scope_words(&scope).is_some(), "{scope} has no words");
-        }
+    fn configured_scopes_read_in_plain_words() {
+        let mut config =
+            AuthConfig::new(&url::Url::parse("https://as.example").unwrap(), Vec::new());
+        config
+            .scope_words
+            .insert("like.write".into(), "Like and unlike posts as you".into());
         let client = Client {
             client_id: "c1".into(),
             kind: ClientKind::Static,
@@ -363,6 +351,7 @@ mod tests {
             LoginForm::None,
             None,
         )
+        .as_configured(&config)
         .render();
         assert!(html.contains("<li><code>custom.&lt;scope&gt;</code></li>"));
         assert!(html.contains(

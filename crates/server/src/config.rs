@@ -968,7 +968,10 @@ impl Config {
             }
         }
 
-        let mut auth = xmcp_auth::AuthConfig::new(&public_url);
+        let mut auth = xmcp_auth::AuthConfig::new(&public_url, xmcp_x::scopes::names());
+        auth.scope_words = xmcp_x::scopes::words();
+        auth.service_name = "the X API".into();
+        auth.resource_name = "xmcp: the X API over MCP".into();
         if let Some(scopes) = &s.scopes {
             let scopes: Vec<String> = scopes
                 .iter()

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod identity;
 pub mod oauth;
+pub mod scopes;
 pub mod vault;
 
 pub use api::{Caller, RateLimit, RateLimits, XApi, XApiConfig, XCallError, XRequest, XResponse};

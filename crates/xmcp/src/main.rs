@@ -278,7 +278,7 @@ fn run_tools(args: ToolsArgs) -> anyhow::Result<()> {
             xmcp_server::mcp::registry::RegistryConfig {
                 toolsets,
                 read_only: false,
-                issuable: xmcp_auth::config::default_scopes(),
+                issuable: xmcp_x::scopes::names(),
                 how_to_grant: xmcp_server::mcp::registry::GRANT_BY_REAUTHORIZING,
             },
         );

@@ -160,7 +160,7 @@ impl AuthServer {
             self.idp.login_form(),
             None,
         )
-        .with_notes(&self.config.consent_notes);
+        .as_configured(&self.config);
         PageOutcome::Consent {
             view: Box::new(view),
             cookies: vec![cookie],

@@ -248,7 +248,7 @@ impl AuthServer {
             self.idp.login_form(),
             Some(message),
         )
-        .with_notes(&self.config.consent_notes);
+        .as_configured(&self.config);
         if pending.device_code.is_some() {
             view = view.for_device();
         }

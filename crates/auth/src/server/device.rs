@@ -227,7 +227,7 @@ impl AuthServer {
             self.idp.login_form(),
             None,
         )
-        .with_notes(&self.config.consent_notes)
+        .as_configured(&self.config)
         .for_device();
         Ok(PageOutcome::Consent {
             view: Box::new(view),

@@ -60,7 +60,7 @@ impl AuthServer {
             "authorization_servers": [issuer],
             "scopes_supported": scopes,
             "bearer_methods_supported": ["header"],
-            "resource_name": "xmcp: the X API over MCP",
+            "resource_name": self.config.resource_name,
         })
     }
 }

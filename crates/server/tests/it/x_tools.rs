@@ -464,7 +464,7 @@ fn every_selection_of_xs_real_document_fits_what_clients_accept() {
                 .map(String::from)
                 .to_vec(),
             read_only: false,
-            issuable: xmcp_auth::config::default_scopes(),
+            issuable: xmcp_x::scopes::names(),
             how_to_grant: xmcp_server::mcp::registry::GRANT_BY_REAUTHORIZING,
         },
     );
