@@ -14,6 +14,12 @@ use xmcp_store::UserIdentity;
 /// The provider name stored with sealed credentials and in subjects (`x:<id>`).
 pub const PROVIDER: &str = "x";
 
+/// The X user id of a user X signed in (subject `x:<id>`); `None` for a
+/// user another identity provider signed in.
+pub fn x_user_id(subject: &str) -> Option<&str> {
+    subject.strip_prefix(PROVIDER)?.strip_prefix(':')
+}
+
 /// Signs users in with X (OAuth 2.0 authorization code + PKCE).
 #[derive(Debug)]
 pub struct XIdentityProvider {
@@ -89,5 +95,18 @@ impl IdentityProvider for XIdentityProvider {
                 scope: tokens.scope,
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::x_user_id;
+
+    #[test]
+    fn only_xs_subjects_name_an_x_user() {
+        assert_eq!(x_user_id("x:2244994945"), Some("2244994945"));
+        assert_eq!(x_user_id("local:x"), None);
+        assert_eq!(x_user_id("xy:1"), None);
+        assert_eq!(x_user_id("x"), None);
     }
 }

@@ -172,7 +172,7 @@ impl XTools {
             message,
             reached: None,
         };
-        let me = principal.subject.strip_prefix("x:");
+        let me = xmcp_x::identity::x_user_id(&principal.subject);
         let request = spec
             .request(args, me)
             .map_err(|e| refused(format!("{}: {e}", spec.name)))?;
