@@ -10,16 +10,10 @@
 //!   `/upstream/callback`, and [`IdentityProvider::complete`] finishes.
 
 use crate::params::Params;
+use crate::upstream::{RenewError, TokenSet};
 use async_trait::async_trait;
 use secrecy::SecretString;
 use xmcp_store::UserIdentity;
-
-/// The additional authenticated data binding a sealed upstream credential
-/// (`field` is `access` or `refresh`) to its user's row, so a sealed value
-/// copied to another row does not open.
-pub fn upstream_aad(user_id: &str, field: &str) -> String {
-    format!("upstream_tokens:{user_id}:{field}")
-}
 
 /// What the consent form must collect for this provider.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,17 +47,9 @@ pub enum LoginStep {
 /// What an upstream callback yields.
 pub struct UpstreamLogin {
     pub identity: UserIdentity,
-    /// Upstream credentials to seal and keep for this user, if any.
-    pub tokens: Option<UpstreamCredentials>,
-}
-
-/// Upstream credentials in the clear, only ever in memory.
-pub struct UpstreamCredentials {
-    pub provider: String,
-    pub access_token: SecretString,
-    pub refresh_token: Option<SecretString>,
-    pub expires_at: Option<i64>,
-    pub scope: String,
+    /// The upstream's tokens, to seal and keep for this user if its API is
+    /// to be called on their behalf (see [`crate::upstream::Vault`]).
+    pub tokens: Option<TokenSet>,
 }
 
 /// Errors an upstream callback can end in, each mapped to an OAuth error
@@ -89,6 +75,10 @@ pub struct LoginContext<'a> {
 
 #[async_trait]
 pub trait IdentityProvider: Send + Sync {
+    /// The name kept with this provider's tokens and heading its subjects
+    /// (`x`, `oidc`, `local`).
+    fn name(&self) -> &str;
+
     /// Short name shown on the consent page ("X", "local accounts").
     fn display_name(&self) -> &str;
 
@@ -107,6 +97,16 @@ pub trait IdentityProvider: Send + Sync {
         Err(UpstreamError::Provider(
             "this identity provider has no upstream callback".into(),
         ))
+    }
+
+    /// Renew the tokens this provider issued at sign-in
+    /// ([`UpstreamLogin::tokens`]) with their refresh token. Only a provider
+    /// that keeps tokens is asked.
+    async fn refresh(&self, _refresh_token: &SecretString) -> Result<TokenSet, RenewError> {
+        Err(RenewError::Refused {
+            status: 0,
+            message: "this identity provider keeps no tokens to renew".into(),
+        })
     }
 }
 
@@ -180,6 +180,10 @@ impl LocalIdentityProvider {
 
 #[async_trait]
 impl IdentityProvider for LocalIdentityProvider {
+    fn name(&self) -> &str {
+        "local"
+    }
+
     fn display_name(&self) -> &str {
         if self.demo {
             "demo accounts"

@@ -66,7 +66,7 @@ impl std::fmt::Debug for JwtKeys {
 }
 
 fn aad(kid: &str) -> String {
-    format!("signing_key:{kid}")
+    xmcp_store::SealedColumn::SigningKey.aad(kid)
 }
 
 /// A new RSA-2048 key pair.

@@ -10,7 +10,8 @@
 //!   ([`routes::authenticate`] does the same inside a middleware of one's own
 //!   that checks more, as xmcp's scope check does).
 //! * Storage comes from `xmcp-store`; users come from an
-//!   [`identity::IdentityProvider`] (local accounts here; X or OIDC upstream).
+//!   [`identity::IdentityProvider`] (local accounts here; X or OIDC
+//!   [`upstream`]), whose tokens, if kept, the [`upstream::Vault`] keeps.
 
 pub mod cimd;
 pub mod client;
@@ -20,7 +21,6 @@ pub mod external;
 pub mod html;
 pub mod identity;
 pub mod jwt;
-pub mod oidc;
 pub mod params;
 pub mod principal;
 pub mod redirect;
@@ -29,6 +29,10 @@ pub mod resource;
 #[cfg(feature = "axum")]
 pub mod routes;
 pub mod server;
+pub mod upstream;
+
+/// OpenID Connect sign-in, at its old path.
+pub use upstream::oidc;
 
 pub use config::{AuthConfig, Clock, ManualClock, StaticClient, SystemClock, TokenAuthMethod};
 pub use error::{ErrorCode, OAuthError};

@@ -1,9 +1,10 @@
 //! The composition root: configuration in, a running server out.
 
+use crate::compose::{ledger, registry_config, x_source, x_upstream};
 use crate::config::{Config, Identity, SANDBOX_PATH};
 use crate::mcp::XmcpHandler;
-use crate::mcp::registry::{Registry, RegistryConfig};
-use crate::sessions::McpSessions;
+use crate::mcp::registry::Registry;
+use crate::mcp::sessions::McpSessions;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
@@ -27,7 +28,7 @@ use xmcp_auth::{AuthServer, Clock, SystemClock};
 use xmcp_crypto::envelope::Keyring;
 use xmcp_sandbox::{Sandbox, SandboxClient, SandboxConfig};
 use xmcp_store::Store;
-use xmcp_x::{Vault, XApi, XApiConfig, XIdentityProvider, XOAuth, XOAuthConfig};
+use xmcp_x::{XApi, XOAuthConfig};
 
 /// Application state shared by every request.
 pub struct App {
@@ -112,62 +113,29 @@ fn sandbox_routes(sandbox: &Sandbox, config: &Config) -> Router {
     ))
 }
 
-/// X's OAuth client and API for `oauth`, with the vault that keeps each
-/// user's X tokens in `store`.
-pub fn x_api(
-    config: &Config,
-    store: &Arc<dyn Store>,
-    keyring: &Arc<Keyring>,
-    clock: &Arc<dyn Clock>,
-    oauth: XOAuthConfig,
-    refresh_margin: i64,
-) -> (Arc<XOAuth>, Arc<XApi>) {
-    let http = xmcp_x::oauth::http_client();
-    let api_url = oauth.api_url.clone();
-    let oauth = Arc::new(XOAuth::new(oauth, http.clone()));
-    let vault = Arc::new(Vault::new(
-        store.clone(),
-        keyring.clone(),
-        oauth.clone(),
-        clock.clone(),
-        refresh_margin,
-    ));
-    let api = XApi::new(
-        http,
-        api_url,
-        vault,
-        XApiConfig {
-            app_token: config.tools.app_token.clone(),
-            max_rate_limit_wait: config.tools.max_rate_limit_wait,
-            ..XApiConfig::default()
-        },
-    );
-    (oauth, Arc::new(api))
-}
-
 impl App {
     /// Open the store (running migrations), load keys, build the AS.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<App>> {
-        if config.database_url.starts_with("sqlite:") && !config.database_url.contains(":memory:") {
-            crate::keys::create_private_dir(&config.data_dir)?;
-        }
-        let keyring = Arc::new(crate::keys::load_keyring(&config)?);
-        let store = xmcp_store::connect(&config.database_url, config.database_max_connections)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-        let x_upstream = |oauth: XOAuthConfig, margin: i64| {
-            let (oauth, api) = x_api(&config, &store, &keyring, &clock, oauth, margin);
-            let idp: Arc<dyn IdentityProvider> = Arc::new(XIdentityProvider::new(oauth));
-            (idp, Some(api))
+        let (store, keyring) = crate::compose::open_store_and_keys(
+            &config,
+            &config.database_url,
+            config.database_max_connections,
+        )
+        .await?;
+        let from_x = |oauth: XOAuthConfig, margin: i64| {
+            let x = x_upstream(&config, &store, &keyring, &clock, oauth, margin);
+            let idp: Arc<dyn IdentityProvider> = x.identity;
+            (idp, Some(x.api))
         };
+        // The one place the upstream is chosen.
         let (idp, x, sandbox) = match &config.identity {
             Identity::X(x) => {
-                let (idp, api) = x_upstream(x.oauth.clone(), x.refresh_margin);
+                let (idp, api) = from_x(x.oauth.clone(), x.refresh_margin);
                 (idp, api, None)
             }
             Identity::DemoSandbox { refresh_margin } => {
                 let (sandbox, oauth) = demo_upstream(&config, &clock)?;
-                let (idp, api) = x_upstream(oauth, *refresh_margin);
+                let (idp, api) = from_x(oauth, *refresh_margin);
                 (idp, api, Some(sandbox))
             }
             Identity::Oidc(oidc) => {
@@ -265,51 +233,6 @@ impl App {
     }
 }
 
-/// X behind the X tools, as configured.
-pub fn x_source(
-    config: &Config,
-    api: Arc<XApi>,
-    catalog: Arc<xmcp_openapi::Catalog>,
-) -> crate::mcp::XSource {
-    crate::mcp::XSource {
-        api,
-        catalog,
-        prices: config.tools.prices.clone(),
-        max_result_chars: config.tools.max_result_chars,
-        media: config.tools.media.clone(),
-    }
-}
-
-/// Spend caps, the audit trail and writes made once, counted in `store`.
-pub fn ledger(
-    config: &Config,
-    store: &Arc<dyn Store>,
-    keyring: &Arc<Keyring>,
-    clock: &Arc<dyn Clock>,
-) -> Arc<crate::mcp::ledger::Ledger> {
-    Arc::new(crate::mcp::ledger::Ledger::new(
-        store.clone(),
-        keyring.clone(),
-        clock.clone(),
-        crate::mcp::ledger::LedgerConfig {
-            caps: config.tools.caps,
-            retention: config.tools.audit_retention,
-            once_window: config.tools.idempotency_window,
-        },
-    ))
-}
-
-/// What the tool registry takes from configuration; `issuable`: the scopes
-/// clients can be granted.
-pub fn registry_config(config: &Config, issuable: Vec<String>) -> RegistryConfig {
-    RegistryConfig {
-        toolsets: config.tools.toolsets.clone(),
-        read_only: config.tools.read_only,
-        issuable,
-        how_to_grant: crate::mcp::registry::GRANT_BY_REAUTHORIZING,
-    }
-}
-
 /// Largest MCP message accepted on `/mcp`.
 const MAX_MCP_BODY: usize = 4 * 1024 * 1024;
 
@@ -399,7 +322,7 @@ where
 /// `/mcp` exactly as the MCP SDK serves it: rmcp's streamable HTTP
 /// transport over [`XmcpHandler`], stateless, answering in JSON, with
 /// nothing in front (no bearer or scope guard, no sessions: see
-/// [`build_router`] and [`crate::sessions`]). Also returns the handler,
+/// [`build_router`] and [`crate::mcp::sessions`]). Also returns the handler,
 /// whose tools name the scopes they need.
 pub fn mcp_service(app: &App, shutdown: &CancellationToken) -> (Router, XmcpHandler) {
     let config = rmcp_config(app, shutdown)
@@ -414,7 +337,7 @@ pub fn mcp_service(app: &App, shutdown: &CancellationToken) -> (Router, XmcpHand
 
 /// `/mcp` in rmcp's own session mode: a worker task and channels in this
 /// process for every session. xmcp does not serve this (its sessions live
-/// in the store; see [`crate::sessions`]); the benchmark measures it as the
+/// in the store; see [`crate::mcp::sessions`]); the benchmark measures it as the
 /// SDK's stateful reference.
 pub fn rmcp_stateful_service(app: &App, shutdown: &CancellationToken) -> Router {
     let config = rmcp_config(app, shutdown).with_legacy_session_mode(true);

@@ -66,6 +66,11 @@ impl SealedCredentials {
     fn err(e: impl std::fmt::Display) -> AuthError {
         AuthError::CredentialStoreError(e.to_string())
     }
+
+    /// The credentials are sealed bound to their name.
+    fn aad(&self) -> String {
+        xmcp_store::SealedColumn::LocalState.aad(&self.name)
+    }
 }
 
 #[async_trait]
@@ -79,7 +84,7 @@ impl CredentialStore for SealedCredentials {
         else {
             return Ok(None);
         };
-        let opened = match self.keyring.open(&sealed, self.name.as_bytes()) {
+        let opened = match self.keyring.open(&sealed, self.aad().as_bytes()) {
             Ok(o) => o,
             Err(e) => {
                 // Sealed under a key we no longer have: sign in again.
@@ -94,7 +99,7 @@ impl CredentialStore for SealedCredentials {
 
     async fn save(&self, credentials: StoredCredentials) -> Result<(), AuthError> {
         let json = serde_json::to_vec(&credentials).map_err(Self::err)?;
-        let sealed = self.keyring.seal(&json, self.name.as_bytes());
+        let sealed = self.keyring.seal(&json, self.aad().as_bytes());
         self.store
             .put_local_state(&self.name, &sealed, self.clock.now())
             .await
@@ -469,21 +474,21 @@ fn callback_page(
         xmcp_crypto::constant_time_eq(g.as_bytes(), state.expose_secret().as_bytes())
     });
     if !state_ok {
-        return crate::local::page(
+        return crate::page::page(
             StatusCode::BAD_REQUEST,
             "This is not the authorization xmcp bridge is waiting for",
             "Start again from your MCP client.",
         );
     }
     let Some(sender) = tx.lock().ok().and_then(|mut t| t.take()) else {
-        return crate::local::page(
+        return crate::page::page(
             StatusCode::CONFLICT,
             "This authorization is already finished",
             "You can close this tab.",
         );
     };
     let _ = sender.send(full);
-    crate::local::page(
+    crate::page::page(
         StatusCode::OK,
         "Authorization received",
         "You can close this tab and return to your MCP client.",

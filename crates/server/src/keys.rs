@@ -72,29 +72,17 @@ pub fn new_data_key() -> anyhow::Result<DataKey> {
     Ok(DataKey::generate(format!("k{}", hex_id()))?)
 }
 
-pub use xmcp_auth::identity::upstream_aad;
-
-/// The AAD the owner of a sealed value bound it with, or `None` for a
-/// local-state value that is not sealed (`local_user` names a user).
-///
-/// The formats are their owners': `xmcp_auth::identity::upstream_aad`, and
-/// the private `aad` of `xmcp_auth::jwt` and `pending_aad` /
-/// `successor_aad` of `xmcp_auth::server`, and the ledger's for results of
-/// writes made once. The rotation test in
-/// `crates/xmcp/tests/cli.rs` fails if one drifts.
+/// The AAD the owner of a sealed value bound it with ([`SealedColumn::aad`]),
+/// or `None` for a local-state value that is not sealed (`local_user` names
+/// a user). The rotation test in `crates/xmcp/tests` seals as the owners do
+/// and fails if a value is not re-sealed.
 fn aad_of(value: &SealedValue) -> Option<String> {
-    Some(match value.column {
-        SealedColumn::UpstreamAccess => upstream_aad(&value.key, "access"),
-        SealedColumn::UpstreamRefresh => upstream_aad(&value.key, "refresh"),
-        SealedColumn::SigningKey => format!("signing_key:{}", value.key),
-        SealedColumn::PendingVerifier => format!("pending-upstream-verifier:{}", value.key),
-        SealedColumn::RefreshSuccessor => format!("refresh-successor:{}", value.key),
-        SealedColumn::LocalState if value.key.starts_with(crate::bridge::CREDENTIALS_PREFIX) => {
-            value.key.clone()
+    match value.column {
+        SealedColumn::LocalState if !value.key.starts_with(crate::bridge::CREDENTIALS_PREFIX) => {
+            None
         }
-        SealedColumn::LocalState => return None,
-        SealedColumn::OnceResult => crate::mcp::ledger::once_aad_of(&value.key),
-    })
+        column => Some(column.aad(&value.key)),
+    }
 }
 
 /// Where a sealed value is, for an operator (never the value).
@@ -344,7 +332,7 @@ mod tests {
         )
         .await;
         // Not sealed at all.
-        put(crate::local::LOCAL_USER, "u_123".into()).await;
+        put("local_user", "u_123".into()).await;
 
         let new_ring = Keyring::new(DataKey::generate("new").unwrap(), vec![old]);
         let report = reseal_all(store.as_ref(), &new_ring).await.unwrap();
@@ -373,7 +361,7 @@ mod tests {
         assert_eq!(Keyring::key_id_of(&a), Some("new"));
         assert_eq!(
             store
-                .get_local_state(crate::local::LOCAL_USER)
+                .get_local_state("local_user")
                 .await
                 .unwrap()
                 .as_deref(),

@@ -4,12 +4,13 @@
 
 pub mod app;
 pub mod bridge;
+pub mod compose;
 pub mod config;
 pub mod keys;
 pub mod local;
 pub mod mcp;
 pub mod ops;
-pub mod sessions;
+pub mod page;
 pub mod telemetry;
 pub mod tools;
 

@@ -6,11 +6,13 @@
 //! same vault the HTTP server uses, so refresh and single-flight work the
 //! same); the `local_user` entry of the store's local state names them.
 
-use crate::app::x_api;
+use crate::compose;
 use crate::config::{Config, DEFAULT_X_SCOPES, Identity};
+use crate::mcp::local::LocalSession;
+use crate::page::page;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -18,11 +20,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-use xmcp_auth::identity::upstream_aad;
+use xmcp_auth::upstream::Vault;
 use xmcp_auth::{Clock, Principal};
 use xmcp_crypto::envelope::Keyring;
 use xmcp_sandbox::{Sandbox, SandboxClient, SandboxConfig};
-use xmcp_store::{Store, UpstreamTokens, UserIdentity};
+use xmcp_store::{Store, UserIdentity};
 use xmcp_x::{XApi, XOAuth, XOAuthConfig};
 
 /// The local-state entry naming the signed-in user.
@@ -95,6 +97,8 @@ enum Attempt {
 /// The local sign-in and the X API acting for it.
 pub struct Local {
     store: Arc<dyn Store>,
+    /// Keeps the signed-in person's X tokens.
+    vault: Arc<Vault>,
     keyring: Arc<Keyring>,
     oauth: Arc<XOAuth>,
     clock: Arc<dyn Clock>,
@@ -125,6 +129,14 @@ pub struct LocalParts {
     pub store: Arc<dyn Store>,
     /// The demo's simulated X, served on a loopback port while this lives.
     pub sandbox: Option<(SocketAddr, CancellationToken)>,
+}
+
+impl LocalParts {
+    /// The MCP handler of `xmcp stdio`: these tools, acting for the person
+    /// signed in here.
+    pub fn handler(&self) -> crate::mcp::XmcpHandler {
+        crate::mcp::XmcpHandler::local(self.registry.clone(), Arc::new(self.local.clone()))
+    }
 }
 
 impl Drop for LocalParts {
@@ -171,14 +183,10 @@ pub async fn open(
             "the local mode acts on X: set XMCP_X_CLIENT_ID (and XMCP_X_CLIENT_SECRET_FILE for a confidential X app), or add --demo to try it with a simulated X"
         ),
     };
-    if database_url.starts_with("sqlite:") && !database_url.contains(":memory:") {
-        crate::keys::create_private_dir(&config.data_dir)?;
-    }
-    let keyring = Arc::new(crate::keys::load_keyring(config)?);
-    let store = xmcp_store::connect(&database_url, 2)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-    let (oauth, x) = x_api(config, &store, &keyring, &clock, oauth_config, margin);
+    let (store, keyring) =
+        compose::open_store_and_keys(config, &database_url, compose::COMMAND_CONNECTIONS).await?;
+    let compose::XUpstream { oauth, api: x, .. } =
+        compose::x_upstream(config, &store, &keyring, &clock, oauth_config, margin);
     let catalog = if with_catalog {
         crate::tools::load_with(config, embedded, Some(crate::tools::LOCAL_CACHE_MAX_AGE)).await?
     } else {
@@ -191,9 +199,10 @@ pub async fn open(
         .split(' ')
         .map(str::to_owned)
         .collect();
-    let ledger = crate::app::ledger(config, &store, &keyring, &clock);
+    let ledger = compose::ledger(config, &store, &keyring, &clock);
     let local = Arc::new(Local {
         store: store.clone(),
+        vault: x.vault().clone(),
         keyring,
         oauth,
         clock,
@@ -203,11 +212,11 @@ pub async fn open(
     });
     let catalog = Arc::new(catalog);
     let registry = Arc::new(crate::mcp::build_registry(
-        Some(crate::app::x_source(config, x.clone(), catalog.clone())),
-        Some(local.clone()),
+        Some(compose::x_source(config, x.clone(), catalog.clone())),
+        Some(Arc::new(local.clone())),
         crate::mcp::registry::RegistryConfig {
             how_to_grant: "sign in again (`xmcp login`, or the auth_start tool after `xmcp logout`) and allow them at X",
-            ..crate::app::registry_config(config, issuable)
+            ..compose::registry_config(config, issuable)
         },
         ledger,
     ));
@@ -367,24 +376,16 @@ impl Local {
             )
             .await
             .map_err(store_err)?;
-        let seal = |secret: &SecretString, field: &str| {
-            self.keyring.seal(
-                secret.expose_secret().as_bytes(),
-                upstream_aad(&user.id, field).as_bytes(),
-            )
-        };
-        let expires_at = tokens.expires_in.map(|s| now + s);
+        let row = xmcp_auth::upstream::vault::sealed_row(
+            &self.keyring,
+            &user.id,
+            xmcp_x::identity::PROVIDER,
+            &tokens,
+            now,
+        );
+        let expires_at = row.expires_at;
         self.store
-            .put_upstream_tokens(&UpstreamTokens {
-                user_id: user.id.clone(),
-                provider: xmcp_x::identity::PROVIDER.into(),
-                access_sealed: seal(&tokens.access_token, "access"),
-                refresh_sealed: tokens.refresh_token.as_ref().map(|r| seal(r, "refresh")),
-                expires_at,
-                scope: tokens.scope.clone(),
-                updated_at: now,
-                reauth_required_at: None,
-            })
+            .put_upstream_tokens(&row)
             .await
             .map_err(store_err)?;
         self.store
@@ -435,17 +436,9 @@ impl Local {
         let mut problems = Vec::new();
         if let Some(tokens) = self.store.get_upstream_tokens(&status.user_id).await? {
             // The refresh token first: revoking it ends the whole grant at X.
-            let sealed = tokens
-                .refresh_sealed
-                .iter()
-                .map(|s| (s.as_str(), "refresh"))
-                .chain([(tokens.access_sealed.as_str(), "access")]);
-            for (sealed, field) in sealed {
-                let aad = upstream_aad(&status.user_id, field);
-                let token = match self.keyring.open(sealed, aad.as_bytes()) {
-                    Ok(t) => {
-                        SecretString::from(String::from_utf8_lossy(t.expose_secret()).into_owned())
-                    }
+            for (field, token) in self.vault.open_all(&tokens) {
+                let token = match token {
+                    Ok(token) => token,
                     Err(e) => {
                         problems.push(format!("cannot open the {field} token: {e}"));
                         continue;
@@ -634,29 +627,18 @@ async fn callback_page(
     response
 }
 
-/// A small HTML page of the loopback listeners: a title and a sentence,
-/// escaped, with headers that keep it inert.
-pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let esc = |s: &str| html_escape::encode_text(s).into_owned();
-    let html = format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>xmcp</title>\
-         <meta name=viewport content=\"width=device-width\"></head>\
-         <body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto\">\
-         <h1>{}</h1><p>{}</p></body></html>",
-        esc(title),
-        esc(body)
-    );
-    (
-        status,
-        [
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        Html(html),
-    )
-        .into_response()
+/// `xmcp stdio` acts for whoever is signed in here.
+#[async_trait::async_trait]
+impl LocalSession for Arc<Local> {
+    async fn principal(&self) -> Result<Principal, String> {
+        Local::principal(self).await
+    }
+
+    async fn auth_start(&self) -> serde_json::Value {
+        Local::auth_start(self).await
+    }
+
+    async fn auth_status(&self) -> serde_json::Value {
+        Local::auth_status(self).await
+    }
 }

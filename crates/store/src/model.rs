@@ -393,8 +393,10 @@ pub enum OnceClaim {
     InFlight,
 }
 
-/// Where a value sealed with the data key is kept. Each owner binds its
-/// values to their row with its own AAD; `xmcp rotate-key` re-seals each.
+/// Where a value sealed with the data key is kept. Every sealed value is
+/// bound to its row by additional authenticated data, [`SealedColumn::aad`],
+/// so that a value copied to another row does not open; `xmcp rotate-key`
+/// re-seals each with the same AAD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SealedColumn {
     /// `upstream_tokens.access_sealed`; the key is the user id.
@@ -418,6 +420,23 @@ pub enum SealedColumn {
 }
 
 impl SealedColumn {
+    /// The additional authenticated data binding a value of this column to
+    /// the row named by `key` (see each variant for what the key is). The
+    /// one definition of every format: the owners seal and open with it, and
+    /// a rotation re-seals with it.
+    pub fn aad(self, key: &str) -> String {
+        match self {
+            Self::UpstreamAccess => format!("upstream_tokens:{key}:access"),
+            Self::UpstreamRefresh => format!("upstream_tokens:{key}:refresh"),
+            Self::SigningKey => format!("signing_key:{key}"),
+            Self::PendingVerifier => format!("pending-upstream-verifier:{key}"),
+            Self::RefreshSuccessor => format!("refresh-successor:{key}"),
+            // A sealed local value is bound to its own name.
+            Self::LocalState => key.to_owned(),
+            Self::OnceResult => format!("once-result:{key}"),
+        }
+    }
+
     /// The table the column is in.
     pub fn table(self) -> &'static str {
         match self {

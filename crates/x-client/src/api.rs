@@ -10,7 +10,6 @@
 //! exhausted is not called again before its reset.
 
 use crate::oauth::api_url;
-use crate::vault::{Vault, VaultError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::Value;
@@ -19,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{debug, instrument, warn};
 use url::Url;
+use xmcp_auth::upstream::{Vault, VaultError};
 
 /// X's `x-rate-limit-*` headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use std::sync::Arc;
 use xmcp_auth::identity::{
-    IdentityProvider, LoginContext, LoginForm, LoginStep, UpstreamCredentials, UpstreamError,
-    UpstreamLogin,
+    IdentityProvider, LoginContext, LoginForm, LoginStep, UpstreamError, UpstreamLogin,
 };
 use xmcp_auth::params::Params;
+use xmcp_auth::upstream::{RenewError, TokenSet};
 use xmcp_store::UserIdentity;
 
 /// The provider name stored with sealed credentials and in subjects (`x:<id>`).
@@ -34,6 +34,10 @@ impl XIdentityProvider {
 
 #[async_trait]
 impl IdentityProvider for XIdentityProvider {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
     fn display_name(&self) -> &str {
         "X"
     }
@@ -87,14 +91,20 @@ impl IdentityProvider for XIdentityProvider {
                 username: Some(user.username),
                 display_name: Some(user.name),
             },
-            tokens: Some(UpstreamCredentials {
-                provider: PROVIDER.into(),
-                access_token: tokens.access_token,
-                refresh_token: tokens.refresh_token,
-                expires_at: tokens.expires_in.map(|s| ctx.now + s),
-                scope: tokens.scope,
-            }),
+            tokens: Some(tokens),
         })
+    }
+
+    /// X's refresh tokens are single-use: the vault writes the new pair
+    /// before anyone uses it.
+    async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, RenewError> {
+        self.oauth
+            .refresh(refresh_token)
+            .await
+            .map_err(|e| match e {
+                CallError::Refused { status, message } => RenewError::Refused { status, message },
+                CallError::Transient(message) => RenewError::Transient(message),
+            })
     }
 }
 

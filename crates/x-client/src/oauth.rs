@@ -36,23 +36,7 @@ impl std::fmt::Debug for XOAuthConfig {
 }
 
 /// Tokens X issued, only ever in memory.
-pub struct TokenSet {
-    pub access_token: SecretString,
-    pub refresh_token: Option<SecretString>,
-    pub expires_in: Option<i64>,
-    /// Space-separated scopes X granted (possibly fewer than requested).
-    pub scope: String,
-}
-
-impl std::fmt::Debug for TokenSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSet")
-            .field("refresh_token", &self.refresh_token.is_some())
-            .field("expires_in", &self.expires_in)
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
-    }
-}
+pub use xmcp_auth::upstream::TokenSet;
 
 /// The X user behind a token.
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -139,9 +139,12 @@ fn time(t: i64) -> String {
 #[allow(clippy::print_stdout)]
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let config = args.store.config()?;
-    let store = xmcp_store::connect(&config.database_url, 2)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    let store = xmcp_server::compose::open_store(
+        &config,
+        &config.database_url,
+        xmcp_server::compose::COMMAND_CONNECTIONS,
+    )
+    .await?;
     let now = xmcp_server::app::system_clock().now();
     let mut out = std::io::stdout().lock();
     match args.command {

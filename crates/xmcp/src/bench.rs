@@ -1064,7 +1064,7 @@ async fn audit_rows(app: &App) -> anyhow::Result<usize> {
 /// the benchmark's store, alone and with concurrent callers on one user.
 #[allow(clippy::print_stdout)]
 async fn ledger_writes(app: &Arc<App>, concurrency: &[usize]) {
-    let ledger = xmcp_server::app::ledger(&app.config, &app.store, &app.keyring, &app.clock);
+    let ledger = xmcp_server::compose::ledger(&app.config, &app.store, &app.keyring, &app.clock);
     let principal = xmcp_auth::Principal {
         user_id: "bench-user".into(),
         subject: "x:bench".into(),

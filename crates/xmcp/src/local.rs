@@ -5,6 +5,7 @@ use crate::settings::{LocalSettings, StoreArgs};
 use clap::Args;
 use rmcp::ServiceExt;
 use std::io::Write;
+use xmcp_server::compose;
 use xmcp_server::local::{self, LOGIN_TIMEOUT};
 
 #[derive(Args)]
@@ -154,7 +155,7 @@ pub async fn run_status(args: StatusArgs) -> anyhow::Result<()> {
 
 pub async fn run_stdio(args: LocalArgs) -> anyhow::Result<()> {
     let parts = open_parts(&args, true).await?;
-    let handler = xmcp_server::mcp::XmcpHandler::local(parts.registry.clone(), parts.local.clone());
+    let handler = parts.handler();
     tracing::info!(tools = parts.catalog.tools.len(), "serving MCP on stdio");
     let service = handler
         .serve(rmcp::transport::stdio())
@@ -205,13 +206,9 @@ pub struct BridgeArgs {
 pub async fn run_bridge(args: BridgeArgs) -> anyhow::Result<()> {
     let config = args.store.config()?;
     xmcp_server::telemetry::init(config.log_format, &config.log);
-    if config.database_url.starts_with("sqlite:") && !config.database_url.contains(":memory:") {
-        xmcp_server::keys::create_private_dir(&config.data_dir)?;
-    }
-    let keyring = std::sync::Arc::new(xmcp_server::keys::load_keyring(&config)?);
-    let store = xmcp_store::connect(&config.database_url, 2)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    let (store, keyring) =
+        compose::open_store_and_keys(&config, &config.database_url, compose::COMMAND_CONNECTIONS)
+            .await?;
     if args.forget {
         let name = xmcp_server::bridge::credentials_name(&args.url);
         let had = store.delete_local_state(&name).await?;

@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 use xmcp_server::App;
+use xmcp_server::compose;
 
 /// jemalloc rather than glibc's malloc. Under load, glibc's arenas
 /// contend: tokio moves tasks between worker threads and sqlx hands rows
@@ -552,7 +553,8 @@ fn run_gen_key(id: Option<String>) -> anyhow::Result<()> {
 async fn run_rotate_key(args: ServeArgs) -> anyhow::Result<()> {
     use xmcp_server::config::KeySource;
     let config = args.config()?;
-    let store = xmcp_store::connect(&config.database_url, 2).await?;
+    let store =
+        compose::open_store(&config, &config.database_url, compose::COMMAND_CONNECTIONS).await?;
     let summary = |report: &xmcp_server::keys::ResealReport, active: &str| {
         format!(
             "re-encrypted {} row(s) ({} sealed value(s)) under key {active}; {} value(s) already used it",
@@ -642,8 +644,9 @@ fn left_behind(report: &xmcp_server::keys::ResealReport) -> anyhow::Result<Vec<S
 async fn run_rotate_signing_key(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     let clock = xmcp_server::app::system_clock();
-    let store = xmcp_store::connect(&config.database_url, 2).await?;
-    let keyring = std::sync::Arc::new(xmcp_server::keys::load_keyring(&config)?);
+    let (store, keyring) =
+        compose::open_store_and_keys(&config, &config.database_url, compose::COMMAND_CONNECTIONS)
+            .await?;
     let keys =
         xmcp_auth::jwt::JwtKeys::load(store, keyring, config.auth.access_token_ttl, clock.now())
             .await?;

@@ -557,7 +557,10 @@ async fn rotate_key_reseals_upstream_tokens_in_the_local_store() {
         )
         .await
         .unwrap();
-    let aad = |f: &str| xmcp_server::keys::upstream_aad(&user.id, f);
+    let aad = |f: &str| match f {
+        "access" => xmcp_store::SealedColumn::UpstreamAccess.aad(&user.id),
+        _ => xmcp_store::SealedColumn::UpstreamRefresh.aad(&user.id),
+    };
     store
         .put_upstream_tokens(&xmcp_store::UpstreamTokens {
             user_id: user.id.clone(),

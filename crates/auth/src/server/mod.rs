@@ -15,10 +15,7 @@ use crate::client::{Client, ClientKind, ClientMetadata};
 use crate::config::{AuthConfig, Clock, TokenAuthMethod};
 use crate::error::{ErrorCode, GuardError, OAuthError};
 use crate::html::{ConsentView, ErrorView};
-use crate::identity::{
-    IdentityProvider, LoginContext, LoginForm, LoginStep, UpstreamCredentials, UpstreamError,
-    upstream_aad,
-};
+use crate::identity::{IdentityProvider, LoginContext, LoginForm, LoginStep, UpstreamError};
 use crate::params::Params;
 use crate::principal::Principal;
 use secrecy::ExposeSecret;
@@ -334,5 +331,5 @@ pub(crate) struct GrantFacts<'a> {
 }
 
 fn pending_aad(handle: &TokenHash) -> String {
-    format!("pending-upstream-verifier:{}", handle.as_str())
+    SealedColumn::PendingVerifier.aad(handle.as_str())
 }

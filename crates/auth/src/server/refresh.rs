@@ -122,5 +122,5 @@ impl AuthServer {
 }
 
 fn successor_aad(old: &TokenHash) -> String {
-    format!("refresh-successor:{}", old.as_str())
+    xmcp_store::SealedColumn::RefreshSuccessor.aad(old.as_str())
 }

@@ -198,7 +198,7 @@ impl AuthServer {
         &self,
         pending: &PendingAuthorization,
         identity: &UserIdentity,
-        upstream: Option<UpstreamCredentials>,
+        upstream: Option<crate::upstream::TokenSet>,
         now: i64,
     ) -> Result<PageOutcome, ErrorView> {
         let unavailable = |e: StoreError| ErrorView::unavailable(OAuthError::store(e).description);
@@ -207,24 +207,16 @@ impl AuthServer {
             .upsert_user(identity, now)
             .await
             .map_err(unavailable)?;
-        if let Some(up) = upstream {
-            let seal = |secret: &secrecy::SecretString, field: &str| {
-                self.keyring.seal(
-                    secret.expose_secret().as_bytes(),
-                    upstream_aad(&user.id, field).as_bytes(),
-                )
-            };
+        if let Some(tokens) = upstream {
+            let row = crate::upstream::vault::sealed_row(
+                &self.keyring,
+                &user.id,
+                self.idp.name(),
+                &tokens,
+                now,
+            );
             self.store
-                .put_upstream_tokens(&UpstreamTokens {
-                    user_id: user.id.clone(),
-                    provider: up.provider.clone(),
-                    access_sealed: seal(&up.access_token, "access"),
-                    refresh_sealed: up.refresh_token.as_ref().map(|r| seal(r, "refresh")),
-                    expires_at: up.expires_at,
-                    scope: up.scope.clone(),
-                    updated_at: now,
-                    reauth_required_at: None,
-                })
+                .put_upstream_tokens(&row)
                 .await
                 .map_err(unavailable)?;
         }

@@ -12,12 +12,12 @@
 //! passes on what it cannot classify.
 //!
 //! Sessions, in stateful mode: the guard opens them (after rmcp answered an
-//! `initialize`), checks them and ends them; see [`crate::sessions`].
+//! `initialize`), checks them and ends them; see [`crate::mcp::sessions`].
 
 use super::BaseResource;
 use super::registry::{Registry, View};
 use super::selection::Selection;
-use crate::sessions::McpSessions;
+use crate::mcp::sessions::McpSessions;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -97,7 +97,7 @@ fn json_rpc_error(status: http::StatusCode, message: String) -> Response {
 /// path names (`/mcp` or a narrower one, see [`super::selection`]);
 /// authenticates the bearer token (as [`xmcp_auth::routes::require_bearer`]
 /// does), which must have been issued for a resource covering it; in
-/// stateful mode opens, checks and ends sessions (see [`crate::sessions`]);
+/// stateful mode opens, checks and ends sessions (see [`crate::mcp::sessions`]);
 /// then answers 403 `insufficient_scope` to a call of a tool or read of a
 /// resource whose scopes the token lacks. One middleware rather than
 /// several: each layer on a route costs a few allocations per request.

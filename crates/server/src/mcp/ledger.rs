@@ -406,12 +406,7 @@ impl Ledger {
 }
 
 fn once_aad(key: &TokenHash) -> String {
-    once_aad_of(key.as_str())
-}
-
-/// The AAD of a stored result of a write made once, by its key's digest.
-pub(crate) fn once_aad_of(key_digest: &str) -> String {
-    format!("once-result:{key_digest}")
+    xmcp_store::SealedColumn::OnceResult.aad(key.as_str())
 }
 
 fn unavailable(e: StoreError) -> Refused {

@@ -1,14 +1,29 @@
-//! The local sign-in tools of `xmcp stdio`: `auth_start` and `auth_status`,
-//! callable with nobody signed in.
+//! The local sign-in of `xmcp stdio`: who its calls act for, and the tools
+//! `auth_start` and `auth_status`, callable with nobody signed in.
 
 use super::builtin::{no_arguments, refuse_arguments};
 use super::registry::{Call, Called, ToolDef, ToolSource};
-use crate::local::Local;
 use rmcp::model::{CallToolResponse, CallToolResult, Tool, ToolAnnotations};
 use std::sync::Arc;
+use xmcp_auth::Principal;
+
+/// The person signed in on this machine, as `xmcp stdio` acts for them in
+/// place of a bearer token (`crate::local::Local` signs them in with X).
+#[async_trait::async_trait]
+pub trait LocalSession: Send + Sync {
+    /// The principal every call acts for, or why there is none (a message
+    /// for the model: how to sign in).
+    async fn principal(&self) -> Result<Principal, String>;
+
+    /// `auth_start`: begin a sign-in; answers with the URL to open.
+    async fn auth_start(&self) -> serde_json::Value;
+
+    /// `auth_status`: who is signed in, or how a sign-in stands.
+    async fn auth_status(&self) -> serde_json::Value;
+}
 
 /// `auth_start` and `auth_status` over a local sign-in.
-pub struct LocalSignIn(pub Arc<Local>);
+pub struct LocalSignIn(pub Arc<dyn LocalSession>);
 
 fn public(tool: Tool) -> ToolDef {
     ToolDef {

@@ -10,12 +10,12 @@
 //! * The sources: [`builtin`] (`whoami`, `echo`), [`x`] (X's operations,
 //!   `rate_limits`, the `x://` resources), [`local`] (`auth_start`,
 //!   `auth_status` over stdio).
-//! * [`guard`]: the bearer token, stateful sessions, and the early
-//!   `insufficient_scope` answer in front of `/mcp`.
+//! * [`guard`]: the bearer token, stateful sessions ([`sessions`]), and the
+//!   early `insufficient_scope` answer in front of `/mcp`.
 //!
 //! Tools and resources receive the authenticated [`Principal`] that the
 //! guard put into the HTTP request's extensions, or, over stdio, the person
-//! signed in locally ([`crate::local::Local`]).
+//! signed in locally ([`local::LocalSession`]).
 
 pub mod builtin;
 pub mod guard;
@@ -26,6 +26,7 @@ pub mod pricing;
 pub mod registry;
 pub mod search;
 pub mod selection;
+pub mod sessions;
 pub mod stats;
 pub mod x;
 
@@ -59,7 +60,7 @@ pub struct XSource {
 /// here.
 pub fn build_registry(
     x: Option<XSource>,
-    local: Option<Arc<crate::local::Local>>,
+    local: Option<Arc<dyn local::LocalSession>>,
     config: RegistryConfig,
     ledger: Arc<ledger::Ledger>,
 ) -> Registry {
@@ -101,7 +102,7 @@ struct Inner {
     /// request's path and of its token's audience follow.
     resource: Option<BaseResource>,
     /// Over stdio: the locally signed-in person, instead of a bearer token.
-    local: Option<Arc<crate::local::Local>>,
+    local: Option<Arc<dyn local::LocalSession>>,
 }
 
 /// The base protected resource (the MCP endpoint), as a URL and as a
@@ -172,7 +173,7 @@ impl XmcpHandler {
 
     /// The handler of `xmcp stdio`: acts for the person signed in with
     /// `xmcp login` (or through `auth_start`), with the X scopes they granted.
-    pub fn local(registry: Arc<Registry>, local: Arc<crate::local::Local>) -> Self {
+    pub fn local(registry: Arc<Registry>, local: Arc<dyn local::LocalSession>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 registry,

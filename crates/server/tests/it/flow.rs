@@ -647,7 +647,7 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
         whoami_in_session(&b, &alice, &session).await.0,
         StatusCode::NOT_FOUND
     );
-    a.clock.advance(xmcp_server::sessions::RECHECK_SECONDS);
+    a.clock.advance(xmcp_server::mcp::sessions::RECHECK_SECONDS);
     assert_eq!(
         whoami_in_session(&a, &alice, &session).await.0,
         StatusCode::NOT_FOUND
@@ -697,7 +697,7 @@ async fn a_session_that_cannot_be_recorded_is_not_handed_out() {
 /// other sessions, and other users', go on.
 #[tokio::test]
 async fn opening_one_session_too_many_ends_the_users_oldest() {
-    use xmcp_server::sessions::{MAX_SESSIONS_PER_USER, RECHECK_SECONDS};
+    use xmcp_server::mcp::sessions::{MAX_SESSIONS_PER_USER, RECHECK_SECONDS};
     let app = builder(Backend::Sqlite)
         .settings(|s| s.mcp_stateful = Some(true))
         .spawn()
@@ -765,7 +765,7 @@ async fn only_an_answered_initialize_opens_a_session() {
 /// An idle session expires; one in use slides on.
 async fn stateful_sessions_expire_when_idle(backend: Backend) {
     use xmcp_auth::Clock;
-    use xmcp_server::sessions::SESSION_IDLE_SECONDS;
+    use xmcp_server::mcp::sessions::SESSION_IDLE_SECONDS;
     let app = builder(backend)
         .settings(|s| {
             s.mcp_stateful = Some(true);

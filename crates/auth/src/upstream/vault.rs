@@ -1,4 +1,4 @@
-//! Each user's X tokens: sealed at rest, opened on demand, refreshed
+//! Each user's upstream tokens: sealed at rest, opened on demand, refreshed
 //! single-flight.
 //!
 //! One refresh per user at a time, everywhere:
@@ -11,21 +11,22 @@
 //!   just before someone else's refresh finished never refreshes again with
 //!   the spent refresh token.
 //!
-//! X's refresh tokens are single-use, so the new pair is written (in the same
-//! statement that ends the lease) before anyone uses the new access token.
+//! Refresh tokens may be single-use (X's are), so the new pair is written
+//! (in the same statement that ends the lease) before anyone uses the new
+//! access token.
 //!
 //! [`UpstreamTokenStore::try_lease_upstream_refresh`]: xmcp_store::UpstreamTokenStore::try_lease_upstream_refresh
 
-use crate::oauth::{CallError, XOAuth};
+use super::{RenewError, TokenSet};
+use crate::Clock;
+use crate::identity::IdentityProvider;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{info, instrument, warn};
-use xmcp_auth::Clock;
-use xmcp_auth::identity::upstream_aad;
 use xmcp_crypto::envelope::Keyring;
-use xmcp_store::{Store, StoreError, UpstreamTokens};
+use xmcp_store::{SealedColumn, Store, StoreError, UpstreamTokens};
 
 /// How long a refresher may hold the lease before others may take over
 /// (longer than the HTTP client's timeout).
@@ -35,31 +36,34 @@ const POLL: Duration = Duration::from_millis(100);
 /// How many looks before a waiter gives up (a little over one lease).
 const MAX_POLLS: u32 = 350;
 
-/// Why no usable X token could be had for a user.
+/// Why no usable upstream token could be had for a user. Each message names
+/// the upstream (its display name) and says what the user can do.
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     #[error(
-        "this account is not linked to X (it signed in another way); sign in with X to use X tools"
+        "this account is not linked to {0} (it signed in another way); sign in with {0} to use {0} tools"
     )]
-    NotLinked,
+    NotLinked(String),
     #[error(
-        "X no longer accepts this sign-in (it refused to renew the authorization); authorize again from your MCP client to continue"
+        "{0} no longer accepts this sign-in (it refused to renew the authorization); authorize again from your MCP client to continue"
     )]
-    ReauthRequired,
-    #[error("X could not renew the authorization just now ({0}); try again in a moment")]
-    Transient(String),
+    ReauthRequired(String),
+    #[error(
+        "{provider} could not renew the authorization just now ({message}); try again in a moment"
+    )]
+    Transient { provider: String, message: String },
     #[error("the token store is unavailable; try again in a moment")]
     Store(#[from] StoreError),
     #[error(
-        "a stored X credential cannot be decrypted (was the encryption key replaced without a rotation?); authorize again"
+        "a stored {0} credential cannot be decrypted (was the encryption key replaced without a rotation?); authorize again"
     )]
-    Sealed,
+    Sealed(String),
 }
 
-/// An opened X access token, with what X granted.
+/// An opened upstream access token, with what the upstream granted.
 pub struct UpstreamAccess {
     pub token: SecretString,
-    /// Scopes X granted this user.
+    /// Scopes the upstream granted this user.
     pub scopes: Vec<String>,
     pub expires_at: Option<i64>,
     /// The sealed value it was opened from: tells whether the row changed.
@@ -76,18 +80,20 @@ impl std::fmt::Debug for UpstreamAccess {
 }
 
 impl UpstreamAccess {
-    /// Whether X granted `scope`.
+    /// Whether the upstream granted `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
 }
 
+/// The tokens one upstream issued to its users, kept in the store.
 pub struct Vault {
     store: Arc<dyn Store>,
     keyring: Arc<Keyring>,
-    oauth: Arc<XOAuth>,
+    /// The upstream that issued them, and renews them.
+    provider: Arc<dyn IdentityProvider>,
     clock: Arc<dyn Clock>,
-    /// Refresh this many seconds before X's expiry.
+    /// Refresh this many seconds before the upstream's expiry.
     margin: i64,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -95,6 +101,7 @@ pub struct Vault {
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Vault")
+            .field("provider", &self.provider.name())
             .field("margin", &self.margin)
             .finish_non_exhaustive()
     }
@@ -104,26 +111,46 @@ impl Vault {
     pub fn new(
         store: Arc<dyn Store>,
         keyring: Arc<Keyring>,
-        oauth: Arc<XOAuth>,
+        provider: Arc<dyn IdentityProvider>,
         clock: Arc<dyn Clock>,
         margin: i64,
     ) -> Self {
         Self {
             store,
             keyring,
-            oauth,
+            provider,
             clock,
             margin,
             locks: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn oauth(&self) -> &Arc<XOAuth> {
-        &self.oauth
-    }
-
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// Both of `row`'s tokens, opened: the refresh token first, if any.
+    /// For revoking them at the upstream when the user signs out.
+    pub fn open_all(
+        &self,
+        row: &UpstreamTokens,
+    ) -> Vec<(&'static str, Result<SecretString, VaultError>)> {
+        let mut opened = Vec::new();
+        if let Some(sealed) = &row.refresh_sealed {
+            opened.push((
+                "refresh",
+                self.open_secret(sealed, SealedColumn::UpstreamRefresh, &row.user_id),
+            ));
+        }
+        opened.push((
+            "access",
+            self.open_secret(
+                &row.access_sealed,
+                SealedColumn::UpstreamAccess,
+                &row.user_id,
+            ),
+        ));
+        opened
     }
 
     /// A usable access token for `user_id`, refreshed first if it expires
@@ -137,7 +164,8 @@ impl Vault {
         self.refresh(user_id, &row.access_sealed).await
     }
 
-    /// X answered 401 to `stale`: refresh, unless someone already did.
+    /// The upstream answered 401 to `stale`: refresh, unless someone already
+    /// did.
     #[instrument(skip_all, fields(user_id = %user_id))]
     pub async fn refresh_after_rejection(
         &self,
@@ -147,15 +175,21 @@ impl Vault {
         self.refresh(user_id, &stale.witness).await
     }
 
-    /// The user's row, unless there is none or X refused it for good.
+    fn provider(&self) -> String {
+        self.provider.display_name().to_owned()
+    }
+
+    /// The user's row, unless there is none (or it is another upstream's)
+    /// or the upstream refused it for good.
     async fn usable_row(&self, user_id: &str) -> Result<UpstreamTokens, VaultError> {
         let row = self
             .store
             .get_upstream_tokens(user_id)
             .await?
-            .ok_or(VaultError::NotLinked)?;
+            .filter(|row| row.provider == self.provider.name())
+            .ok_or_else(|| VaultError::NotLinked(self.provider()))?;
         if row.reauth_required_at.is_some() {
-            return Err(VaultError::ReauthRequired);
+            return Err(VaultError::ReauthRequired(self.provider()));
         }
         Ok(row)
     }
@@ -164,27 +198,33 @@ impl Vault {
         row.expires_at.is_none_or(|e| e - self.margin > now)
     }
 
-    fn open(&self, row: &UpstreamTokens) -> Result<UpstreamAccess, VaultError> {
+    /// The token sealed in `column` of `user_id`'s row.
+    fn open_secret(
+        &self,
+        sealed: &str,
+        column: SealedColumn,
+        user_id: &str,
+    ) -> Result<SecretString, VaultError> {
         let opened = self
             .keyring
-            .open(
-                &row.access_sealed,
-                upstream_aad(&row.user_id, "access").as_bytes(),
-            )
+            .open(sealed, column.aad(user_id).as_bytes())
             .map_err(|e| {
-                warn!(error = %e, "cannot open a sealed X access token");
-                VaultError::Sealed
+                warn!(error = %e, ?column, provider = self.provider.name(), "cannot open a sealed upstream token");
+                VaultError::Sealed(self.provider())
             })?;
-        let token =
-            String::from_utf8(opened.expose_secret().clone()).map_err(|_| VaultError::Sealed)?;
+        String::from_utf8(opened.expose_secret().clone())
+            .map(SecretString::from)
+            .map_err(|_| VaultError::Sealed(self.provider()))
+    }
+
+    fn open(&self, row: &UpstreamTokens) -> Result<UpstreamAccess, VaultError> {
         Ok(UpstreamAccess {
-            token: token.into(),
-            scopes: row
-                .scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            token: self.open_secret(
+                &row.access_sealed,
+                SealedColumn::UpstreamAccess,
+                &row.user_id,
+            )?,
+            scopes: scopes(&row.scope),
             expires_at: row.expires_at,
             witness: row.access_sealed.clone(),
         })
@@ -212,7 +252,7 @@ impl Vault {
             let row = self.usable_row(user_id).await?;
             if row.access_sealed != witness && row.expires_at.is_none_or(|e| e > now) {
                 // Someone (here or in another instance) refreshed meanwhile;
-                // their token serves even if X gave it a short life.
+                // their token serves even if the upstream gave it a short life.
                 return self.open(&row);
             }
             if self
@@ -230,9 +270,13 @@ impl Vault {
             }
             tokio::time::sleep(POLL).await;
         }
-        Err(VaultError::Transient(
-            "another server is still renewing this user's X authorization".into(),
-        ))
+        Err(VaultError::Transient {
+            provider: self.provider(),
+            message: format!(
+                "another server is still renewing this user's {} authorization",
+                self.provider.display_name()
+            ),
+        })
     }
 
     async fn refresh_holding_lease(
@@ -242,79 +286,110 @@ impl Vault {
         now: i64,
     ) -> Result<UpstreamAccess, VaultError> {
         let user_id = row.user_id.clone();
-        let aad = |field: &str| upstream_aad(&user_id, field);
-        let refresh_token = match &row.refresh_sealed {
-            None => None,
-            Some(sealed) => match self.keyring.open(sealed, aad("refresh").as_bytes()) {
-                Ok(opened) => String::from_utf8(opened.expose_secret().clone()).ok(),
-                Err(e) => {
-                    warn!(error = %e, "cannot open a sealed X refresh token");
-                    None
-                }
-            },
-        };
+        let provider = self.provider.name();
+        let refresh_token = row.refresh_sealed.as_deref().and_then(|sealed| {
+            self.open_secret(sealed, SealedColumn::UpstreamRefresh, &user_id)
+                .ok()
+        });
         let Some(refresh_token) = refresh_token else {
             // Without a (readable) refresh token, only a new sign-in helps.
             self.store
                 .release_upstream_lease(&user_id, holder, Some(now))
                 .await?;
-            warn!(user_id = %user_id, "no usable X refresh token: the user must sign in again");
-            return Err(VaultError::ReauthRequired);
+            warn!(user_id = %user_id, provider, "no usable refresh token: the user must sign in again");
+            return Err(VaultError::ReauthRequired(self.provider()));
         };
-        match self.oauth.refresh(&SecretString::from(refresh_token)).await {
+        let outcome = self.provider.refresh(&refresh_token).await;
+        let label = match &outcome {
+            Ok(_) => "ok",
+            Err(RenewError::Refused { .. }) => "refused",
+            Err(RenewError::Transient(_)) => "transient",
+        };
+        metrics::counter!("xmcp_upstream_token_refreshes_total", "provider" => provider.to_owned(), "outcome" => label)
+            .increment(1);
+        match outcome {
             Ok(set) => {
-                let seal = |s: &SecretString, field: &str| {
-                    self.keyring
-                        .seal(s.expose_secret().as_bytes(), aad(field).as_bytes())
-                };
                 let fresh = UpstreamTokens {
-                    access_sealed: seal(&set.access_token, "access"),
-                    refresh_sealed: set.refresh_token.as_ref().map(|r| seal(r, "refresh")),
-                    expires_at: set.expires_in.map(|s| now + s),
                     scope: if set.scope.is_empty() {
                         row.scope.clone()
                     } else {
                         set.scope.clone()
                     },
-                    updated_at: now,
                     reauth_required_at: None,
-                    ..row
+                    ..sealed_row(&self.keyring, &row.user_id, &row.provider, &set, now)
                 };
                 if !self.store.finish_upstream_refresh(&fresh, holder).await? {
                     // Our lease ran out mid-refresh and someone else took
                     // over: their write wins, and ours must not be used.
-                    warn!(user_id = %user_id, "X refresh finished after its lease expired; discarded");
-                    return Err(VaultError::Transient(
-                        "the renewal took too long and was superseded".into(),
-                    ));
+                    warn!(user_id = %user_id, provider, "a refresh finished after its lease expired; discarded");
+                    return Err(VaultError::Transient {
+                        provider: self.provider(),
+                        message: "the renewal took too long and was superseded".into(),
+                    });
                 }
-                info!(user_id = %user_id, expires_at = ?fresh.expires_at, "X tokens refreshed");
-                metrics::counter!("xmcp_x_token_refreshes_total", "outcome" => "ok").increment(1);
+                info!(user_id = %user_id, provider, expires_at = ?fresh.expires_at, "upstream tokens refreshed");
                 Ok(UpstreamAccess {
                     token: set.access_token,
-                    scopes: fresh.scope.split(' ').map(str::to_owned).collect(),
+                    scopes: scopes(&fresh.scope),
                     expires_at: fresh.expires_at,
                     witness: fresh.access_sealed,
                 })
             }
-            Err(CallError::Refused { status, message }) => {
+            Err(RenewError::Refused { status, message }) => {
                 self.store
                     .release_upstream_lease(&user_id, holder, Some(now))
                     .await?;
-                warn!(user_id = %user_id, status, reason = %message, "X refused the refresh token: the user must sign in again");
-                metrics::counter!("xmcp_x_token_refreshes_total", "outcome" => "refused")
-                    .increment(1);
-                Err(VaultError::ReauthRequired)
+                warn!(user_id = %user_id, provider, status, reason = %message, "the upstream refused the refresh token: the user must sign in again");
+                Err(VaultError::ReauthRequired(self.provider()))
             }
-            Err(CallError::Transient(message)) => {
+            Err(RenewError::Transient(message)) => {
                 self.store
                     .release_upstream_lease(&user_id, holder, None)
                     .await?;
-                warn!(user_id = %user_id, reason = %message, "X refresh failed for now; will retry");
-                metrics::counter!("xmcp_x_token_refreshes_total", "outcome" => "transient")
-                    .increment(1);
-                Err(VaultError::Transient(message))
+                warn!(user_id = %user_id, provider, reason = %message, "a refresh failed for now; will retry");
+                Err(VaultError::Transient {
+                    provider: self.provider(),
+                    message,
+                })
             }
         }
+    }
+}
+
+fn scopes(scope: &str) -> Vec<String> {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `user_id`'s row for the tokens `set` that `provider` issued at `now`,
+/// sealed and bound to the row: what a sign-in and a refresh write.
+pub fn sealed_row(
+    keyring: &Keyring,
+    user_id: &str,
+    provider: &str,
+    set: &TokenSet,
+    now: i64,
+) -> UpstreamTokens {
+    let seal = |secret: &SecretString, column: SealedColumn| {
+        keyring.seal(
+            secret.expose_secret().as_bytes(),
+            column.aad(user_id).as_bytes(),
+        )
+    };
+    UpstreamTokens {
+        user_id: user_id.to_owned(),
+        provider: provider.to_owned(),
+        access_sealed: seal(&set.access_token, SealedColumn::UpstreamAccess),
+        refresh_sealed: set
+            .refresh_token
+            .as_ref()
+            .map(|r| seal(r, SealedColumn::UpstreamRefresh)),
+        expires_at: set.expires_in.map(|s| now + s),
+        scope: set.scope.clone(),
+        updated_at: now,
+        reauth_required_at: None,
     }
 }

@@ -249,6 +249,10 @@ impl OidcIdentityProvider {
 
 #[async_trait]
 impl IdentityProvider for OidcIdentityProvider {
+    fn name(&self) -> &str {
+        "oidc"
+    }
+
     fn display_name(&self) -> &str {
         "your identity provider"
     }
