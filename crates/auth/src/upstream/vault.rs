@@ -393,3 +393,178 @@ pub fn sealed_row(
         reauth_required_at: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The vault with an upstream of the tests' own: what any provider gets.
+
+    use super::*;
+    use crate::identity::{LoginContext, LoginForm, LoginStep};
+    use crate::params::Params;
+    use crate::{ManualClock, identity::IdentityProvider};
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use xmcp_crypto::envelope::DataKey;
+    use xmcp_store::UserIdentity;
+
+    /// Renews by counting, after a pause long enough for callers to pile
+    /// up; or refuses, or fails for now.
+    struct Upstream {
+        renewals: AtomicU32,
+        answer: fn(u32) -> Result<TokenSet, RenewError>,
+    }
+
+    #[async_trait]
+    impl IdentityProvider for Upstream {
+        fn name(&self) -> &str {
+            "test"
+        }
+        fn display_name(&self) -> &str {
+            "Test"
+        }
+        fn login_form(&self) -> LoginForm {
+            LoginForm::None
+        }
+        async fn begin(&self, _: &LoginContext<'_>, _: &Params) -> LoginStep {
+            LoginStep::Retry("not in these tests".into())
+        }
+        async fn refresh(&self, refresh: &SecretString) -> Result<TokenSet, RenewError> {
+            assert!(refresh.expose_secret().starts_with("refresh-"));
+            let n = self.renewals.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            (self.answer)(n)
+        }
+    }
+
+    fn renewed(n: u32) -> Result<TokenSet, RenewError> {
+        Ok(TokenSet {
+            access_token: format!("access-{n}").into(),
+            refresh_token: Some(format!("refresh-{n}").into()),
+            expires_in: Some(3600),
+            scope: String::new(),
+        })
+    }
+
+    struct Setup {
+        vault: Arc<Vault>,
+        upstream: Arc<Upstream>,
+        store: Arc<dyn Store>,
+        user: String,
+    }
+
+    /// A user signed in through `provider` at 1,000 with a token that
+    /// expires at 1,100, and a vault for the test upstream at 1,050 (within
+    /// its 60 s margin).
+    async fn setup(provider: &str, answer: fn(u32) -> Result<TokenSet, RenewError>) -> Setup {
+        let store = xmcp_store::connect("sqlite::memory:", 1).await.unwrap();
+        let keyring = Arc::new(Keyring::new(DataKey::generate("k1").unwrap(), Vec::new()));
+        let user = store
+            .upsert_user(
+                &UserIdentity {
+                    subject: "test:1".into(),
+                    username: None,
+                    display_name: None,
+                },
+                1_000,
+            )
+            .await
+            .unwrap()
+            .id;
+        let first = TokenSet {
+            access_token: "access-0".to_owned().into(),
+            refresh_token: Some("refresh-0".to_owned().into()),
+            expires_in: Some(100),
+            scope: "read write".into(),
+        };
+        store
+            .put_upstream_tokens(&sealed_row(&keyring, &user, provider, &first, 1_000))
+            .await
+            .unwrap();
+        let upstream = Arc::new(Upstream {
+            renewals: AtomicU32::new(0),
+            answer,
+        });
+        let vault = Arc::new(Vault::new(
+            store.clone(),
+            keyring,
+            upstream.clone(),
+            Arc::new(ManualClock::new(1_050)),
+            60,
+        ));
+        Setup {
+            vault,
+            upstream,
+            store,
+            user,
+        }
+    }
+
+    #[tokio::test]
+    async fn callers_at_once_renew_once_and_keep_the_granted_scopes() {
+        let s = setup("test", renewed).await;
+        let calls = (0..8).map(|_| {
+            let vault = s.vault.clone();
+            let user = s.user.clone();
+            tokio::spawn(async move { vault.access(&user).await })
+        });
+        for call in calls {
+            let access = call.await.unwrap().unwrap();
+            assert_eq!(access.token.expose_secret(), "access-1");
+            assert!(access.has_scope("write"), "{:?}", access.scopes);
+        }
+        assert_eq!(s.upstream.renewals.load(Ordering::SeqCst), 1);
+        let row = s.store.get_upstream_tokens(&s.user).await.unwrap().unwrap();
+        assert_eq!(row.expires_at, Some(1_050 + 3600));
+        assert_eq!(row.provider, "test");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_needs_a_new_sign_in_and_a_passing_failure_does_not() {
+        let s = setup("test", |_| {
+            Err(RenewError::Refused {
+                status: 400,
+                message: "invalid_grant".into(),
+            })
+        })
+        .await;
+        let refused = s.vault.access(&s.user).await.unwrap_err();
+        assert!(matches!(refused, VaultError::ReauthRequired(ref p) if p == "Test"));
+        assert!(refused.to_string().starts_with("Test no longer accepts"));
+        // Marked: nobody asks the upstream again.
+        assert!(matches!(
+            s.vault.access(&s.user).await,
+            Err(VaultError::ReauthRequired(_))
+        ));
+        assert_eq!(s.upstream.renewals.load(Ordering::SeqCst), 1);
+
+        let s = setup("test", |_| Err(RenewError::Transient("HTTP 503".into()))).await;
+        let failed = s.vault.access(&s.user).await.unwrap_err();
+        assert!(failed.to_string().contains("HTTP 503"), "{failed}");
+        let row = s.store.get_upstream_tokens(&s.user).await.unwrap().unwrap();
+        assert_eq!(row.reauth_required_at, None);
+    }
+
+    #[tokio::test]
+    async fn another_upstreams_tokens_are_not_this_ones() {
+        let s = setup("x", renewed).await;
+        assert!(matches!(
+            s.vault.access(&s.user).await,
+            Err(VaultError::NotLinked(ref p)) if p == "Test"
+        ));
+        assert_eq!(s.upstream.renewals.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_sealed_token_moved_to_another_row_does_not_open() {
+        let s = setup("test", renewed).await;
+        let mut row = s.store.get_upstream_tokens(&s.user).await.unwrap().unwrap();
+        row.user_id = "someone-else".into();
+        let opened = s.vault.open_all(&row);
+        assert_eq!(opened.len(), 2);
+        assert!(
+            opened
+                .iter()
+                .all(|(_, t)| matches!(t, Err(VaultError::Sealed(_))))
+        );
+    }
+}
