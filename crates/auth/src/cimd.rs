@@ -17,7 +17,7 @@
 //! treating them as metadata, and a minute's wait is the price of not being
 //! a fetch amplifier. Both caches hold at most [`MAX_CACHE_ENTRIES`] URLs.
 
-use crate::client::{Client, ClientKind};
+use crate::client::{Client, ClientKind, GrantType};
 use crate::config::TokenAuthMethod;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -431,7 +431,7 @@ pub fn parse_document_with(
                 .filter_map(|g| g.as_str().map(str::to_owned))
                 .collect()
         })
-        .unwrap_or_else(|| vec!["authorization_code".to_owned(), "refresh_token".to_owned()]);
+        .unwrap_or_else(|| GrantType::names(&GrantType::REGISTERED_BY_DEFAULT));
     Ok(Client {
         client_id: client_id.to_owned(),
         kind: ClientKind::MetadataDocument,

@@ -17,8 +17,54 @@ pub enum ClientKind {
     MetadataDocument,
 }
 
+/// The grant types this authorization server implements, by their names
+/// at the token endpoint and in client metadata (`grant_types`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    /// RFC 6749 §4.1, with PKCE.
+    AuthorizationCode,
+    /// RFC 6749 §6, rotated with reuse detection.
+    RefreshToken,
+    /// RFC 8628, the device authorization grant.
+    DeviceCode,
+}
+
+impl GrantType {
+    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::DeviceCode];
+
+    /// What a client registers when it names no grant types (RFC 7591 §2).
+    pub const REGISTERED_BY_DEFAULT: [Self; 2] = [Self::AuthorizationCode, Self::RefreshToken];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+        }
+    }
+
+    /// The grant type named `name`, if this server implements it.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == name)
+    }
+
+    /// A short name for metrics and logs.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::DeviceCode => "device_code",
+        }
+    }
+
+    /// `grants` by name, as client metadata lists them.
+    pub fn names(grants: &[Self]) -> Vec<String> {
+        grants.iter().map(|g| g.as_str().to_owned()).collect()
+    }
+}
+
 /// The RFC 8628 device authorization grant type.
-pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub const DEVICE_GRANT: &str = GrantType::DeviceCode.as_str();
 
 /// A resolved client.
 #[derive(Debug, Clone)]
@@ -41,8 +87,13 @@ impl Client {
         self.auth_method != TokenAuthMethod::None
     }
 
+    /// Whether the client registered `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.iter().any(|g| g == grant.as_str())
+    }
+
     pub fn allows_refresh(&self) -> bool {
-        self.grant_types.iter().any(|g| g == "refresh_token")
+        self.allows(GrantType::RefreshToken)
     }
 
     /// The name to show, never empty.

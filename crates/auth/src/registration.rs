@@ -8,7 +8,7 @@
 //! `redirect_uris`. Unknown fields are ignored. All metadata is self-asserted and is
 //! shown escaped, with its origin, on the consent page.
 
-use crate::client::{ClientMetadata, DEVICE_GRANT};
+use crate::client::{ClientMetadata, GrantType};
 use crate::config::TokenAuthMethod;
 use crate::error::{ErrorCode, OAuthError};
 use serde_json::Value;
@@ -108,16 +108,15 @@ pub fn validate_with(
 
     let grant_types = str_array(obj, "grant_types")?
         .filter(|g| !g.is_empty())
-        .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
-    if let Some(g) = grant_types.iter().find(|g| {
-        !matches!(
-            g.as_str(),
-            "authorization_code" | "refresh_token" | DEVICE_GRANT
-        )
-    }) {
-        return Err(metadata_error(format!("grant type `{g}` is not supported")));
+        .unwrap_or_else(|| GrantType::names(&GrantType::REGISTERED_BY_DEFAULT));
+    let mut grants = Vec::with_capacity(grant_types.len());
+    for g in &grant_types {
+        grants.push(
+            GrantType::parse(g)
+                .ok_or_else(|| metadata_error(format!("grant type `{g}` is not supported")))?,
+        );
     }
-    let redirect_based = grant_types.iter().any(|g| g == "authorization_code");
+    let redirect_based = grants.contains(&GrantType::AuthorizationCode);
     let redirect_uris = str_array(obj, "redirect_uris")?.unwrap_or_default();
     if redirect_uris.is_empty() && redirect_based {
         return Err(OAuthError::new(
@@ -151,10 +150,7 @@ pub fn validate_with(
         })?,
     };
 
-    if !grant_types
-        .iter()
-        .any(|g| g == "authorization_code" || g == DEVICE_GRANT)
-    {
+    if !redirect_based && !grants.contains(&GrantType::DeviceCode) {
         return Err(metadata_error(
             "grant_types must include authorization_code or urn:ietf:params:oauth:grant-type:device_code",
         ));

@@ -325,16 +325,10 @@ async fn token(
 ) -> Result<Response, OAuthError> {
     let creds = client_credentials(&headers)?;
     let form = read_form(&headers, body).await?;
-    let grant_type = match crate::params::Params::parse(&form)
+    let grant_type = crate::params::Params::parse(&form)
         .ok()
-        .and_then(|p| p.get("grant_type").map(str::to_owned))
-        .as_deref()
-    {
-        Some("authorization_code") => "authorization_code",
-        Some("refresh_token") => "refresh_token",
-        Some(crate::client::DEVICE_GRANT) => "device_code",
-        _ => "other",
-    };
+        .and_then(|p| p.get("grant_type").and_then(crate::client::GrantType::parse))
+        .map_or("other", crate::client::GrantType::label);
     let (result, proven) = auth.token_proving(&creds, &form).await;
     let mut response = match result {
         Ok(r) => {

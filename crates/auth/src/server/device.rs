@@ -78,7 +78,7 @@ impl AuthServer {
             )));
         }
         let client = self.authenticate_client(creds, &form).await?;
-        if !client.grant_types.iter().any(|g| g == DEVICE_GRANT) {
+        if !client.allows(GrantType::DeviceCode) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 format!("this client is not registered for the {DEVICE_GRANT} grant"),

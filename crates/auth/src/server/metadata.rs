@@ -16,7 +16,7 @@ impl AuthServer {
             "introspection_endpoint": self.endpoint("/introspect"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", crate::client::DEVICE_GRANT],
+            "grant_types_supported": GrantType::names(&GrantType::ALL),
             "device_authorization_endpoint": self.endpoint("/device_authorization"),
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],

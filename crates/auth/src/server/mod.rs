@@ -11,7 +11,7 @@
 //! side) and `metadata`.
 
 use crate::cimd::{self, CimdResolver};
-use crate::client::{Client, ClientKind, ClientMetadata};
+use crate::client::{Client, ClientKind, ClientMetadata, GrantType};
 use crate::config::{AuthConfig, Clock, TokenAuthMethod};
 use crate::error::{ErrorCode, GuardError, OAuthError};
 use crate::html::{ConsentView, ErrorView};

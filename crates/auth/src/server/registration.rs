@@ -18,11 +18,7 @@ impl AuthServer {
                 client_name: s.client_name.clone(),
                 redirect_uris: s.redirect_uris.clone(),
                 auth_method: s.auth_method,
-                grant_types: vec![
-                    "authorization_code".into(),
-                    "refresh_token".into(),
-                    crate::client::DEVICE_GRANT.into(),
-                ],
+                grant_types: GrantType::names(&GrantType::ALL),
                 scope: None,
                 secret_hash: s
                     .client_secret

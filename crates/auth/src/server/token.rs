@@ -97,29 +97,26 @@ impl AuthServer {
             .get("grant_type")
             .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
         tracing::Span::current().record("grant_type", grant_type);
-        match grant_type {
-            "authorization_code" | "refresh_token" | crate::client::DEVICE_GRANT => {}
-            other => {
-                return Err(OAuthError::new(
-                    ErrorCode::UnsupportedGrantType,
-                    format!("grant_type `{other}` is not supported"),
-                ));
-            }
-        }
+        let Some(grant) = GrantType::parse(grant_type) else {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type `{grant_type}` is not supported"),
+            ));
+        };
         let client = self.authenticate_client(creds, &form).await?;
         if client.secret_hash.is_some() {
             *proven = Some(client.client_id.clone());
         }
-        if !client.grant_types.iter().any(|g| g == grant_type) {
+        if !client.allows(grant) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 format!("this client is not registered for the {grant_type} grant"),
             ));
         }
-        let result = match grant_type {
-            "authorization_code" => self.code_grant(&client, &form).await,
-            "refresh_token" => self.refresh_grant(&client, &form).await,
-            _ => self.device_grant(&client, &form).await,
+        let result = match grant {
+            GrantType::AuthorizationCode => self.code_grant(&client, &form).await,
+            GrantType::RefreshToken => self.refresh_grant(&client, &form).await,
+            GrantType::DeviceCode => self.device_grant(&client, &form).await,
         };
         if result.is_ok() {
             *proven = Some(client.client_id);
