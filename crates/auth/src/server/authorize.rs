@@ -123,24 +123,38 @@ impl AuthServer {
         };
 
         let now = self.now();
-        let handle = NewToken::generate(TokenKind::PendingAuthorization);
-        let csrf = NewToken::generate(TokenKind::Csrf);
-        let pending = PendingAuthorization {
-            id: handle.hash().clone(),
+        let redirect_uri_explicit = params.get("redirect_uri").is_some();
+        self.ask_consent(&client, false, |id, csrf| PendingAuthorization {
+            id,
             client_id: client.client_id.clone(),
-            redirect_uri: redirect_uri.clone(),
-            redirect_uri_explicit: params.get("redirect_uri").is_some(),
-            scope: scope.clone(),
+            redirect_uri,
+            redirect_uri_explicit,
+            scope,
             state: state.map(str::to_owned),
             code_challenge: challenge.to_owned(),
             resource,
-            csrf: csrf.hash().clone(),
+            csrf,
             created_at: now,
             expires_at: now + self.config.pending_ttl,
             upstream_state: None,
             upstream_verifier_sealed: None,
             device_code: None,
-        };
+        })
+        .await
+    }
+
+    /// Keep the pending authorization `make` builds from its id and CSRF
+    /// token digests, and show the consent page for it, with the cookie
+    /// that ties it to this browser: how `/authorize` and `/device` end.
+    pub(super) async fn ask_consent(
+        &self,
+        client: &Client,
+        device: bool,
+        make: impl FnOnce(TokenHash, TokenHash) -> PendingAuthorization,
+    ) -> PageOutcome {
+        let handle = NewToken::generate(TokenKind::PendingAuthorization);
+        let csrf = NewToken::generate(TokenKind::Csrf);
+        let pending = make(handle.hash().clone(), csrf.hash().clone());
         if let Err(e) = self.store.insert_pending(&pending).await {
             return PageOutcome::Error(ErrorView::unavailable(OAuthError::store(e).description));
         }
@@ -151,9 +165,10 @@ impl AuthServer {
             secure: self.config.is_https(),
         };
         let view = ConsentView::new(
-            &client,
-            &redirect_uri,
-            &scope,
+            client,
+            // A device flow redirects nowhere: the page names no target.
+            if device { "" } else { &pending.redirect_uri },
+            &pending.scope,
             handle.plaintext(),
             csrf.plaintext(),
             self.idp.display_name(),
@@ -162,7 +177,7 @@ impl AuthServer {
         )
         .as_configured(&self.config);
         PageOutcome::Consent {
-            view: Box::new(view),
+            view: Box::new(if device { view.for_device() } else { view }),
             cookies: vec![cookie],
         }
     }

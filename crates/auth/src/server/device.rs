@@ -187,52 +187,27 @@ impl AuthServer {
             }
             Err(e) => return Ok(PageOutcome::Error(ErrorView::unavailable(e.description))),
         };
-        let handle = NewToken::generate(TokenKind::PendingAuthorization);
-        let csrf = NewToken::generate(TokenKind::Csrf);
-        let pending = PendingAuthorization {
-            id: handle.hash().clone(),
-            client_id: client.client_id.clone(),
-            // Never a redirect target: device flows end on a page here.
-            redirect_uri: DEVICE_GRANT.to_owned(),
-            redirect_uri_explicit: false,
-            scope: device.scope.clone(),
-            state: None,
-            code_challenge: String::new(),
-            resource: device.resource.clone(),
-            csrf: csrf.hash().clone(),
-            created_at: now,
-            expires_at: now + self.config.pending_ttl.min(device.expires_at - now),
-            upstream_state: None,
-            upstream_verifier_sealed: None,
-            device_code: Some(device.device_code.clone()),
-        };
-        if let Err(e) = self.store.insert_pending(&pending).await {
-            return Ok(PageOutcome::Error(ErrorView::unavailable(
-                OAuthError::store(e).description,
-            )));
-        }
-        let cookie = Cookie {
-            name: self.consent_cookie_name(handle.hash()),
-            value: Some(self.cookies.sign(handle.plaintext())),
-            max_age: self.config.pending_ttl,
-            secure: self.config.is_https(),
-        };
-        let view = ConsentView::new(
-            &client,
-            "",
-            &device.scope,
-            handle.plaintext(),
-            csrf.plaintext(),
-            self.idp.display_name(),
-            self.idp.login_form(),
-            None,
-        )
-        .as_configured(&self.config)
-        .for_device();
-        Ok(PageOutcome::Consent {
-            view: Box::new(view),
-            cookies: vec![cookie],
-        })
+        let expires_at = now + self.config.pending_ttl.min(device.expires_at - now);
+        let outcome = self
+            .ask_consent(&client, true, |id, csrf| PendingAuthorization {
+                id,
+                client_id: client.client_id.clone(),
+                // Never a redirect target: device flows end on a page here.
+                redirect_uri: DEVICE_GRANT.to_owned(),
+                redirect_uri_explicit: false,
+                scope: device.scope.clone(),
+                state: None,
+                code_challenge: String::new(),
+                resource: device.resource.clone(),
+                csrf,
+                created_at: now,
+                expires_at,
+                upstream_state: None,
+                upstream_verifier_sealed: None,
+                device_code: Some(device.device_code.clone()),
+            })
+            .await;
+        Ok(outcome)
     }
 
     /// The user approved (and signed in): the device's next poll gets tokens.
