@@ -30,7 +30,11 @@ pub enum GrantType {
 }
 
 impl GrantType {
-    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::DeviceCode];
+    pub const ALL: [Self; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::DeviceCode,
+    ];
 
     /// What a client registers when it names no grant types (RFC 7591 §2).
     pub const REGISTERED_BY_DEFAULT: [Self; 2] = [Self::AuthorizationCode, Self::RefreshToken];

@@ -327,7 +327,10 @@ async fn token(
     let form = read_form(&headers, body).await?;
     let grant_type = crate::params::Params::parse(&form)
         .ok()
-        .and_then(|p| p.get("grant_type").and_then(crate::client::GrantType::parse))
+        .and_then(|p| {
+            p.get("grant_type")
+                .and_then(crate::client::GrantType::parse)
+        })
         .map_or("other", crate::client::GrantType::label);
     let (result, proven) = auth.token_proving(&creds, &form).await;
     let mut response = match result {
