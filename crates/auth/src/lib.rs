@@ -15,6 +15,7 @@
 
 pub mod cimd;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod external;
@@ -34,7 +35,8 @@ pub mod upstream;
 /// OpenID Connect sign-in, at its old path.
 pub use upstream::oidc;
 
-pub use config::{AuthConfig, Clock, ManualClock, StaticClient, SystemClock, TokenAuthMethod};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{AuthConfig, StaticClient, TokenAuthMethod};
 pub use error::{ErrorCode, OAuthError};
 pub use principal::Principal;
 pub use server::{AuthServer, TokenResponse};

@@ -41,7 +41,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
-use xmcp_auth::config::Clock;
+use xmcp_auth::Clock;
 use xmcp_store::RateLimitStore;
 
 /// How often buffered histogram samples are folded into their buckets.

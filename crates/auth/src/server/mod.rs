@@ -12,7 +12,8 @@
 
 use crate::cimd::{self, CimdResolver};
 use crate::client::{Client, ClientKind, ClientMetadata, GrantType};
-use crate::config::{AuthConfig, Clock, TokenAuthMethod};
+use crate::clock::Clock;
+use crate::config::{AuthConfig, TokenAuthMethod};
 use crate::error::{ErrorCode, GuardError, OAuthError};
 use crate::html::{ConsentView, ErrorView};
 use crate::identity::{IdentityProvider, LoginContext, LoginForm, LoginStep, UpstreamError};
