@@ -8,8 +8,9 @@
 //!   route pattern (never the raw path, so cardinality stays bounded);
 //! * `oauth_tokens_issued_total{grant_type}` and
 //!   `oauth_token_errors_total{grant_type,error}`: the token endpoint;
-//! * `x_token_refreshes_total{outcome}`: refreshes of X tokens (`ok`,
-//!   `refused`, `transient`);
+//! * `upstream_token_refreshes_total{provider,outcome}`: refreshes of
+//!   upstream tokens (`provider` is `x`; `outcome` is `ok`, `refused` or
+//!   `transient`);
 //! * `x_rate_limit_remaining{endpoint}`: the last `x-rate-limit-remaining`
 //!   X reported per endpoint;
 //! * `tool_call_duration_seconds{tool,outcome}`: MCP tool calls;
