@@ -21,6 +21,7 @@ mod permissions;
 mod python_sdk;
 mod security;
 mod selection;
+mod sessions;
 mod typescript_sdk;
 mod upstream;
 mod x_tools;

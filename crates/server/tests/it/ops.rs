@@ -56,13 +56,13 @@ async fn metrics_count_requests_grants_and_tool_calls() {
         .sharing(&one)
         .spawn()
         .await;
-    let token = crate::flow::demo_access_token(&one).await;
-    let session = crate::flow::open_session(&one, &token).await;
-    let (status, _) = crate::flow::whoami_in_session(&two, &token, &session).await;
+    let token = crate::sessions::demo_access_token(&one).await;
+    let session = crate::sessions::open_session(&one, &token).await;
+    let (status, _) = crate::sessions::whoami_in_session(&two, &token, &session).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = crate::flow::whoami_in_session(&one, &token, "not-a-session").await;
+    let (status, _) = crate::sessions::whoami_in_session(&one, &token, "not-a-session").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let r = crate::flow::in_session(&two, reqwest::Method::DELETE, &token, &session).await;
+    let r = crate::sessions::in_session(&two, reqwest::Method::DELETE, &token, &session).await;
     assert_eq!(r.status(), StatusCode::OK);
 
     let r = app

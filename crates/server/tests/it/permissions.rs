@@ -244,7 +244,7 @@ async fn in_stateful_mode_a_narrow_token_never_writes() {
         .spawn()
         .await;
     let (narrow, _) = narrow_then_broad(&app).await;
-    let session = crate::flow::open_session(&app, &narrow).await;
+    let session = crate::sessions::open_session(&app, &narrow).await;
     let before = x_calls(&app);
     let post = call("createPosts", json!({"text": "in a session"}));
     for spelled in spellings(&post, 12) {

@@ -627,7 +627,7 @@ async fn resource_server_only_verifies_an_external_issuers_jwts() {
 /// no row here, and their sessions are still theirs alone.
 #[tokio::test]
 async fn external_users_keep_their_stateful_sessions_to_themselves() {
-    use crate::flow::{open_session, whoami_in_session};
+    use crate::sessions::{open_session, whoami_in_session};
     let idp = OidcProvider::start().await;
     let app = builder(Backend::Sqlite)
         .upstream(Upstream::Configured)
