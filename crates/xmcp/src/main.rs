@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod bridge;
 mod local;
 mod settings;
 
@@ -98,7 +99,7 @@ enum Command {
     Stdio(local::LocalArgs),
     /// Serve MCP over stdio by forwarding to a remote MCP server, doing its
     /// OAuth (for clients that cannot).
-    Bridge(local::BridgeArgs),
+    Bridge(bridge::BridgeArgs),
     /// Operator commands: list and revoke users, clients and grants; purge
     /// expired rows; back up the SQLite store.
     Admin(admin::AdminArgs),
@@ -202,7 +203,7 @@ fn main() -> std::process::ExitCode {
             Command::Logout(args) => local::run_logout(args).await,
             Command::Status(args) => local::run_status(args).await,
             Command::Stdio(args) => local::run_stdio(args).await,
-            Command::Bridge(args) => local::run_bridge(args).await,
+            Command::Bridge(args) => bridge::run_bridge(args).await,
             Command::Admin(args) => admin::run(args).await,
             Command::Tools(args) => match run_tools(args) {
                 // `xmcp tools | head` closed the pipe: not an error.
