@@ -2,7 +2,6 @@
 //! server, with the bridge doing discovery, registration, PKCE, the
 //! loopback callback, sealed token storage and refresh. Against our own
 //! server, and against an independently written one (the Python `mcp` SDK).
-#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

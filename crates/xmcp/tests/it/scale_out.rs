@@ -3,7 +3,6 @@
 //! flow that hops between them at every step, an instance killed mid-flow,
 //! X's token refreshed once for calls spread over every instance, and our
 //! refresh token rotated once under concurrent refreshes on every instance.
-#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,6 +1,5 @@
 //! The behaviour every store backend must have. Each test runs against SQLite,
 //! and against PostgreSQL when `XMCP_TEST_DATABASE_URL` is set (CI sets it).
-#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use xmcp_crypto::token::{NewToken, TokenHash, TokenKind};

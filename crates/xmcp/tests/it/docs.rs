@@ -1,6 +1,5 @@
 //! The documentation says what the code does: every setting is in
 //! `docs/configuration.md`, with the flag and variable `xmcp serve` takes.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,6 @@
 //! The local mode as a person uses it: `xmcp login` against the simulated X
 //! (a separate `xmcp sandbox` process), `xmcp status`, `xmcp stdio` spoken
 //! to over JSON-RPC, `xmcp logout`.
-#![allow(clippy::unwrap_used)]
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,6 @@
 //! The store's rate limits against a model: for any sequence of requests,
 //! `take_rate` decides as a textbook GCRA does, and never admits more than
 //! the burst plus one request per interval over any stretch of time.
-#![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
 use std::collections::HashMap;

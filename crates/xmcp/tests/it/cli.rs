@@ -1,5 +1,4 @@
 //! Tests of the real `xmcp` binary: process restarts, captured logs, commands.
-#![allow(clippy::unwrap_used)]
 
 use reqwest::StatusCode;
 use serde_json::json;
