@@ -3,8 +3,17 @@
 //! (SQLite file, or a PostgreSQL schema when `XMCP_TEST_DATABASE_URL` is set),
 //! a manual clock, and an HTTP client that plays an MCP client's OAuth part.
 
+mod oauth;
+mod oidc;
+mod process;
+mod sandbox;
+
+pub use oauth::*;
+pub use oidc::{Misbehaviour, OIDC_CLIENT_ID, OIDC_SUBJECT, OidcProvider};
+pub use process::*;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE, WWW_AUTHENTICATE};
+pub use sandbox::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -12,9 +21,8 @@ use xmcp_auth::{Clock, ManualClock};
 use xmcp_server::config::{ClientSettings, Settings};
 use xmcp_server::{App, Config};
 use xmcp_store::testing::TestDatabase;
-
-mod oidc;
-pub use oidc::{Misbehaviour, OIDC_CLIENT_ID, OIDC_SUBJECT, OidcProvider};
+pub use xmcp_store::testing::postgres_url;
+pub use xmcp_store::testing::required;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Backend {
@@ -76,64 +84,20 @@ pub enum Upstream {
 
 /// The OAuth client the test app is at the simulated X.
 pub const X_CLIENT_ID: &str = "xmcp-test";
+
 pub const X_CLIENT_SECRET: &str = "xmcp-test-secret";
+
 /// The app-only bearer token every test sandbox accepts.
 pub const X_APP_BEARER_TOKEN: &str = "xmcp-test-app-bearer-token";
-/// The local account of [`Upstream::Local`] apps.
-pub use xmcp_store::testing::required;
 
+/// The local account of [`Upstream::Local`] apps.
 pub const LOCAL_USER: &str = "local_user";
 pub const LOCAL_PASSWORD: &str = "correct horse battery staple";
+
 /// The sandbox's demo accounts, as X user ids.
 pub const DEMO_USER_ID: &str = "1850000000000000001";
+
 pub const SECOND_USER_ID: &str = "1850000000000000002";
-
-/// A simulated X served on its own port: it outlives restarts of the app
-/// (X does not restart when we do) and reads the app's manual clock.
-pub struct SandboxServer {
-    pub sandbox: xmcp_sandbox::Sandbox,
-    pub base: String,
-    handle: tokio::task::JoinHandle<()>,
-}
-
-impl SandboxServer {
-    pub async fn start(callback: &str, clock: Arc<ManualClock>) -> Arc<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let sandbox = xmcp_sandbox::Sandbox::new(
-            xmcp_sandbox::SandboxConfig {
-                clients: vec![xmcp_sandbox::SandboxClient {
-                    client_id: X_CLIENT_ID.into(),
-                    client_secret: Some(X_CLIENT_SECRET.into()),
-                    redirect_uris: vec![callback.to_owned()],
-                }],
-                base_url: base.clone(),
-                app_bearer_token: Some(X_APP_BEARER_TOKEN.into()),
-                ..Default::default()
-            },
-            Arc::new(move || clock.now()),
-        );
-        let router = sandbox
-            .router()
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let handle = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Arc::new(Self {
-            sandbox,
-            base,
-            handle,
-        })
-    }
-}
-
-impl Drop for SandboxServer {
-    fn drop(&mut self) {
-        self.handle.abort();
-    }
-}
 
 /// What a restart needs from a stopped app.
 pub struct Stopped {
@@ -150,8 +114,6 @@ pub struct Client {
     pub http: reqwest::Client,
 }
 
-pub use xmcp_store::testing::postgres_url;
-
 pub struct TestApp {
     pub client: Client,
     pub app: Arc<App>,
@@ -166,7 +128,9 @@ pub struct TestApp {
 }
 
 pub const CONFIDENTIAL_ID: &str = "static-confidential";
+
 pub const CONFIDENTIAL_SECRET: &str = "static-secret-value-0123456789";
+
 pub const PUBLIC_STATIC_ID: &str = "static-public";
 
 impl TestAppBuilder {
@@ -540,589 +504,5 @@ impl Client {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-    }
-}
-
-/// PKCE pair.
-pub fn pkce() -> (String, String) {
-    xmcp_crypto::pkce_pair()
-}
-
-/// What the consent page carried.
-pub struct ConsentPage {
-    pub status: StatusCode,
-    pub html: String,
-    pub request_id: String,
-    pub csrf_token: String,
-    pub cookie: String,
-    pub headers: HeaderMap,
-}
-
-impl ConsentPage {
-    /// The page a response carries: its form's hidden fields and the
-    /// consent cookie it sets.
-    pub async fn read(r: reqwest::Response) -> Self {
-        let status = r.status();
-        let headers = r.headers().clone();
-        let cookie = headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
-            .next()
-            .unwrap_or_default();
-        let html = r.text().await.unwrap();
-        ConsentPage {
-            status,
-            request_id: hidden(&html, "request_id"),
-            csrf_token: hidden(&html, "csrf_token"),
-            html,
-            cookie,
-            headers,
-        }
-    }
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    html.split(&marker)
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// An authorization request under construction.
-pub struct Authorize {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub verifier: String,
-    pub challenge: String,
-    pub state: String,
-    pub scope: String,
-    pub extra: Vec<(String, String)>,
-    pub resource: Option<String>,
-}
-
-impl Authorize {
-    pub fn new(app: &Client, client_id: &str, redirect_uri: &str) -> Self {
-        let (verifier, challenge) = pkce();
-        Self {
-            client_id: client_id.into(),
-            redirect_uri: redirect_uri.into(),
-            verifier,
-            challenge,
-            state: xmcp_crypto::b64url(&xmcp_crypto::random_bytes::<8>()),
-            scope: "tweet.read users.read".into(),
-            extra: vec![],
-            resource: Some(app.url("/mcp")),
-        }
-    }
-
-    pub fn query(&self) -> String {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", &self.client_id)
-            .append_pair("redirect_uri", &self.redirect_uri)
-            .append_pair("code_challenge", &self.challenge)
-            .append_pair("code_challenge_method", "S256")
-            .append_pair("state", &self.state)
-            .append_pair("scope", &self.scope);
-        if let Some(r) = &self.resource {
-            q.append_pair("resource", r);
-        }
-        for (k, v) in &self.extra {
-            q.append_pair(k, v);
-        }
-        q.finish()
-    }
-
-    /// GET /authorize with a custom query.
-    pub async fn get_raw(app: &Client, query: &str) -> reqwest::Response {
-        app.http
-            .get(app.url(&format!("/authorize?{query}")))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn consent_page(&self, app: &Client) -> ConsentPage {
-        ConsentPage::read(Self::get_raw(app, &self.query()).await).await
-    }
-
-    /// Approve on the consent page and sign in as `user` (a sandbox demo
-    /// username, or [`LOCAL_USER`] on a local-accounts app); returns the
-    /// redirect to the client.
-    pub async fn approve_as(&self, app: &Client, user: &str) -> url::Url {
-        let page = self.consent_page(app).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.html);
-        let mut fields = vec![("action", "approve")];
-        if user == LOCAL_USER {
-            fields.extend([("username", LOCAL_USER), ("password", LOCAL_PASSWORD)]);
-        }
-        let r = submit_consent(app, &page, &fields).await;
-        assert_eq!(
-            r.status(),
-            StatusCode::SEE_OTHER,
-            "{}",
-            r.text().await.unwrap_or_default()
-        );
-        finish_upstream(app, &page.cookie, r, user, None).await
-    }
-
-    /// Run authorize + consent + sign-in as the first demo user; the code.
-    pub async fn code(&self, app: &Client) -> String {
-        let loc = self.approve_as(app, "demo_user").await;
-        let q: std::collections::HashMap<_, _> = loc.query_pairs().into_owned().collect();
-        assert_eq!(q.get("state"), Some(&self.state));
-        assert_eq!(q.get("iss").map(String::as_str), Some(app.base.as_str()));
-        q["code"].clone()
-    }
-
-    pub fn token_form<'a>(&'a self, code: &'a str) -> Vec<(&'a str, &'a str)> {
-        let mut f = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("code_verifier", self.verifier.as_str()),
-            ("client_id", self.client_id.as_str()),
-            ("redirect_uri", self.redirect_uri.as_str()),
-        ];
-        if let Some(r) = &self.resource {
-            f.push(("resource", r.as_str()));
-        }
-        f
-    }
-
-    /// The whole dance for a public client, signing in as `user`: tokens.
-    pub async fn tokens_as(&self, app: &Client, user: &str) -> Value {
-        let loc = self.approve_as(app, user).await;
-        let q: std::collections::HashMap<_, _> = loc.query_pairs().into_owned().collect();
-        assert_eq!(q.get("state"), Some(&self.state), "{loc}");
-        let (status, body, _) = app.token(&self.token_form(&q["code"])).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body
-    }
-
-    /// The whole dance for a public client: tokens.
-    pub async fn tokens(&self, app: &Client) -> Value {
-        let code = self.code(app).await;
-        let (status, body, headers) = app.token(&self.token_form(&code)).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(headers["cache-control"], "no-store");
-        body
-    }
-}
-
-/// Play the browser after the consent form was submitted (`consented` is
-/// its answer): if it leads to the simulated X, pick `user` on its login page
-/// (granting `grant`, or every scope offered), follow the callback with the
-/// consent `cookie`, and return where the browser ends up (the client's
-/// redirect URI). A consent answer that already goes to the client is
-/// returned as is.
-pub async fn finish_upstream(
-    app: &Client,
-    cookie: &str,
-    consented: reqwest::Response,
-    user: &str,
-    grant: Option<&[&str]>,
-) -> url::Url {
-    let to = consented.headers()[LOCATION].to_str().unwrap().to_owned();
-    if !to.contains("/i/oauth2/authorize") {
-        return url::Url::parse(&to).unwrap();
-    }
-    let callback = sign_in_at_sandbox(&app.http, &to, user, grant).await;
-    let done = app
-        .http
-        .get(&callback)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        done.status(),
-        StatusCode::FOUND,
-        "{}",
-        done.text().await.unwrap_or_default()
-    );
-    url::Url::parse(done.headers()[LOCATION].to_str().unwrap()).unwrap()
-}
-
-/// Play the browser on the simulated X's login page at `authorize_url`:
-/// pick `user`, grant `grant` (or every scope offered), allow, and return
-/// the callback URL the browser is sent to.
-pub async fn sign_in_at_sandbox(
-    http: &reqwest::Client,
-    authorize_url: &str,
-    user: &str,
-    grant: Option<&[&str]>,
-) -> String {
-    let page = http.get(authorize_url).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let html = page.text().await.unwrap();
-    let mut form = hidden_fields(&html);
-    let user_id = html
-        .split("name=\"user_id\" value=\"")
-        .skip(1)
-        .find(|chunk| chunk.contains(&format!("@{user}<")))
-        .and_then(|chunk| chunk.split('"').next())
-        .unwrap_or_else(|| panic!("no demo user {user} on the login page"))
-        .to_owned();
-    form.push(("user_id".into(), user_id));
-    let offered: Vec<String> = html
-        .split("name=\"grant\" value=\"")
-        .skip(1)
-        .filter_map(|chunk| chunk.split('"').next().map(str::to_owned))
-        .collect();
-    for scope in offered {
-        if grant.is_none_or(|g| g.contains(&scope.as_str())) {
-            form.push(("grant".into(), scope));
-        }
-    }
-    form.push(("action".into(), "allow".into()));
-    let back = http.post(authorize_url).form(&form).send().await.unwrap();
-    assert_eq!(
-        back.status(),
-        StatusCode::FOUND,
-        "{}",
-        back.text().await.unwrap_or_default()
-    );
-    back.headers()[LOCATION].to_str().unwrap().to_owned()
-}
-
-/// `(name, value)` of every hidden input in a page.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    html.split("<input type=hidden name=\"")
-        .skip(1)
-        .filter_map(|chunk| {
-            let (name, rest) = chunk.split_once('"')?;
-            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
-            Some((name.to_owned(), html_unescape(value)))
-        })
-        .collect()
-}
-
-fn html_unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-pub async fn submit_consent(
-    app: &Client,
-    page: &ConsentPage,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut form: Vec<(&str, &str)> = vec![
-        ("request_id", &page.request_id),
-        ("csrf_token", &page.csrf_token),
-    ];
-    form.extend_from_slice(fields);
-    app.http
-        .post(app.url("/consent"))
-        .header("cookie", &page.cookie)
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The `resource_metadata` URL from a 401 challenge.
-pub fn resource_metadata(headers: &HeaderMap) -> String {
-    let v = headers[WWW_AUTHENTICATE].to_str().unwrap();
-    v.split("resource_metadata=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-/// Query parameters of a redirect `Location`.
-pub fn redirect_params(resp: &reqwest::Response) -> std::collections::HashMap<String, String> {
-    let loc = resp.headers()[LOCATION].to_str().unwrap();
-    url::Url::parse(loc)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
-/// A real `xmcp` process on 127.0.0.1, for tests that need process
-/// boundaries (restarts, captured logs, the CLI).
-pub struct XmcpProcess {
-    pub client: Client,
-    pub port: u16,
-    child: std::process::Child,
-}
-
-impl std::ops::Deref for XmcpProcess {
-    type Target = Client;
-    fn deref(&self) -> &Client {
-        &self.client
-    }
-}
-
-/// A port that was free a moment ago (the server needs it before it starts,
-/// because the port is part of its issuer URL).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl XmcpProcess {
-    /// Start `bin serve <args>` on `port`, with stderr going to `stderr`,
-    /// and wait (at most 20 s) until `/health` answers.
-    pub async fn start(
-        bin: &std::path::Path,
-        port: u16,
-        args: &[&str],
-        envs: &[(&str, &str)],
-        stderr: std::fs::File,
-    ) -> Self {
-        Self::start_command(bin, "serve", port, args, envs, stderr, "/health").await
-    }
-
-    /// Start `bin sandbox` (the simulated X) on `port` for a server whose
-    /// callback is `callback`, with client secret [`X_CLIENT_SECRET`].
-    pub async fn start_sandbox(
-        bin: &std::path::Path,
-        port: u16,
-        callback: &str,
-        stderr: std::fs::File,
-    ) -> Self {
-        Self::start_sandbox_with(bin, port, callback, &[], stderr).await
-    }
-
-    /// [`Self::start_sandbox`] with more `xmcp sandbox` arguments.
-    pub async fn start_sandbox_with(
-        bin: &std::path::Path,
-        port: u16,
-        callback: &str,
-        extra: &[&str],
-        stderr: std::fs::File,
-    ) -> Self {
-        let mut args = vec![
-            "--client-id",
-            X_CLIENT_ID,
-            "--client-secret",
-            X_CLIENT_SECRET,
-            "--redirect-uri",
-            callback,
-        ];
-        args.extend_from_slice(extra);
-        Self::start_command(bin, "sandbox", port, &args, &[], stderr, "/2/openapi.json").await
-    }
-
-    /// The environment that makes `xmcp serve` use the sandbox at `base`.
-    pub fn x_env(base: &str) -> Vec<(String, String)> {
-        vec![
-            ("XMCP_X_CLIENT_ID".into(), X_CLIENT_ID.into()),
-            ("XMCP_X_CLIENT_SECRET".into(), X_CLIENT_SECRET.into()),
-            (
-                "XMCP_X_AUTHORIZE_URL".into(),
-                format!("{base}/i/oauth2/authorize"),
-            ),
-            ("XMCP_X_TOKEN_URL".into(), format!("{base}/2/oauth2/token")),
-            (
-                "XMCP_X_REVOKE_URL".into(),
-                format!("{base}/2/oauth2/revoke"),
-            ),
-            ("XMCP_X_API_URL".into(), base.into()),
-        ]
-    }
-
-    async fn start_command(
-        bin: &std::path::Path,
-        command: &str,
-        port: u16,
-        args: &[&str],
-        envs: &[(&str, &str)],
-        stderr: std::fs::File,
-        ready_path: &str,
-    ) -> Self {
-        let mut cmd = std::process::Command::new(bin);
-        cmd.arg(command)
-            .arg("--port")
-            .arg(port.to_string())
-            .args(args);
-        cmd.env_remove("XMCP_DATABASE_URL")
-            .env_remove("XMCP_CONFIG")
-            .env_remove("XMCP_LOG");
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        cmd.stdout(std::process::Stdio::null()).stderr(stderr);
-        let child = cmd.spawn().expect("spawn xmcp");
-        let proc = Self {
-            client: Client::new(format!("http://127.0.0.1:{port}")),
-            port,
-            child,
-        };
-        for _ in 0..400 {
-            if let Ok(r) = proc.http.get(proc.url(ready_path)).send().await
-                && r.status().is_success()
-            {
-                return proc;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("xmcp {command} did not become ready on port {port}");
-    }
-
-    /// SIGTERM, then wait for the process to exit.
-    pub fn stop(mut self) -> std::process::ExitStatus {
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        self.child.wait().expect("wait for xmcp")
-    }
-}
-
-impl Drop for XmcpProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An MCP client speaking newline-delimited JSON-RPC to a child process's
-/// stdin and stdout (`xmcp stdio`, `xmcp bridge`). Every line the child
-/// writes to stdout must be a JSON-RPC message; anything else fails the test.
-pub struct StdioMcp {
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
-    next_id: u64,
-}
-
-impl StdioMcp {
-    /// Spawn `bin args` with `envs` (stderr to `stderr`) and initialize.
-    pub async fn start(
-        bin: &std::path::Path,
-        args: &[&str],
-        envs: &[(String, String)],
-        stderr: std::fs::File,
-    ) -> (Self, Value) {
-        let (mut client, _) = Self::spawn(bin, args, envs, stderr.into());
-        let init = client.initialize().await;
-        (client, init)
-    }
-
-    /// Spawn without initializing; with `Stdio::piped()` stderr, the pipe.
-    pub fn spawn(
-        bin: &std::path::Path,
-        args: &[&str],
-        envs: &[(String, String)],
-        stderr: std::process::Stdio,
-    ) -> (Self, Option<tokio::process::ChildStderr>) {
-        use tokio::io::AsyncBufReadExt;
-        let mut cmd = tokio::process::Command::new(bin);
-        cmd.args(args)
-            .env_remove("XMCP_DATABASE_URL")
-            .env_remove("XMCP_CONFIG")
-            .envs(envs.iter().map(|(k, v)| (k, v)))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(stderr)
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("spawn xmcp");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let err = child.stderr.take();
-        (
-            Self {
-                child,
-                stdin,
-                stdout,
-                next_id: 1,
-            },
-            err,
-        )
-    }
-
-    /// `initialize` and `notifications/initialized`; the initialize result.
-    pub async fn initialize(&mut self) -> Value {
-        let init = self
-            .request(
-                "initialize",
-                json!({
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": {},
-                    "clientInfo": {"name": "xmcp-tests", "version": "0"}
-                }),
-            )
-            .await;
-        self.notify("notifications/initialized", json!({})).await;
-        init
-    }
-
-    pub async fn notify(&mut self, method: &str, params: Value) {
-        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}))
-            .await;
-    }
-
-    async fn send(&mut self, message: Value) {
-        use tokio::io::AsyncWriteExt;
-        let mut line = message.to_string();
-        line.push('\n');
-        self.stdin.write_all(line.as_bytes()).await.unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-
-    /// Send a request and return its `result` (panics on a JSON-RPC error;
-    /// see [`Self::request_raw`]).
-    pub async fn request(&mut self, method: &str, params: Value) -> Value {
-        let reply = self.request_raw(method, params).await;
-        assert!(reply.get("error").is_none(), "{method}: {reply}");
-        reply["result"].clone()
-    }
-
-    /// Send a request and return the whole reply (notifications before it
-    /// are skipped), waiting at most 60 s.
-    pub async fn request_raw(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            .await;
-        let wait = async {
-            loop {
-                let line = self
-                    .stdout
-                    .next_line()
-                    .await
-                    .unwrap()
-                    .expect("the MCP server closed stdout");
-                let msg: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("stdout line is not JSON-RPC ({e}): {line}"));
-                assert_eq!(msg["jsonrpc"], "2.0", "{line}");
-                if msg["id"] == json!(id) {
-                    return msg;
-                }
-            }
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(60), wait)
-            .await
-            .unwrap_or_else(|_| panic!("no reply to {method} within 60 s"))
-    }
-
-    pub async fn call_tool(&mut self, name: &str, args: Value) -> Value {
-        self.request("tools/call", json!({"name": name, "arguments": args}))
-            .await
-    }
-
-    /// Close stdin (the MCP way to end a stdio session) and wait for exit.
-    pub async fn close(mut self) -> std::process::ExitStatus {
-        drop(self.stdin);
-        tokio::time::timeout(std::time::Duration::from_secs(20), self.child.wait())
-            .await
-            .expect("the server did not exit after stdin closed")
-            .unwrap()
     }
 }
