@@ -23,7 +23,6 @@
 mod model;
 mod postgres;
 mod sql;
-mod sql_usage;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;

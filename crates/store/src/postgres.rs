@@ -41,4 +41,3 @@ impl PostgresStore {
 }
 
 crate::sql::impl_sql_store!(PostgresStore, sqlx::Postgres);
-crate::sql_usage::impl_usage_store!(PostgresStore, sqlx::Postgres);

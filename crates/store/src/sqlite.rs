@@ -67,4 +67,3 @@ impl SqliteStore {
 }
 
 crate::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite);
-crate::sql_usage::impl_usage_store!(SqliteStore, sqlx::Sqlite);

@@ -1,5 +1,6 @@
-//! The SQL of [`crate::UsageStore`] and [`crate::OnceStore`], shared by
-//! both backends as `sql.rs` is (same portability rules).
+//! The SQL of [`crate::UsageStore`] and [`crate::OnceStore`]: spend,
+//! audit and idempotency claims. Expanded by `impl_sql_store!` for each
+//! backend, in a scope of its own; the portability rules of `super` apply.
 
 /// No cap: large enough never to be reached, small enough that adding an
 /// amount to it cannot overflow a BIGINT.
@@ -9,7 +10,7 @@ macro_rules! impl_usage_store {
     ($store:ty, $db:ty) => {
         const _: () = {
             use crate::model::*;
-            use crate::sql_usage::NO_CAP;
+            use crate::sql::usage::NO_CAP;
             use crate::{OnceStore, Result, UsageStore};
             use async_trait::async_trait;
             use sqlx::Row;
