@@ -1,141 +1,13 @@
-//! The OpenAPI document to a [`Catalog`] of tools.
+//! One operation of the document to one tool: who may call it, its
+//! arguments (parameters and request body), its description and hints.
 
-use crate::schema::{Converter, SchemaError};
-use crate::tool::{Access, ArrayStyle, Body, Hints, Location, Method, Param, ToolSpec};
-use globset::{Glob, GlobMatcher};
-use serde_json::{Map, Value, json};
-use std::collections::BTreeSet;
-use std::sync::Arc;
-
-/// What to make tools of.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Only operations matching one of these (operationIds or
-    /// `METHOD /path`, globs allowed). Empty: all.
-    pub allow: Vec<String>,
-    /// Never operations matching one of these.
-    pub deny: Vec<String>,
-    /// Only operations with one of these tags (case-insensitive). Empty: all.
-    pub tags: Vec<String>,
-    /// An app bearer token is configured: operations X lets only apps call
-    /// become tools (and are called with it).
-    pub app_token: bool,
-    /// Tool names taken by other tools; an operation with one of them is
-    /// renamed `x_<name>`.
-    pub reserved: Vec<String>,
-}
-
-/// The document as a whole could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LoadError {
-    #[error("the OpenAPI document is not JSON: {0}")]
-    NotJson(String),
-    #[error("the OpenAPI document has no `openapi: 3.x` version field")]
-    NotOpenApi3,
-    #[error("the OpenAPI document has no `paths` object")]
-    NoPaths,
-    #[error("invalid tool filter pattern `{0}`: {1}")]
-    BadPattern(String, String),
-}
-
-/// Why an operation is not a tool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SkipReason {
-    /// `x-twitter-streaming` or a `/stream` path: a long-lived stream, not a call.
-    Streaming,
-    /// Webhook management: configures a callback this server does not host.
-    Webhook,
-    /// Answers with binary content rather than JSON.
-    Binary,
-    /// Takes no authentication (e.g. the OpenAPI document itself).
-    Unauthenticated,
-    /// X accepts only credentials this server does not hold (OAuth 1.0a).
-    UnsupportedAuth,
-    /// X accepts only the app's bearer token, and none is configured.
-    AppOnly,
-    /// Excluded by `allow`, `deny` or `tags`.
-    Filtered,
-    /// Something xmcp cannot express: the reason says what.
-    Unsupported(String),
-}
-
-impl std::fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Streaming => f.write_str("a streaming endpoint"),
-            Self::Webhook => f.write_str("webhook management"),
-            Self::Binary => f.write_str("answers with binary content"),
-            Self::Unauthenticated => f.write_str("takes no authentication"),
-            Self::UnsupportedAuth => f.write_str("X accepts only OAuth 1.0a here"),
-            Self::AppOnly => f.write_str(
-                "X accepts only an app bearer token here (set XMCP_X_BEARER_TOKEN to enable)",
-            ),
-            Self::Filtered => f.write_str("excluded by the tool filters"),
-            Self::Unsupported(why) => f.write_str(why),
-        }
-    }
-}
-
-/// An operation that did not become a tool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    /// The operationId, or `METHOD /path` without one.
-    pub operation: String,
-    pub reason: SkipReason,
-}
-
-/// The tools made from one document.
-#[derive(Debug, Clone)]
-pub struct Catalog {
-    /// `info.version` of the document.
-    pub version: String,
-    /// Sorted by name; names are unique.
-    pub tools: Vec<ToolSpec>,
-    pub skipped: Vec<Skipped>,
-    /// Things the operator should know (a filter that matched nothing...).
-    pub warnings: Vec<String>,
-}
-
-impl Catalog {
-    pub fn get(&self, name: &str) -> Option<&ToolSpec> {
-        self.tools
-            .binary_search_by(|t| t.name.as_str().cmp(name))
-            .ok()
-            .map(|i| &self.tools[i])
-    }
-
-    /// An empty catalog (no X tools).
-    pub fn empty() -> Self {
-        Self {
-            version: String::new(),
-            tools: Vec::new(),
-            skipped: Vec::new(),
-            warnings: Vec::new(),
-        }
-    }
-}
-
-/// Parse and convert a document.
-pub fn load(bytes: &[u8], options: &Options) -> Result<Catalog, LoadError> {
-    let doc: Value =
-        serde_json::from_slice(bytes).map_err(|e| LoadError::NotJson(e.to_string()))?;
-    convert(&doc, options)
-}
+use super::*;
 
 /// Longest description kept, in characters.
-const MAX_DESCRIPTION: usize = 400;
-
-/// Valid MCP tool names (as the clients that are strictest check them).
-pub fn is_valid_tool_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
+pub(super) const MAX_DESCRIPTION: usize = 400;
 
 /// Verbs whose operations remove or hide something, whatever the method.
-const DESTRUCTIVE_VERBS: [&str; 12] = [
+pub(super) const DESTRUCTIVE_VERBS: [&str; 12] = [
     "delete",
     "remove",
     "unfollow",
@@ -150,12 +22,12 @@ const DESTRUCTIVE_VERBS: [&str; 12] = [
     "unbookmark",
 ];
 
-fn starts_with_verb(id: &str, verb: &str) -> bool {
+pub(super) fn starts_with_verb(id: &str, verb: &str) -> bool {
     id.strip_prefix(verb)
         .is_some_and(|rest| rest.chars().next().is_none_or(|c| !c.is_ascii_lowercase()))
 }
 
-fn hints(method: Method, operation_id: &str) -> Hints {
+pub(super) fn hints(method: Method, operation_id: &str) -> Hints {
     let destructive = DESTRUCTIVE_VERBS
         .iter()
         .any(|v| starts_with_verb(operation_id, v));
@@ -183,212 +55,16 @@ fn hints(method: Method, operation_id: &str) -> Hints {
     }
 }
 
-struct Filter {
-    allow: Vec<(String, GlobMatcher)>,
-    deny: Vec<GlobMatcher>,
-    tags: Vec<String>,
-}
-
-fn compile(patterns: &[String]) -> Result<Vec<(String, GlobMatcher)>, LoadError> {
-    patterns
-        .iter()
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            // `METHOD /path` keys match case-insensitively on the method.
-            let normalized = match p.split_once(' ') {
-                Some((m, path)) => format!("{} {}", m.to_ascii_uppercase(), path.trim()),
-                None => p.to_owned(),
-            };
-            Glob::new(&normalized)
-                .map(|g| (p.to_owned(), g.compile_matcher()))
-                .map_err(|e| LoadError::BadPattern(p.to_owned(), e.kind().to_string()))
-        })
-        .collect()
-}
-
-impl Filter {
-    fn new(o: &Options) -> Result<Self, LoadError> {
-        Ok(Self {
-            allow: compile(&o.allow)?,
-            deny: compile(&o.deny)?.into_iter().map(|(_, g)| g).collect(),
-            tags: o.tags.iter().map(|t| t.trim().to_lowercase()).collect(),
-        })
-    }
-
-    /// Whether the operation passes, and which allow patterns matched it.
-    fn admits(&self, keys: &[&str], tag: Option<&str>, matched: &mut BTreeSet<String>) -> bool {
-        let hit = |g: &GlobMatcher| keys.iter().any(|k| g.is_match(k));
-        let mut allowed = self.allow.is_empty();
-        for (p, g) in &self.allow {
-            if hit(g) {
-                matched.insert(p.clone());
-                allowed = true;
-            }
-        }
-        let tagged =
-            self.tags.is_empty() || tag.is_some_and(|t| self.tags.contains(&t.to_lowercase()));
-        allowed && tagged && !self.deny.iter().any(hit)
-    }
-}
-
-/// Convert a parsed document.
-pub fn convert(doc: &Value, options: &Options) -> Result<Catalog, LoadError> {
-    let version_ok = doc
-        .get("openapi")
-        .and_then(Value::as_str)
-        .is_some_and(|v| v.starts_with("3."));
-    if !version_ok {
-        return Err(LoadError::NotOpenApi3);
-    }
-    let paths = doc
-        .get("paths")
-        .and_then(Value::as_object)
-        .ok_or(LoadError::NoPaths)?;
-    let filter = Filter::new(options)?;
-    let mut matched = BTreeSet::new();
-    let mut tools: Vec<ToolSpec> = Vec::new();
-    let mut skipped = Vec::new();
-    for (path, item) in paths {
-        let Some(item) = item.as_object() else {
-            skipped.push(Skipped {
-                operation: path.clone(),
-                reason: SkipReason::Unsupported("the path item is not an object".into()),
-            });
-            continue;
-        };
-        for (m, op) in item {
-            let Some(method) = Method::parse(m) else {
-                continue;
-            };
-            let id = op.get("operationId").and_then(Value::as_str);
-            let key = format!("{method} {path}");
-            let operation = id.map_or_else(|| key.clone(), str::to_owned);
-            let tag = op
-                .get("tags")
-                .and_then(Value::as_array)
-                .and_then(|t| t.first())
-                .and_then(Value::as_str);
-            let keys: Vec<&str> = id.into_iter().chain([key.as_str()]).collect();
-            let result = if !filter.admits(&keys, tag, &mut matched) {
-                Err(SkipReason::Filtered)
-            } else {
-                operation_tool(doc, path, item, method, op, tag, options)
-            };
-            match result {
-                Ok(tool) => tools.push(tool),
-                Err(reason) => skipped.push(Skipped { operation, reason }),
-            }
-        }
-    }
-    let mut warnings: Vec<String> = filter
-        .allow
-        .iter()
-        .filter(|(p, _)| !matched.contains(p))
-        .map(|(p, _)| format!("tool allow pattern `{p}` matches no operation"))
-        .collect();
-    name_uniquely(&mut tools, &options.reserved, &mut warnings);
-    tools.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Catalog {
-        version: doc
-            .pointer("/info/version")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
-        tools,
-        skipped,
-        warnings,
-    })
-}
-
-/// Make names valid and unique, deterministically.
-fn name_uniquely(tools: &mut [ToolSpec], reserved: &[String], warnings: &mut Vec<String>) {
-    let mut taken: BTreeSet<String> = reserved.iter().cloned().collect();
-    // Operations whose id is already a valid name keep it; others follow.
-    let mut order: Vec<usize> = (0..tools.len()).collect();
-    order.sort_by_key(|&i| {
-        let t = &tools[i];
-        (
-            !t.operation_id.as_deref().is_some_and(is_valid_tool_name),
-            t.path.clone(),
-            t.method,
-        )
-    });
-    for i in order {
-        let t = &mut tools[i];
-        let base = t.name.clone();
-        let mut name = base.clone();
-        if reserved.contains(&name) {
-            name = truncate_name(&format!("x_{base}"));
-        }
-        let mut n = 2;
-        while taken.contains(&name) {
-            let suffix = format!("_{n}");
-            name = format!("{}{suffix}", truncate_name_to(&base, 64 - suffix.len()));
-            n += 1;
-        }
-        if name != base {
-            warnings.push(format!(
-                "operation `{}` ({} {}) is the tool `{name}`",
-                t.operation_id.as_deref().unwrap_or("-"),
-                t.method,
-                t.path
-            ));
-        }
-        taken.insert(name.clone());
-        t.name = name;
-    }
-}
-
-fn truncate_name(s: &str) -> String {
-    truncate_name_to(s, 64)
-}
-
-fn truncate_name_to(s: &str, max: usize) -> String {
-    // Names are ASCII by construction.
-    s.chars().take(max).collect()
-}
-
-/// The tool name an operation asks for, before de-duplication.
-fn tool_name(id: Option<&str>, method: Method, path: &str) -> String {
-    if let Some(id) = id
-        && is_valid_tool_name(id)
-    {
-        return id.to_owned();
-    }
-    let raw = id.map_or_else(
-        || format!("{}{}", method.as_str().to_lowercase(), path),
-        str::to_owned,
-    );
-    let mut name = String::new();
-    for c in raw.chars() {
-        let c = if c.is_ascii_alphanumeric() || c == '-' {
-            c
-        } else {
-            '_'
-        };
-        if !(c == '_' && name.ends_with('_')) {
-            name.push(c);
-        }
-    }
-    let name = truncate_name(name.trim_matches('_'));
-    if name.is_empty() {
-        "operation".into()
-    } else {
-        name
-    }
-}
-
-fn unsupported(why: impl Into<String>) -> SkipReason {
+pub(super) fn unsupported(why: impl Into<String>) -> SkipReason {
     SkipReason::Unsupported(why.into())
 }
 
-fn schema_err(what: &str, e: SchemaError) -> SkipReason {
+pub(super) fn schema_err(what: &str, e: SchemaError) -> SkipReason {
     unsupported(format!("{what}: {e}"))
 }
 
 /// The credentials X accepts for `op`.
-fn access(doc: &Value, op: &Value) -> Result<Access, SkipReason> {
+pub(super) fn access(doc: &Value, op: &Value) -> Result<Access, SkipReason> {
     let requirements = op.get("security").or_else(|| doc.get("security"));
     let Some(alternatives) = requirements.and_then(Value::as_array) else {
         return Err(SkipReason::Unauthenticated);
@@ -444,7 +120,7 @@ fn access(doc: &Value, op: &Value) -> Result<Access, SkipReason> {
 
 /// The operation's parameters (path-level ones first, overridden by the
 /// operation's own), `$ref`s resolved.
-fn parameters<'a>(
+pub(super) fn parameters<'a>(
     doc: &'a Value,
     item: &'a Map<String, Value>,
     op: &'a Value,
@@ -478,7 +154,7 @@ fn parameters<'a>(
     Ok(out)
 }
 
-fn operation_tool(
+pub(super) fn operation_tool(
     doc: &Value,
     path: &str,
     item: &Map<String, Value>,
@@ -712,7 +388,7 @@ fn operation_tool(
     })
 }
 
-fn text(op: &Value, key: &str) -> Option<String> {
+pub(super) fn text(op: &Value, key: &str) -> Option<String> {
     op.get(key)
         .and_then(Value::as_str)
         .map(|s| s.trim().to_owned())
@@ -721,7 +397,7 @@ fn text(op: &Value, key: &str) -> Option<String> {
 
 /// Summary, then the description when it adds something; long texts are
 /// cut at a sentence end.
-fn describe(summary: &str, description: Option<&str>) -> String {
+pub(super) fn describe(summary: &str, description: Option<&str>) -> String {
     let mut out = summary.to_owned();
     if let Some(d) = description
         && d.trim_end_matches('.') != summary.trim_end_matches('.')
@@ -740,7 +416,7 @@ fn describe(summary: &str, description: Option<&str>) -> String {
 }
 
 /// Whether every success response is binary (nothing JSON).
-fn binary_only(op: &Value) -> bool {
+pub(super) fn binary_only(op: &Value) -> bool {
     let Some(responses) = op.get("responses").and_then(Value::as_object) else {
         return false;
     };
@@ -754,7 +430,7 @@ fn binary_only(op: &Value) -> bool {
 }
 
 /// Add the request body's arguments; say how the body is formed.
-fn request_body(
+pub(super) fn request_body(
     doc: &Value,
     op: &Value,
     properties: &mut Map<String, Value>,
