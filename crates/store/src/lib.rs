@@ -7,7 +7,7 @@
 //! gathered in [`Store`], with two native implementations: [`SqliteStore`]
 //! (the embedded default) and [`PostgresStore`] (scale-out). Both run the same
 //! SQL text, generated once by a macro, and the same conformance suite
-//! (`tests/it/conformance.rs`).
+//! (`tests/it/conformance/`).
 //!
 //! Contracts that matter for security are enforced *inside* the store, in one
 //! transaction, so that two instances sharing a database cannot race:
