@@ -54,7 +54,10 @@ pub struct Consent {
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuthorizationCode {
     pub hash: TokenHash,
+    /// Which grant redeems it.
+    pub kind: CodeKind,
     pub client_id: String,
+    /// Where the code was sent (empty for a device code).
     pub redirect_uri: String,
     pub redirect_uri_explicit: bool,
     pub code_challenge: String,
@@ -64,6 +67,32 @@ pub struct AuthorizationCode {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+}
+
+/// What a one-use code was issued for, and so which grant redeems it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeKind {
+    /// An authorization code, sent to the client's redirect URI and
+    /// redeemed with the `authorization_code` grant.
+    Redirect,
+    /// An approved device authorization (RFC 8628), kept under the device
+    /// code's hash and redeemed with the device code grant.
+    Device,
+}
+
+impl CodeKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Redirect => "redirect",
+            Self::Device => "device",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<Self> {
+        [Self::Redirect, Self::Device]
+            .into_iter()
+            .find(|k| k.as_str() == stored)
+    }
 }
 
 /// A grant: one user's authorization of one client for one resource and scope.

@@ -24,7 +24,7 @@ impl AuthServer {
                 "the authorization code was issued to another client",
             ));
         }
-        if record.redirect_uri == crate::client::DEVICE_GRANT {
+        if record.kind != CodeKind::Redirect {
             return Err(OAuthError::invalid_grant(
                 "a device code is redeemed with the device_code grant",
             ));

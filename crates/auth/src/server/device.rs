@@ -193,7 +193,7 @@ impl AuthServer {
                 id,
                 client_id: client.client_id.clone(),
                 // Never a redirect target: device flows end on a page here.
-                redirect_uri: DEVICE_GRANT.to_owned(),
+                redirect_uri: String::new(),
                 redirect_uri_explicit: false,
                 scope: device.scope.clone(),
                 state: None,
@@ -220,8 +220,9 @@ impl AuthServer {
     ) -> Result<PageOutcome, ErrorView> {
         let code = AuthorizationCode {
             hash: device_code.clone(),
+            kind: CodeKind::Device,
             client_id: pending.client_id.clone(),
-            redirect_uri: DEVICE_GRANT.to_owned(),
+            redirect_uri: String::new(),
             redirect_uri_explicit: false,
             code_challenge: String::new(),
             resource: pending.resource.clone(),

@@ -247,6 +247,7 @@ impl AuthServer {
         self.store
             .insert_code(&AuthorizationCode {
                 hash: code.hash().clone(),
+                kind: CodeKind::Redirect,
                 client_id: pending.client_id.clone(),
                 redirect_uri: pending.redirect_uri.clone(),
                 redirect_uri_explicit: pending.redirect_uri_explicit,

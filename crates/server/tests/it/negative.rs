@@ -663,6 +663,7 @@ async fn resource_guard_rejects_expired_foreign_and_misplaced_tokens() {
     store
         .insert_code(&xmcp_store::AuthorizationCode {
             hash: code.hash().clone(),
+            kind: xmcp_store::CodeKind::Redirect,
             client_id: client_id.clone(),
             redirect_uri: "x".into(),
             redirect_uri_explicit: false,

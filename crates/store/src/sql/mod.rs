@@ -82,8 +82,11 @@ macro_rules! impl_sql_store {
         }
 
         fn code_from_row(row: &DbRow) -> Result<AuthorizationCode> {
+            let kind: String = row.try_get("kind")?;
             Ok(AuthorizationCode {
                 hash: hash_col(row, "code_hash")?,
+                kind: CodeKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("code kind `{kind}`")))?,
                 client_id: row.try_get("client_id")?,
                 redirect_uri: row.try_get("redirect_uri")?,
                 redirect_uri_explicit: row.try_get("redirect_uri_explicit")?,
@@ -203,7 +206,7 @@ macro_rules! impl_sql_store {
             sqlx::query(
                 "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, \
                  redirect_uri_explicit, code_challenge, resource, scope, user_id, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 expires_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(c.hash.as_str())
             .bind(&c.client_id)
@@ -215,6 +218,7 @@ macro_rules! impl_sql_store {
             .bind(&c.user_id)
             .bind(c.created_at)
             .bind(c.expires_at)
+            .bind(c.kind.as_str())
             .execute(&mut *conn)
             .await?;
             Ok(())

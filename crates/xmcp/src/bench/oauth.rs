@@ -200,6 +200,7 @@ pub(super) async fn token_endpoint(
         let now = app.clock.now();
         let record = xmcp_store::AuthorizationCode {
             hash: code.hash().clone(),
+            kind: xmcp_store::CodeKind::Redirect,
             client_id: client_id.clone(),
             redirect_uri: redirect.into(),
             redirect_uri_explicit: true,
@@ -282,6 +283,7 @@ pub(super) async fn token_endpoint(
                             .store
                             .insert_code(&xmcp_store::AuthorizationCode {
                                 hash: c.hash().clone(),
+                                kind: xmcp_store::CodeKind::Redirect,
                                 client_id: client_id.clone(),
                                 redirect_uri: redirect.into(),
                                 redirect_uri_explicit: true,

@@ -103,6 +103,7 @@ pub(super) fn device(interval: i64) -> DeviceAuthorization {
 pub(super) fn device_code_row(d: &DeviceAuthorization, user_id: &str) -> AuthorizationCode {
     AuthorizationCode {
         hash: d.device_code.clone(),
+        kind: CodeKind::Device,
         client_id: d.client_id.clone(),
         redirect_uri: String::new(),
         redirect_uri_explicit: false,
@@ -182,6 +183,14 @@ pub(super) async fn device_authorization_polls_slow_down_and_approve_once(db: &T
             .unwrap()
     );
     assert!(!store.deny_device(&d.device_code, NOW + 26).await.unwrap());
+    // The code it keeps is a device code, redeemed only by the device grant.
+    let kept = store
+        .get_code(&d.device_code, NOW + 26)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.kind, CodeKind::Device);
+    assert_eq!(kept.redirect_uri, "");
     assert_eq!(
         store
             .find_device_by_user_code(&d.user_code, NOW + 26)

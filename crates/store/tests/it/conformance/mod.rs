@@ -103,6 +103,7 @@ async fn code(store: &Arc<dyn Store>, user_id: &str, client_id: &str) -> TokenHa
     store
         .insert_code(&AuthorizationCode {
             hash: h.clone(),
+            kind: CodeKind::Redirect,
             client_id: client_id.into(),
             redirect_uri: "http://127.0.0.1/cb".into(),
             redirect_uri_explicit: true,
