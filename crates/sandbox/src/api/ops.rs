@@ -1,5 +1,11 @@
 //! The operation table: every operation the simulated X serves, as X's
-//! OpenAPI document describes it, with the fields and expansions it knows.
+//! OpenAPI document describes it and the handler that does its work, with
+//! the fields and expansions it knows.
+
+use super::{
+    ApiRequest, Outcome, Sandbox, Views, bookmarks, follows, likes, media, posts, search,
+    timelines, usage, users,
+};
 
 /// One API operation, as X's OpenAPI document describes it.
 pub struct Op {
@@ -14,7 +20,13 @@ pub struct Op {
     pub app_only: bool,
     /// Requests per 15-minute window per user (or per app).
     pub limit: u32,
+    /// Does the operation's work: a function in its family's file.
+    pub(super) handler: Handler,
 }
+
+/// An operation's work, given the request and the fields and expansions
+/// asked for.
+pub(super) type Handler = fn(&Sandbox, &ApiRequest<'_>, &Views) -> Outcome;
 
 pub(super) const R: &[&str] = &["tweet.read", "users.read"];
 
@@ -28,6 +40,7 @@ pub const OPS: &[Op] = &[
         R,
         false,
         75,
+        users::get_users_me,
     ),
     op(
         "getUsersById",
@@ -38,6 +51,7 @@ pub const OPS: &[Op] = &[
         R,
         true,
         900,
+        users::get_users_by_id,
     ),
     op(
         "getUsersByIds",
@@ -48,6 +62,7 @@ pub const OPS: &[Op] = &[
         R,
         true,
         900,
+        users::get_users_by_ids,
     ),
     op(
         "getUsersByUsername",
@@ -58,6 +73,7 @@ pub const OPS: &[Op] = &[
         R,
         true,
         900,
+        users::get_users_by_username,
     ),
     op(
         "getUsersByUsernames",
@@ -68,6 +84,7 @@ pub const OPS: &[Op] = &[
         R,
         true,
         900,
+        users::get_users_by_usernames,
     ),
     op(
         "createPosts",
@@ -78,6 +95,7 @@ pub const OPS: &[Op] = &[
         &["tweet.read", "tweet.write", "users.read"],
         false,
         100,
+        posts::create_posts,
     ),
     op(
         "getPostsByIds",
@@ -88,6 +106,7 @@ pub const OPS: &[Op] = &[
         R,
         true,
         900,
+        posts::get_posts_by_ids,
     ),
     op(
         "getPostsById",
@@ -98,6 +117,7 @@ pub const OPS: &[Op] = &[
         R,
         true,
         900,
+        posts::get_posts_by_id,
     ),
     op(
         "deletePosts",
@@ -108,6 +128,7 @@ pub const OPS: &[Op] = &[
         &["tweet.read", "tweet.write", "users.read"],
         false,
         50,
+        posts::delete_posts,
     ),
     op(
         "searchPostsRecent",
@@ -118,6 +139,7 @@ pub const OPS: &[Op] = &[
         R,
         true,
         300,
+        search::search_posts_recent,
     ),
     op(
         "getUsersPosts",
@@ -128,6 +150,7 @@ pub const OPS: &[Op] = &[
         R,
         true,
         900,
+        timelines::get_users_posts,
     ),
     op(
         "getUsersTimeline",
@@ -138,6 +161,7 @@ pub const OPS: &[Op] = &[
         R,
         false,
         180,
+        timelines::get_users_timeline,
     ),
     op(
         "likePost",
@@ -148,6 +172,7 @@ pub const OPS: &[Op] = &[
         &["like.write", "tweet.read", "users.read"],
         false,
         50,
+        likes::like_post,
     ),
     op(
         "unlikePost",
@@ -158,6 +183,7 @@ pub const OPS: &[Op] = &[
         &["like.write", "tweet.read", "users.read"],
         false,
         50,
+        likes::unlike_post,
     ),
     op(
         "getUsersLikedPosts",
@@ -168,6 +194,7 @@ pub const OPS: &[Op] = &[
         &["like.read", "tweet.read", "users.read"],
         false,
         75,
+        likes::get_users_liked_posts,
     ),
     op(
         "getPostsLikingUsers",
@@ -178,6 +205,7 @@ pub const OPS: &[Op] = &[
         &["like.read", "tweet.read", "users.read"],
         false,
         75,
+        likes::get_posts_liking_users,
     ),
     op(
         "getUsersBookmarks",
@@ -188,6 +216,7 @@ pub const OPS: &[Op] = &[
         &["bookmark.read", "tweet.read", "users.read"],
         false,
         180,
+        bookmarks::get_users_bookmarks,
     ),
     op(
         "createUsersBookmark",
@@ -198,6 +227,7 @@ pub const OPS: &[Op] = &[
         &["bookmark.write", "tweet.read", "users.read"],
         false,
         50,
+        bookmarks::create_users_bookmark,
     ),
     op(
         "deleteUsersBookmark",
@@ -208,6 +238,7 @@ pub const OPS: &[Op] = &[
         &["bookmark.write", "tweet.read", "users.read"],
         false,
         50,
+        bookmarks::delete_users_bookmark,
     ),
     op(
         "getUsersFollowing",
@@ -218,6 +249,7 @@ pub const OPS: &[Op] = &[
         &["follows.read", "tweet.read", "users.read"],
         true,
         15,
+        follows::get_users_following,
     ),
     op(
         "followUser",
@@ -228,6 +260,7 @@ pub const OPS: &[Op] = &[
         &["follows.write", "tweet.read", "users.read"],
         false,
         50,
+        follows::follow_user,
     ),
     op(
         "unfollowUser",
@@ -238,6 +271,7 @@ pub const OPS: &[Op] = &[
         &["follows.write", "tweet.read", "users.read"],
         false,
         50,
+        follows::unfollow_user,
     ),
     op(
         "getUsersFollowers",
@@ -248,6 +282,7 @@ pub const OPS: &[Op] = &[
         &["follows.read", "tweet.read", "users.read"],
         true,
         15,
+        follows::get_users_followers,
     ),
     op(
         "getUsage",
@@ -258,6 +293,7 @@ pub const OPS: &[Op] = &[
         &[],
         true,
         50,
+        usage::get_usage,
     ),
     op(
         "mediaUpload",
@@ -268,6 +304,7 @@ pub const OPS: &[Op] = &[
         &["media.write"],
         false,
         500,
+        media::media_upload,
     ),
     op(
         "getMediaUploadStatus",
@@ -278,6 +315,7 @@ pub const OPS: &[Op] = &[
         &["media.write"],
         false,
         1000,
+        media::get_media_upload_status,
     ),
     op(
         "initializeMediaUpload",
@@ -288,6 +326,7 @@ pub const OPS: &[Op] = &[
         &["media.write"],
         false,
         500,
+        media::initialize_media_upload,
     ),
     op(
         "appendMediaUpload",
@@ -298,6 +337,7 @@ pub const OPS: &[Op] = &[
         &["media.write"],
         false,
         5000,
+        media::append_media_upload,
     ),
     op(
         "finalizeMediaUpload",
@@ -308,6 +348,7 @@ pub const OPS: &[Op] = &[
         &["media.write"],
         false,
         500,
+        media::finalize_media_upload,
     ),
 ];
 
@@ -321,6 +362,7 @@ pub(super) const fn op(
     scopes: &'static [&'static str],
     app_only: bool,
     limit: u32,
+    handler: Handler,
 ) -> Op {
     Op {
         id,
@@ -331,6 +373,7 @@ pub(super) const fn op(
         scopes,
         app_only,
         limit,
+        handler,
     }
 }
 
