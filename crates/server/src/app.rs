@@ -621,18 +621,16 @@ mod tests {
     use crate::config::Settings;
 
     fn demo_config(host: &str, port: u16, public_url: &str) -> Config {
-        Config::resolve(
-            None,
-            Settings {
-                demo: Some(true),
-                host: Some(host.parse().unwrap()),
-                port: Some(port),
-                public_url: Some(public_url.into()),
-                demo_public: Some(true),
-                encryption_key: Some(crate::keys::new_data_key().unwrap().export()),
-                ..Default::default()
-            },
-        )
+        Config::resolve(None, {
+            let mut s = Settings::default();
+            s.x.demo = true;
+            s.server.host = Some(host.parse().unwrap());
+            s.server.port = Some(port);
+            s.server.public_url = Some(public_url.into());
+            s.server.demo_public = true;
+            s.keys.encryption_key = Some(crate::keys::new_data_key().unwrap().export());
+            s
+        })
         .unwrap()
     }
 

@@ -190,18 +190,18 @@ impl TestAppBuilder {
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         let mut s = self.settings;
-        s.host = Some(std::net::Ipv4Addr::LOCALHOST.into());
-        s.port = Some(port);
-        s.public_url = Some(
+        s.server.host = Some(std::net::Ipv4Addr::LOCALHOST.into());
+        s.server.port = Some(port);
+        s.server.public_url = Some(
             self.public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://127.0.0.1:{port}")),
         );
-        s.database_url = Some(db.url.clone());
-        s.database_max_connections = Some(5);
+        s.store.database_url = Some(db.url.clone());
+        s.store.database_max_connections = Some(5);
         let data_dir = Arc::new(tempfile::tempdir().expect("a temporary data directory"));
-        if s.data_dir.is_none() {
-            s.data_dir = Some(data_dir.path().to_owned());
+        if s.store.data_dir.is_none() {
+            s.store.data_dir = Some(data_dir.path().to_owned());
         }
         let clock = self.clock.unwrap_or_else(|| {
             #[allow(clippy::disallowed_methods)]
@@ -214,7 +214,7 @@ impl TestAppBuilder {
         let x = match self.upstream {
             Upstream::Configured => None,
             Upstream::Local => {
-                s.users = vec![xmcp_server::config::UserSettings {
+                s.auth.users = vec![xmcp_server::config::UserSettings {
                     username: LOCAL_USER.into(),
                     password_hash: local_password_hash(),
                     display_name: Some("Local User".into()),
@@ -229,12 +229,12 @@ impl TestAppBuilder {
                         SandboxServer::start(&callback, clock.clone()).await
                     }
                 };
-                s.x_client_id = Some(X_CLIENT_ID.into());
-                s.x_client_secret = Some(X_CLIENT_SECRET.to_owned().into());
-                s.x_authorize_url = Some(format!("{}/i/oauth2/authorize", x.base));
-                s.x_token_url = Some(format!("{}/2/oauth2/token", x.base));
-                s.x_revoke_url = Some(format!("{}/2/oauth2/revoke", x.base));
-                s.x_api_url = Some(x.base.clone());
+                s.x.x_client_id = Some(X_CLIENT_ID.into());
+                s.x.x_client_secret = Some(X_CLIENT_SECRET.to_owned().into());
+                s.x.x_authorize_url = Some(format!("{}/i/oauth2/authorize", x.base));
+                s.x.x_token_url = Some(format!("{}/2/oauth2/token", x.base));
+                s.x.x_revoke_url = Some(format!("{}/2/oauth2/revoke", x.base));
+                s.x.x_api_url = Some(x.base.clone());
                 Some(x)
             }
         };
@@ -280,7 +280,7 @@ pub const STATIC_CLIENT: &str = "static-test-client";
 /// Settings with one operator-registered public client, whose redirect URI
 /// is `redirect_uri`.
 pub fn with_static_client(s: &mut Settings, redirect_uri: &str) {
-    s.clients.push(xmcp_server::config::ClientSettings {
+    s.auth.clients.push(xmcp_server::config::ClientSettings {
         client_id: STATIC_CLIENT.into(),
         client_secret: None,
         client_secret_file: None,
@@ -291,11 +291,12 @@ pub fn with_static_client(s: &mut Settings, redirect_uri: &str) {
 }
 
 pub fn builder(backend: Backend) -> TestAppBuilder {
-    let settings = Settings {
-        encryption_key: Some(TEST_KEY.to_owned().into()),
-        cimd_allow_loopback: Some(true),
-        sweep_interval: Some(3600),
-        clients: vec![
+    let settings = {
+        let mut s = Settings::default();
+        s.keys.encryption_key = Some(TEST_KEY.to_owned().into());
+        s.auth.cimd_allow_loopback = Some(true);
+        s.server.sweep_interval = Some(3600);
+        s.auth.clients = vec![
             ClientSettings {
                 client_id: CONFIDENTIAL_ID.into(),
                 client_secret: Some(CONFIDENTIAL_SECRET.into()),
@@ -312,8 +313,8 @@ pub fn builder(backend: Backend) -> TestAppBuilder {
                 redirect_uris: vec!["http://127.0.0.1/callback".into()],
                 token_endpoint_auth_method: None,
             },
-        ],
-        ..Default::default()
+        ];
+        s
     };
     TestAppBuilder {
         backend,

@@ -49,7 +49,7 @@ pub(super) fn x_url(
     Ok(u)
 }
 
-fn x_scopes(s: &Settings) -> Result<Vec<String>, ConfigError> {
+fn x_scopes(s: &XSettings) -> Result<Vec<String>, ConfigError> {
     let scopes: Vec<String> = match &s.x_scopes {
         Some(list) => list
             .iter()
@@ -67,17 +67,16 @@ fn x_scopes(s: &Settings) -> Result<Vec<String>, ConfigError> {
     Ok(scopes)
 }
 
-fn x_refresh_margin(s: &Settings) -> Result<i64, ConfigError> {
-    match s.x_refresh_margin {
-        None => Ok(60),
-        Some(v) if (0..=3600).contains(&v) => Ok(v),
-        Some(_) => Err(err(
-            "x_refresh_margin must be between 0 and 3600 seconds (set XMCP_X_REFRESH_MARGIN)",
-        )),
-    }
+fn x_refresh_margin(s: &XSettings) -> Result<i64, ConfigError> {
+    within(
+        s.x_refresh_margin,
+        60,
+        0..=3600,
+        "x_refresh_margin must be between 0 and 3600 seconds (set XMCP_X_REFRESH_MARGIN)",
+    )
 }
 
-fn oidc(s: &Settings, issuer: &str) -> Result<Identity, ConfigError> {
+fn oidc(s: &OidcSettings, issuer: &str) -> Result<Identity, ConfigError> {
     let u = x_url(Some(issuer), "", "oidc_issuer", "XMCP_OIDC_ISSUER")?;
     if u.query().is_some() || u.fragment().is_some() {
         return Err(err(
@@ -89,11 +88,11 @@ fn oidc(s: &Settings, issuer: &str) -> Result<Identity, ConfigError> {
             "oidc_issuer is set but oidc_client_id is not: register xmcp as a client with the provider (callback <public_url>/upstream/callback) and set XMCP_OIDC_CLIENT_ID",
         ));
     };
-    let client_secret = match (&s.oidc_client_secret, &s.oidc_client_secret_file) {
-        (Some(k), _) => Some(k.clone()),
-        (None, Some(path)) => Some(read_secret_file(path, "the OIDC client secret")?),
-        (None, None) => None,
-    };
+    let client_secret = secret_or_file(
+        &s.oidc_client_secret,
+        &s.oidc_client_secret_file,
+        "the OIDC client secret",
+    )?;
     let scopes = s
         .oidc_scopes
         .clone()
@@ -113,12 +112,15 @@ fn oidc(s: &Settings, issuer: &str) -> Result<Identity, ConfigError> {
 
 fn external(s: &Settings, issuer: &str) -> Result<Identity, ConfigError> {
     use xmcp_auth::external::{ExternalConfig, ExternalTokens};
-    if s.x_client_id.is_some() || s.oidc_issuer.is_some() {
+    if s.x.x_client_id.is_some() || s.oidc.oidc_issuer.is_some() {
         return Err(err(
             "external_issuer (resource-server-only mode) cannot be combined with x_client_id or oidc_issuer: the external server signs users in",
         ));
     }
-    let tokens = match (&s.external_jwks_url, &s.external_introspection_url) {
+    let tokens = match (
+        &s.external.external_jwks_url,
+        &s.external.external_introspection_url,
+    ) {
         (Some(jwks), None) => ExternalTokens::Jwt {
             jwks_url: x_url(
                 Some(jwks),
@@ -135,14 +137,13 @@ fn external(s: &Settings, issuer: &str) -> Result<Identity, ConfigError> {
                 "external_introspection_url",
                 "XMCP_EXTERNAL_INTROSPECTION_URL",
             )?;
-            let secret = match (&s.external_client_secret, &s.external_client_secret_file) {
-                (Some(k), _) => Some(k.clone()),
-                (None, Some(path)) => {
-                    Some(read_secret_file(path, "the introspection client secret")?)
-                }
-                (None, None) => None,
-            };
-            let (Some(client_id), Some(client_secret)) = (s.external_client_id.clone(), secret)
+            let secret = secret_or_file(
+                &s.external.external_client_secret,
+                &s.external.external_client_secret_file,
+                "the introspection client secret",
+            )?;
+            let (Some(client_id), Some(client_secret)) =
+                (s.external.external_client_id.clone(), secret)
             else {
                 return Err(err(
                     "introspection needs this resource server's credentials at the external issuer: set XMCP_EXTERNAL_CLIENT_ID and XMCP_EXTERNAL_CLIENT_SECRET_FILE",
@@ -167,77 +168,82 @@ fn external(s: &Settings, issuer: &str) -> Result<Identity, ConfigError> {
 }
 
 pub(super) fn identity(s: &Settings, demo: bool) -> Result<Identity, ConfigError> {
-    if let Some(issuer) = s.external_issuer.clone().filter(|i| !i.trim().is_empty()) {
+    if let Some(issuer) = s
+        .external
+        .external_issuer
+        .clone()
+        .filter(|i| !i.trim().is_empty())
+    {
         return external(s, &issuer);
     }
-    let oidc_issuer = s.oidc_issuer.clone().filter(|i| !i.trim().is_empty());
-    if oidc_issuer.is_some() && s.x_client_id.is_some() {
+    let oidc_issuer = s.oidc.oidc_issuer.clone().filter(|i| !i.trim().is_empty());
+    if oidc_issuer.is_some() && s.x.x_client_id.is_some() {
         return Err(err(
             "both x_client_id and oidc_issuer are set: choose one identity provider (X, or an OpenID Connect provider)",
         ));
     }
     if let Some(issuer) = oidc_issuer {
-        return oidc(s, &issuer);
+        return oidc(&s.oidc, &issuer);
     }
-    let Some(client_id) = s.x_client_id.clone().filter(|c| !c.trim().is_empty()) else {
-        let stray = s.x_client_secret.is_some()
-            || s.x_client_secret_file.is_some()
-            || s.x_authorize_url.is_some()
-            || s.x_token_url.is_some()
-            || s.x_api_url.is_some();
+    let Some(client_id) = s.x.x_client_id.clone().filter(|c| !c.trim().is_empty()) else {
+        let stray = s.x.x_client_secret.is_some()
+            || s.x.x_client_secret_file.is_some()
+            || s.x.x_authorize_url.is_some()
+            || s.x.x_token_url.is_some()
+            || s.x.x_api_url.is_some();
         if stray {
             return Err(err(
                 "X settings are given but x_client_id is not: set XMCP_X_CLIENT_ID to your X app's OAuth 2.0 client id",
             ));
         }
         if demo {
-            x_scopes(s)?;
+            x_scopes(&s.x)?;
             return Ok(Identity::DemoSandbox {
-                refresh_margin: x_refresh_margin(s)?,
+                refresh_margin: x_refresh_margin(&s.x)?,
             });
         }
-        if s.users.is_empty() {
+        if s.auth.users.is_empty() {
             return Err(err(
                 "no way for users to sign in is configured: set XMCP_X_CLIENT_ID and XMCP_X_CLIENT_SECRET_FILE (sign in with X), or add local accounts as [[users]] entries in the config file (hash passwords with `xmcp hash-password`), or run `xmcp serve --demo` to try xmcp with a simulated X",
             ));
         }
         return Ok(Identity::Local);
     };
-    let client_secret = match (&s.x_client_secret, &s.x_client_secret_file) {
-        (Some(k), _) => Some(k.clone()),
-        (None, Some(path)) => Some(read_secret_file(path, "the X client secret")?),
-        (None, None) => None,
-    };
+    let client_secret = secret_or_file(
+        &s.x.x_client_secret,
+        &s.x.x_client_secret_file,
+        "the X client secret",
+    )?;
     Ok(Identity::X(Box::new(XUpstream {
         oauth: xmcp_x::XOAuthConfig {
             client_id,
             client_secret,
             authorize_url: x_url(
-                s.x_authorize_url.as_deref(),
+                s.x.x_authorize_url.as_deref(),
                 "https://x.com/i/oauth2/authorize",
                 "x_authorize_url",
                 "XMCP_X_AUTHORIZE_URL",
             )?,
             token_url: x_url(
-                s.x_token_url.as_deref(),
+                s.x.x_token_url.as_deref(),
                 "https://api.x.com/2/oauth2/token",
                 "x_token_url",
                 "XMCP_X_TOKEN_URL",
             )?,
             revoke_url: x_url(
-                s.x_revoke_url.as_deref(),
+                s.x.x_revoke_url.as_deref(),
                 "https://api.x.com/2/oauth2/revoke",
                 "x_revoke_url",
                 "XMCP_X_REVOKE_URL",
             )?,
             api_url: x_url(
-                s.x_api_url.as_deref(),
+                s.x.x_api_url.as_deref(),
                 "https://api.x.com",
                 "x_api_url",
                 "XMCP_X_API_URL",
             )?,
-            required_scopes: x_scopes(s)?,
+            required_scopes: x_scopes(&s.x)?,
         },
-        refresh_margin: x_refresh_margin(s)?,
+        refresh_margin: x_refresh_margin(&s.x)?,
     })))
 }

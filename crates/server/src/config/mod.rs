@@ -1,11 +1,13 @@
 //! Typed, layered, validated configuration.
 //!
 //! Layers, lowest first: built-in defaults, the TOML file (`--config` /
-//! `XMCP_CONFIG`), `XMCP_*` environment variables, command-line flags. The
-//! binary turns env and flags into one [`Settings`] (clap reads both) and
-//! passes it as `overrides`; [`Config::resolve`] merges and validates, with
-//! messages that say how to fix what is wrong. Secrets may come from files
-//! (`*_FILE` variables / `*_file` keys) and are held as `SecretString`.
+//! `XMCP_CONFIG`), `XMCP_*` environment variables, command-line flags. Each
+//! setting is declared once, in its group of [`Settings`] (`settings.rs`):
+//! clap reads the flags and variables into one layer, serde the file into
+//! another, and [`Config::resolve`] merges them and validates each group,
+//! with messages that say how to fix what is wrong. Secrets may come from
+//! files (`*_FILE` variables / `*_file` keys) and are held as
+//! `SecretString`.
 
 mod identity;
 mod settings;
@@ -17,6 +19,7 @@ pub use identity::*;
 pub use settings::*;
 pub use tools::*;
 
+use merge::Merge;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -86,6 +89,34 @@ fn read_secret_file(path: &Path, what: &str) -> Result<SecretString, ConfigError
     Ok(SecretString::from(text.trim().to_owned()))
 }
 
+/// A secret given directly, else read from its file, else none.
+fn secret_or_file(
+    value: &Option<SecretString>,
+    file: &Option<PathBuf>,
+    what: &str,
+) -> Result<Option<SecretString>, ConfigError> {
+    match (value, file) {
+        (Some(v), _) => Ok(Some(v.clone())),
+        (None, Some(path)) => read_secret_file(path, what).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A number that must lie in `range`; `default` when unset. `fix` is the
+/// whole message, which says how to fix it.
+fn within<T: PartialOrd + Copy>(
+    value: Option<T>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    fix: &str,
+) -> Result<T, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) if range.contains(&v) => Ok(v),
+        Some(_) => Err(err(fix)),
+    }
+}
+
 fn is_loopback_url(u: &Url) -> bool {
     match u.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
@@ -114,12 +145,15 @@ fn positive(name: &str, env: &str, v: i64) -> Result<i64, ConfigError> {
 impl Config {
     /// Merge `file` (if any) under `overrides` and validate.
     pub fn resolve(file: Option<Settings>, overrides: Settings) -> Result<Config, ConfigError> {
-        let s = file.unwrap_or_default().overlay(overrides);
-        let demo = s.demo.unwrap_or(false);
-        let host = s.host.unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let port = s.port.unwrap_or(8000);
+        let mut s = overrides;
+        if let Some(file) = file {
+            s.merge(file);
+        }
+        let demo = s.x.demo;
+        let host = s.server.host.unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let port = s.server.port.unwrap_or(8000);
 
-        let public_url = match &s.public_url {
+        let public_url = match &s.server.public_url {
             Some(u) => Url::parse(u).map_err(|e| {
                 err(format!("public_url `{u}` is not a URL ({e}); set XMCP_PUBLIC_URL to the address clients use, e.g. https://mcp.example.com"))
             })?,
@@ -152,7 +186,7 @@ impl Config {
             )));
         }
 
-        if demo && !s.demo_public.unwrap_or(false) {
+        if demo && !s.server.demo_public {
             let exposed = if !host.is_loopback() {
                 Some(format!("it would listen on {host}"))
             } else if !is_loopback_url(&public_url) {
@@ -167,8 +201,9 @@ impl Config {
             }
         }
 
-        let data_dir = s.data_dir.clone().unwrap_or_else(default_data_dir);
+        let data_dir = s.store.data_dir.clone().unwrap_or_else(default_data_dir);
         let database_url = s
+            .store
             .database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("xmcp.db").display()));
@@ -181,157 +216,15 @@ impl Config {
             )));
         }
 
-        let encryption_key = match (s.encryption_key.clone(), &s.encryption_key_file) {
-            (Some(k), _) => KeySource::Configured(k),
-            (None, Some(path)) => {
-                KeySource::Configured(read_secret_file(path, "the encryption key")?)
-            }
-            (None, None) if is_postgres => {
-                return Err(err(
-                    "with PostgreSQL every instance must use the same encryption key: generate one with `xmcp gen-key` and set XMCP_ENCRYPTION_KEY_FILE (or XMCP_ENCRYPTION_KEY) on all instances",
-                ));
-            }
-            (None, None) => KeySource::DataDirFile(data_dir.join("encryption.key")),
-        };
-        if let KeySource::Configured(k) = &encryption_key {
-            xmcp_crypto::envelope::DataKey::parse(k.expose_secret()).map_err(|e| {
-                err(format!(
-                    "the encryption key is invalid ({e}); generate one with `xmcp gen-key`"
-                ))
-            })?;
-        }
-        let previous_encryption_keys = match (
-            s.previous_encryption_keys.clone(),
-            &s.previous_encryption_keys_file,
-        ) {
-            (Some(k), _) => Some(k),
-            (None, Some(path)) => Some(read_secret_file(path, "the previous encryption keys")?),
-            (None, None) => None,
-        };
-        if let Some(prev) = &previous_encryption_keys {
-            for k in prev
-                .expose_secret()
-                .split([',', '\n'])
-                .filter(|k| !k.trim().is_empty())
-            {
-                xmcp_crypto::envelope::DataKey::parse(k).map_err(|e| {
-                    err(format!("a previous encryption key is invalid ({e}); list them as `id:key` separated by commas"))
-                })?;
-            }
-        }
-
-        let mut auth = xmcp_auth::AuthConfig::new(&public_url, xmcp_x::scopes::names());
-        auth.scope_words = xmcp_x::scopes::words();
-        auth.service_name = "the X API".into();
-        auth.resource_name = "xmcp: the X API over MCP".into();
-        if let Some(scopes) = &s.scopes {
-            let scopes: Vec<String> = scopes
-                .iter()
-                .flat_map(|s| s.split([' ', ',']))
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-            if scopes.is_empty() {
-                return Err(err("scopes must not be empty (set XMCP_SCOPES)"));
-            }
-            if scopes.iter().any(|s| s == "offline_access") {
-                return Err(err(
-                    "scopes must not list offline_access: refresh tokens are issued to every client registered for the refresh grant",
-                ));
-            }
-            auth.scopes = scopes;
-        }
-        if let Some(v) = s.access_token_ttl {
-            auth.access_token_ttl = positive("access_token_ttl", "XMCP_ACCESS_TOKEN_TTL", v)?;
-        }
-        match s.access_token_format.as_deref() {
-            None | Some("opaque") => {}
-            Some("jwt") => auth.jwt_access_tokens = true,
-            Some(other) => {
-                return Err(err(format!(
-                    "access_token_format must be `opaque` or `jwt`, not `{other}` (XMCP_ACCESS_TOKEN_FORMAT)"
-                )));
-            }
-        }
-        if let Some(v) = s.refresh_token_ttl {
-            auth.refresh_token_ttl = positive("refresh_token_ttl", "XMCP_REFRESH_TOKEN_TTL", v)?;
-        }
-        if let Some(v) = s.refresh_grace {
-            if !(0..=60).contains(&v) {
-                return Err(err(
-                    "refresh_grace must be between 0 and 60 seconds (set XMCP_REFRESH_GRACE)",
-                ));
-            }
-            auth.refresh_grace = v;
-        }
-        if let Some(v) = s.registration_enabled {
-            auth.registration_enabled = v;
-        }
-        if let Some(v) = s.registration_limit_per_hour {
-            auth.registration_limit_per_hour = positive(
-                "registration_limit_per_hour",
-                "XMCP_REGISTRATION_LIMIT_PER_HOUR",
-                v,
-            )?;
-        }
-        if let Some(v) = s.unused_client_ttl {
-            auth.unused_client_ttl = positive("unused_client_ttl", "XMCP_UNUSED_CLIENT_TTL", v)?;
-        }
-        if let Some(v) = s.cimd_enabled {
-            auth.cimd_enabled = v;
-        }
-        if let Some(schemes) = &s.redirect_schemes {
-            auth.redirect_schemes = xmcp_auth::redirect::SchemePolicy::new(list(&Some(schemes.clone())))
-                .map_err(|e| {
-                    err(format!(
-                        "redirect_schemes: {e}; list native clients' schemes such as cursor or vscode (set XMCP_REDIRECT_SCHEMES)"
-                    ))
-                })?;
-        }
-        if s.cimd_allow_loopback == Some(true) {
-            if !is_loopback_url(&public_url) {
-                return Err(err(
-                    "cimd_allow_loopback lets the server fetch from loopback addresses; it is only allowed when the server itself runs on a loopback public_url (development)",
-                ));
-            }
-            auth.cimd_allow_loopback = true;
-        }
-        auth.introspection_clients = s.introspection_clients.clone().unwrap_or_default();
-        for c in &s.clients {
-            auth.static_clients
-                .push(static_client(c, &auth.redirect_schemes)?);
-        }
-
-        if let Some(path) = &s.upstream_callback_path {
-            if !path.starts_with('/') || path.contains(['?', '#']) || path == "/mcp" {
-                return Err(err(format!(
-                    "upstream_callback_path `{path}` must be a path starting with `/` (no query), e.g. /upstream/callback (XMCP_UPSTREAM_CALLBACK_PATH)"
-                )));
-            }
-            auth.upstream_callback_path = path.clone();
-        }
+        let (encryption_key, previous_encryption_keys) = s.keys.resolve(&data_dir, is_postgres)?;
+        let mut auth = s.auth.resolve(&public_url)?;
         let identity = identity(&s, demo)?;
-        for u in &s.users {
-            if u.username.trim().is_empty() || u.username.contains(':') {
-                return Err(err(format!(
-                    "user name `{}` must be non-empty and contain no `:`",
-                    u.username
-                )));
-            }
-            if !xmcp_crypto::password::is_valid_hash(&u.password_hash) {
-                return Err(err(format!(
-                    "the password_hash of user `{}` is not an argon2 hash; create one with `xmcp hash-password`",
-                    u.username
-                )));
-            }
-        }
-
-        let log_format = s.log_format.unwrap_or_default();
-        let log = s.log.clone().unwrap_or_else(|| "info".into());
+        let log_format = s.log.log_format.unwrap_or_default();
+        let log = s.log.log.clone().unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log)
             .map_err(|e| err(format!("log filter `{log}` is invalid ({e}); use e.g. `info` or `xmcp=debug,info` (XMCP_LOG)")))?;
 
-        let mut allowed_hosts = s.allowed_hosts.clone().unwrap_or_default();
+        let mut allowed_hosts = s.server.allowed_hosts.clone().unwrap_or_default();
         if let Some(h) = public_url.host_str() {
             allowed_hosts.push(h.trim_start_matches('[').trim_end_matches(']').to_owned());
             if let Some(p) = public_url.port() {
@@ -339,13 +232,13 @@ impl Config {
             }
         }
         allowed_hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
-        let mut allowed_origins = s.allowed_origins.clone().unwrap_or_default();
+        let mut allowed_origins = s.server.allowed_origins.clone().unwrap_or_default();
         allowed_origins.push(public_url.origin().ascii_serialization());
         allowed_origins.extend(
             ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(String::from),
         );
 
-        let tools = tools_config(&s)?;
+        let tools = s.tools.resolve()?;
         // Whoever signs in with X is told, before allowing, what the server
         // lets calls to X cost them.
         if matches!(identity, Identity::X(_) | Identity::DemoSandbox { .. })
@@ -363,25 +256,25 @@ impl Config {
             public_url,
             data_dir,
             database_url,
-            database_max_connections: s.database_max_connections.unwrap_or(10).max(1),
+            database_max_connections: s.store.database_max_connections.unwrap_or(10).max(1),
             demo,
             log_format,
             log,
-            mcp_stateful: s.mcp_stateful.unwrap_or(false),
+            mcp_stateful: s.server.mcp_stateful.unwrap_or(false),
             allowed_hosts,
             allowed_origins,
             encryption_key,
             previous_encryption_keys,
             auth,
-            users: s.users.clone(),
+            users: s.auth.users.clone(),
             identity,
-            sweep_interval: s.sweep_interval.unwrap_or(300).max(1),
-            shutdown_timeout: s.shutdown_timeout.unwrap_or(10),
+            sweep_interval: s.server.sweep_interval.unwrap_or(300).max(1),
+            shutdown_timeout: s.server.shutdown_timeout.unwrap_or(10),
             tools,
-            rate_limit_per_ip: s.rate_limit_per_ip.unwrap_or(300),
-            rate_limit_per_client: s.rate_limit_per_client.unwrap_or(600),
+            rate_limit_per_ip: s.limits.rate_limit_per_ip.unwrap_or(300),
+            rate_limit_per_client: s.limits.rate_limit_per_client.unwrap_or(600),
             trusted_proxies: s
-                .trusted_proxies
+                .limits.trusted_proxies
                 .iter()
                 .flatten()
                 .map(|p| {
@@ -395,11 +288,11 @@ impl Config {
                         })
                 })
                 .collect::<Result<_, _>>()?,
-            metrics_token: match (&s.metrics_token, &s.metrics_token_file) {
-                (Some(t), _) => Some(t.clone()),
-                (None, Some(path)) => Some(read_secret_file(path, "the metrics token")?),
-                (None, None) => None,
-            },
+            metrics_token: secret_or_file(
+                &s.limits.metrics_token,
+                &s.limits.metrics_token_file,
+                "the metrics token",
+            )?,
         })
     }
 
@@ -480,4 +373,166 @@ fn static_client(
         redirect_uris: c.redirect_uris.clone(),
         auth_method,
     })
+}
+
+impl KeySettings {
+    /// Where the encryption key comes from, and the keys that only decrypt.
+    fn resolve(
+        &self,
+        data_dir: &Path,
+        is_postgres: bool,
+    ) -> Result<(KeySource, Option<SecretString>), ConfigError> {
+        let key = secret_or_file(
+            &self.encryption_key,
+            &self.encryption_key_file,
+            "the encryption key",
+        )?;
+        let encryption_key = match key {
+            Some(k) => KeySource::Configured(k),
+            None if is_postgres => {
+                return Err(err(
+                    "with PostgreSQL every instance must use the same encryption key: generate one with `xmcp gen-key` and set XMCP_ENCRYPTION_KEY_FILE (or XMCP_ENCRYPTION_KEY) on all instances",
+                ));
+            }
+            None => KeySource::DataDirFile(data_dir.join("encryption.key")),
+        };
+        if let KeySource::Configured(k) = &encryption_key {
+            xmcp_crypto::envelope::DataKey::parse(k.expose_secret()).map_err(|e| {
+                err(format!(
+                    "the encryption key is invalid ({e}); generate one with `xmcp gen-key`"
+                ))
+            })?;
+        }
+        let previous_encryption_keys = secret_or_file(
+            &self.previous_encryption_keys,
+            &self.previous_encryption_keys_file,
+            "the previous encryption keys",
+        )?;
+        if let Some(prev) = &previous_encryption_keys {
+            for k in prev
+                .expose_secret()
+                .split([',', '\n'])
+                .filter(|k| !k.trim().is_empty())
+            {
+                xmcp_crypto::envelope::DataKey::parse(k).map_err(|e| {
+                err(format!("a previous encryption key is invalid ({e}); list them as `id:key` separated by commas"))
+            })?;
+            }
+        }
+
+        Ok((encryption_key, previous_encryption_keys))
+    }
+}
+
+impl AuthServerSettings {
+    /// The authorization server's configuration, and the local accounts'
+    /// checked.
+    fn resolve(&self, public_url: &Url) -> Result<xmcp_auth::AuthConfig, ConfigError> {
+        let mut auth = xmcp_auth::AuthConfig::new(public_url, xmcp_x::scopes::names());
+        auth.scope_words = xmcp_x::scopes::words();
+        auth.service_name = "the X API".into();
+        auth.resource_name = "xmcp: the X API over MCP".into();
+        if let Some(scopes) = &self.scopes {
+            let scopes: Vec<String> = scopes
+                .iter()
+                .flat_map(|s| s.split([' ', ',']))
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if scopes.is_empty() {
+                return Err(err("scopes must not be empty (set XMCP_SCOPES)"));
+            }
+            if scopes.iter().any(|s| s == "offline_access") {
+                return Err(err(
+                    "scopes must not list offline_access: refresh tokens are issued to every client registered for the refresh grant",
+                ));
+            }
+            auth.scopes = scopes;
+        }
+        if let Some(v) = self.access_token_ttl {
+            auth.access_token_ttl = positive("access_token_ttl", "XMCP_ACCESS_TOKEN_TTL", v)?;
+        }
+        match self.access_token_format.as_deref() {
+            None | Some("opaque") => {}
+            Some("jwt") => auth.jwt_access_tokens = true,
+            Some(other) => {
+                return Err(err(format!(
+                    "access_token_format must be `opaque` or `jwt`, not `{other}` (XMCP_ACCESS_TOKEN_FORMAT)"
+                )));
+            }
+        }
+        if let Some(v) = self.refresh_token_ttl {
+            auth.refresh_token_ttl = positive("refresh_token_ttl", "XMCP_REFRESH_TOKEN_TTL", v)?;
+        }
+        if let Some(v) = self.refresh_grace {
+            if !(0..=60).contains(&v) {
+                return Err(err(
+                    "refresh_grace must be between 0 and 60 seconds (set XMCP_REFRESH_GRACE)",
+                ));
+            }
+            auth.refresh_grace = v;
+        }
+        if let Some(v) = self.registration_enabled {
+            auth.registration_enabled = v;
+        }
+        if let Some(v) = self.registration_limit_per_hour {
+            auth.registration_limit_per_hour = positive(
+                "registration_limit_per_hour",
+                "XMCP_REGISTRATION_LIMIT_PER_HOUR",
+                v,
+            )?;
+        }
+        if let Some(v) = self.unused_client_ttl {
+            auth.unused_client_ttl = positive("unused_client_ttl", "XMCP_UNUSED_CLIENT_TTL", v)?;
+        }
+        if let Some(v) = self.cimd_enabled {
+            auth.cimd_enabled = v;
+        }
+        if let Some(schemes) = &self.redirect_schemes {
+            auth.redirect_schemes = xmcp_auth::redirect::SchemePolicy::new(list(&Some(schemes.clone())))
+            .map_err(|e| {
+                err(format!(
+                    "redirect_schemes: {e}; list native clients' schemes such as cursor or vscode (set XMCP_REDIRECT_SCHEMES)"
+                ))
+            })?;
+        }
+        if self.cimd_allow_loopback == Some(true) {
+            if !is_loopback_url(public_url) {
+                return Err(err(
+                    "cimd_allow_loopback lets the server fetch from loopback addresses; it is only allowed when the server itself runs on a loopback public_url (development)",
+                ));
+            }
+            auth.cimd_allow_loopback = true;
+        }
+        auth.introspection_clients = self.introspection_clients.clone().unwrap_or_default();
+        for c in &self.clients {
+            auth.static_clients
+                .push(static_client(c, &auth.redirect_schemes)?);
+        }
+
+        if let Some(path) = &self.upstream_callback_path {
+            if !path.starts_with('/') || path.contains(['?', '#']) || path == "/mcp" {
+                return Err(err(format!(
+                    "upstream_callback_path `{path}` must be a path starting with `/` (no query), e.g. /upstream/callback (XMCP_UPSTREAM_CALLBACK_PATH)"
+                )));
+            }
+            auth.upstream_callback_path = path.clone();
+        }
+        for u in &self.users {
+            if u.username.trim().is_empty() || u.username.contains(':') {
+                return Err(err(format!(
+                    "user name `{}` must be non-empty and contain no `:`",
+                    u.username
+                )));
+            }
+            if !xmcp_crypto::password::is_valid_hash(&u.password_hash) {
+                return Err(err(format!(
+                    "the password_hash of user `{}` is not an argon2 hash; create one with `xmcp hash-password`",
+                    u.username
+                )));
+            }
+        }
+
+        Ok(auth)
+    }
 }

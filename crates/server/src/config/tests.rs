@@ -1,12 +1,16 @@
 //! Resolving configurations, good and bad.
 
 use super::*;
+use merge::Merge as _;
+
+/// `base` with the settings `set` gives.
+fn with(mut base: Settings, set: impl FnOnce(&mut Settings)) -> Settings {
+    set(&mut base);
+    base
+}
 
 fn demo() -> Settings {
-    Settings {
-        demo: Some(true),
-        ..Default::default()
-    }
+    with(Settings::default(), |s| s.x.demo = true)
 }
 
 #[test]
@@ -23,150 +27,118 @@ fn defaults_are_loopback_and_sqlite() {
 fn errors_say_how_to_fix() {
     let cases = [
         (
-            Settings {
-                public_url: Some("http://mcp.example.com".into()),
-                ..demo()
-            },
+            with(demo(), |s| {
+                s.server.public_url = Some("http://mcp.example.com".into())
+            }),
             "https",
         ),
         (
-            Settings {
-                public_url: Some("https://mcp.example.com/base".into()),
-                ..demo()
-            },
+            with(demo(), |s| {
+                s.server.public_url = Some("https://mcp.example.com/base".into())
+            }),
             "bare origin",
         ),
         (
-            Settings {
-                host: Some("0.0.0.0".parse().unwrap()),
-                ..demo()
-            },
+            with(demo(), |s| s.server.host = Some("0.0.0.0".parse().unwrap())),
             "XMCP_PUBLIC_URL",
         ),
         (
-            Settings {
-                database_url: Some("postgres://db/x".into()),
-                ..demo()
-            },
+            with(demo(), |s| {
+                s.store.database_url = Some("postgres://db/x".into())
+            }),
             "xmcp gen-key",
         ),
         (
-            Settings {
-                encryption_key: Some("short".to_owned().into()),
-                ..demo()
-            },
+            with(demo(), |s| {
+                s.keys.encryption_key = Some("short".to_owned().into())
+            }),
             "xmcp gen-key",
         ),
         (Settings::default(), "--demo"),
         (
-            Settings {
-                refresh_grace: Some(600),
-                ..demo()
-            },
+            with(demo(), |s| s.auth.refresh_grace = Some(600)),
             "XMCP_REFRESH_GRACE",
         ),
+        (with(demo(), |s| s.log.log = Some("[[".into())), "XMCP_LOG"),
         (
-            Settings {
-                log: Some("[[".into()),
-                ..demo()
-            },
-            "XMCP_LOG",
-        ),
-        (
-            Settings {
-                x_client_id: Some("app".into()),
-                x_scopes: Some(vec!["tweet.read users.read".into()]),
-                ..Default::default()
-            },
+            with(Settings::default(), |s| {
+                s.x.x_client_id = Some("app".into());
+                s.x.x_scopes = Some(vec!["tweet.read users.read".into()]);
+            }),
             "offline.access",
         ),
         (
-            Settings {
-                x_client_id: Some("app".into()),
-                x_token_url: Some("http://api.example.com/2/oauth2/token".into()),
-                ..Default::default()
-            },
+            with(Settings::default(), |s| {
+                s.x.x_client_id = Some("app".into());
+                s.x.x_token_url = Some("http://api.example.com/2/oauth2/token".into());
+            }),
             "XMCP_X_TOKEN_URL",
         ),
         (
-            Settings {
-                x_client_secret_file: Some("/nonexistent".into()),
-                ..demo()
-            },
+            with(demo(), |s| {
+                s.x.x_client_secret_file = Some("/nonexistent".into())
+            }),
             "XMCP_X_CLIENT_ID",
         ),
         (
-            Settings {
-                x_client_id: Some("app".into()),
-                oidc_issuer: Some("https://id.example.com".into()),
-                ..Default::default()
-            },
+            with(Settings::default(), |s| {
+                s.x.x_client_id = Some("app".into());
+                s.oidc.oidc_issuer = Some("https://id.example.com".into());
+            }),
             "choose one",
         ),
         (
-            Settings {
-                oidc_issuer: Some("https://id.example.com".into()),
-                ..Default::default()
-            },
+            with(Settings::default(), |s| {
+                s.oidc.oidc_issuer = Some("https://id.example.com".into())
+            }),
             "XMCP_OIDC_CLIENT_ID",
         ),
         (
-            Settings {
-                upstream_callback_path: Some("callback".into()),
-                ..demo()
-            },
+            with(demo(), |s| {
+                s.auth.upstream_callback_path = Some("callback".into())
+            }),
             "XMCP_UPSTREAM_CALLBACK_PATH",
         ),
         (
-            Settings {
-                x_refresh_margin: Some(-1),
-                ..demo()
-            },
+            with(demo(), |s| s.x.x_refresh_margin = Some(-1)),
             "XMCP_X_REFRESH_MARGIN",
         ),
         (
-            Settings {
-                x_rate_limit_max_wait: Some(3600),
-                ..demo()
-            },
+            with(demo(), |s| s.tools.x_rate_limit_max_wait = Some(3600)),
             "XMCP_X_RATE_LIMIT_MAX_WAIT",
         ),
         (
-            Settings {
-                x_openapi: Some("/nonexistent/openapi.json".into()),
-                ..demo()
-            },
+            with(demo(), |s| {
+                s.tools.x_openapi = Some("/nonexistent/openapi.json".into())
+            }),
             "x_openapi /nonexistent/openapi.json is not a readable file",
         ),
         (
-            Settings {
-                x_openapi: Some("http://api.example.com/2/openapi.json".into()),
-                ..demo()
-            },
+            with(demo(), |s| {
+                s.tools.x_openapi = Some("http://api.example.com/2/openapi.json".into())
+            }),
             "must use https",
         ),
         (
-            Settings {
-                external_issuer: Some("https://auth.example.com".into()),
-                ..Default::default()
-            },
+            with(Settings::default(), |s| {
+                s.external.external_issuer = Some("https://auth.example.com".into())
+            }),
             "exactly one of XMCP_EXTERNAL_JWKS_URL",
         ),
         (
-            Settings {
-                external_issuer: Some("https://auth.example.com".into()),
-                external_introspection_url: Some("https://auth.example.com/introspect".into()),
-                ..Default::default()
-            },
+            with(Settings::default(), |s| {
+                s.external.external_issuer = Some("https://auth.example.com".into());
+                s.external.external_introspection_url =
+                    Some("https://auth.example.com/introspect".into());
+            }),
             "XMCP_EXTERNAL_CLIENT_ID",
         ),
         (
-            Settings {
-                external_issuer: Some("https://auth.example.com".into()),
-                external_jwks_url: Some("https://auth.example.com/jwks".into()),
-                x_client_id: Some("app".into()),
-                ..Default::default()
-            },
+            with(Settings::default(), |s| {
+                s.external.external_issuer = Some("https://auth.example.com".into());
+                s.external.external_jwks_url = Some("https://auth.example.com/jwks".into());
+                s.x.x_client_id = Some("app".into());
+            }),
             "cannot be combined",
         ),
     ];
@@ -181,25 +153,21 @@ fn errors_say_how_to_fix() {
 #[test]
 fn the_demo_refuses_to_be_exposed_unless_asked() {
     let exposed = [
-        Settings {
-            host: Some("0.0.0.0".parse().unwrap()),
-            public_url: Some("http://127.0.0.1:8000".into()),
-            ..demo()
-        },
-        Settings {
-            host: Some("192.168.1.5".parse().unwrap()),
-            public_url: Some("http://localhost:8000".into()),
-            ..demo()
-        },
-        Settings {
-            public_url: Some("https://demo.example.com".into()),
-            ..demo()
-        },
-        Settings {
-            host: Some("::".parse().unwrap()),
-            public_url: Some("https://demo.example.com".into()),
-            ..demo()
-        },
+        with(demo(), |s| {
+            s.server.host = Some("0.0.0.0".parse().unwrap());
+            s.server.public_url = Some("http://127.0.0.1:8000".into());
+        }),
+        with(demo(), |s| {
+            s.server.host = Some("192.168.1.5".parse().unwrap());
+            s.server.public_url = Some("http://localhost:8000".into());
+        }),
+        with(demo(), |s| {
+            s.server.public_url = Some("https://demo.example.com".into())
+        }),
+        with(demo(), |s| {
+            s.server.host = Some("::".parse().unwrap());
+            s.server.public_url = Some("https://demo.example.com".into());
+        }),
     ];
     for s in exposed {
         let e = Config::resolve(None, s.clone()).unwrap_err().to_string();
@@ -207,34 +175,23 @@ fn the_demo_refuses_to_be_exposed_unless_asked() {
             e.contains("--demo-public") && e.contains("XMCP_DEMO_PUBLIC=true"),
             "{e}"
         );
-        let c = Config::resolve(
-            None,
-            Settings {
-                demo_public: Some(true),
-                ..s
-            },
-        )
-        .unwrap();
+        let c = Config::resolve(None, with(s, |s| s.server.demo_public = true)).unwrap();
         assert!(c.demo);
     }
     for local in ["127.0.0.1", "::1"] {
-        let s = Settings {
-            host: Some(local.parse().unwrap()),
-            ..demo()
-        };
+        let s = with(demo(), |s| s.server.host = Some(local.parse().unwrap()));
         assert!(Config::resolve(None, s).is_ok(), "{local}");
     }
     // Without the demo, the setting changes nothing.
-    let s = Settings {
-        host: Some("0.0.0.0".parse().unwrap()),
-        public_url: Some("https://mcp.example.com".into()),
-        users: vec![UserSettings {
+    let s = with(Settings::default(), |s| {
+        s.server.host = Some("0.0.0.0".parse().unwrap());
+        s.server.public_url = Some("https://mcp.example.com".into());
+        s.auth.users = vec![UserSettings {
             username: "alice".into(),
             password_hash: xmcp_crypto::password::hash("x"),
             display_name: None,
-        }],
-        ..Default::default()
-    };
+        }];
+    });
     assert!(Config::resolve(None, s).is_ok());
 }
 
@@ -242,11 +199,10 @@ fn the_demo_refuses_to_be_exposed_unless_asked() {
 fn the_identity_provider_follows_the_settings() {
     let x = Config::resolve(
         None,
-        Settings {
-            x_client_id: Some("app".into()),
-            x_client_secret: Some("shh-secret".to_owned().into()),
-            ..Default::default()
-        },
+        with(Settings::default(), |s| {
+            s.x.x_client_id = Some("app".into());
+            s.x.x_client_secret = Some("shh-secret".to_owned().into());
+        }),
     )
     .unwrap();
     let Identity::X(up) = &x.identity else {
@@ -263,11 +219,10 @@ fn the_identity_provider_follows_the_settings() {
     assert!(matches!(demo.identity, Identity::DemoSandbox { .. }));
     let oidc = Config::resolve(
         None,
-        Settings {
-            oidc_issuer: Some("https://id.example.com/realms/a".into()),
-            oidc_client_id: Some("xmcp".into()),
-            ..Default::default()
-        },
+        with(Settings::default(), |s| {
+            s.oidc.oidc_issuer = Some("https://id.example.com/realms/a".into());
+            s.oidc.oidc_client_id = Some("xmcp".into());
+        }),
     )
     .unwrap();
     assert!(matches!(oidc.identity, Identity::Oidc(_)));
@@ -275,15 +230,14 @@ fn the_identity_provider_follows_the_settings() {
 
 #[test]
 fn debug_output_hides_database_credentials() {
-    let s = Settings {
-        database_url: Some("postgres://app:hunter2@db.internal:5432/xmcp".into()),
-        encryption_key: Some(
+    let s = with(demo(), |s| {
+        s.store.database_url = Some("postgres://app:hunter2@db.internal:5432/xmcp".into());
+        s.keys.encryption_key = Some(
             xmcp_crypto::envelope::DataKey::generate("k")
                 .unwrap()
                 .export(),
-        ),
-        ..demo()
-    };
+        );
+    });
     let c = Config::resolve(None, s).unwrap();
     let debug = format!("{c:?}");
     assert!(!debug.contains("hunter2"), "{debug}");
@@ -299,18 +253,88 @@ fn debug_output_hides_database_credentials() {
 
 #[test]
 fn flags_override_file() {
-    let file: Settings = toml::from_str("port = 9000\ndemo = true\n[[clients]]\nclient_id = \"cli\"\nredirect_uris = [\"http://127.0.0.1/cb\"]\n").unwrap();
+    let file = Settings::from_toml("port = 9000\ndemo = true\n[[clients]]\nclient_id = \"cli\"\nredirect_uris = [\"http://127.0.0.1/cb\"]\n").unwrap();
     let c = Config::resolve(Some(file.clone()), Settings::default()).unwrap();
     assert_eq!(c.port, 9000);
     assert_eq!(c.auth.static_clients.len(), 1);
     let c = Config::resolve(
         Some(file),
-        Settings {
-            port: Some(9100),
-            ..Default::default()
-        },
+        with(Settings::default(), |s| s.server.port = Some(9100)),
     )
     .unwrap();
     assert_eq!(c.port, 9100);
-    assert!(toml::from_str::<Settings>("no_such_setting = 1").is_err());
+    assert!(Settings::from_toml("no_such_setting = 1").is_err());
+}
+
+/// One declaration gives each setting its TOML key, flag and variable, by
+/// one rule: `key`, `--key-with-dashes`, `XMCP_KEY`. A secret has a flag
+/// and a variable but no key: the file names its `*_file` instead. Only the
+/// `[[clients]]` and `[[users]]` tables are the file's alone.
+#[test]
+fn each_setting_is_a_key_a_flag_and_a_variable_by_one_rule() {
+    use clap::Args;
+    let cmd = Settings::augment_args(clap::Command::new("settings"));
+    let keys: std::collections::BTreeSet<&str> = Settings::keys().iter().copied().collect();
+    let mut flags = std::collections::BTreeSet::new();
+    for a in cmd.get_arguments() {
+        let id = a.get_id().as_str();
+        assert_eq!(a.get_long(), Some(id.replace('_', "-").as_str()), "{id}");
+        assert_eq!(
+            a.get_env().and_then(|e| e.to_str()),
+            Some(format!("XMCP_{}", id.to_uppercase()).as_str()),
+            "{id}"
+        );
+        assert!(
+            keys.contains(id) || keys.contains(format!("{id}_file").as_str()),
+            "{id} is neither a key of the file nor a secret with a `_file` key"
+        );
+        flags.insert(id);
+    }
+    let file_only: Vec<_> = keys.difference(&flags).collect();
+    assert_eq!(file_only, [&"clients", &"users"]);
+    assert!(keys.len() > 60, "{keys:?}");
+}
+
+#[test]
+fn the_file_holds_no_secret_and_an_absent_flag_keeps_the_files_value() {
+    for secret in [
+        "encryption_key",
+        "x_client_secret",
+        "x_bearer_token",
+        "oidc_client_secret",
+        "external_client_secret",
+        "metrics_token",
+    ] {
+        let e = Settings::from_toml(&format!("{secret} = \"s3cret\""))
+            .err()
+            .unwrap_or_else(|| panic!("{secret} is refused in the file"))
+            .to_string();
+        assert!(e.contains(&format!("unknown field `{secret}`")), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+    let file = Settings::from_toml(
+        "demo = true\ntools_readonly = true\nhost = \"127.0.0.2\"\nport = 9000",
+    )
+    .unwrap();
+    // Flags that are absent (a `--demo` not given is `false`) leave the
+    // file's value; given ones win.
+    let mut flags = Settings::default();
+    flags.server.port = Some(9100);
+    flags.merge(file);
+    assert!(flags.x.demo);
+    assert_eq!(flags.tools.tools_readonly, Some(true));
+    assert_eq!(flags.server.host, Some("127.0.0.2".parse().unwrap()));
+    assert_eq!(flags.server.port, Some(9100));
+}
+
+proptest::proptest! {
+    /// A file of any text is read or refused with a message, never a
+    /// panic; a key no setting has is always refused, naming its line.
+    #[test]
+    fn any_file_is_read_or_refused(text in "[ -~\n]{0,200}", line in 0usize..5) {
+        let _ = Settings::from_toml(&text);
+        let file = format!("{}not_a_setting = 1\n", "\n".repeat(line));
+        let e = Settings::from_toml(&file).err().unwrap_or_default();
+        proptest::prop_assert!(e.contains(&format!("line {}, column 1: unknown field `not_a_setting`", line + 1)), "{}", e);
+    }
 }

@@ -75,18 +75,21 @@ fn cap(value: Option<&str>, name: &str, env: &str) -> Result<Option<Option<i64>>
     }
 }
 
-fn price_table(s: &Settings) -> Result<xmcp_openapi::prices::PriceTable, ConfigError> {
-    let Some(path) = &s.x_prices_file else {
-        return Ok(xmcp_openapi::prices::PriceTable::built_in());
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| {
+impl ToolsSettings {
+    /// X's prices: the built-in table, or the file given.
+    fn price_table(&self) -> Result<xmcp_openapi::prices::PriceTable, ConfigError> {
+        let Some(path) = &self.x_prices_file else {
+            return Ok(xmcp_openapi::prices::PriceTable::built_in());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
         err(format!(
             "cannot read the price table {} ({e}); set XMCP_X_PRICES_FILE to a file like the built-in crates/openapi/prices.toml",
             path.display()
         ))
     })?;
-    xmcp_openapi::prices::PriceTable::parse(&text)
-        .map_err(|e| err(format!("{} (XMCP_X_PRICES_FILE={})", e, path.display())))
+        xmcp_openapi::prices::PriceTable::parse(&text)
+            .map_err(|e| err(format!("{} (XMCP_X_PRICES_FILE={})", e, path.display())))
+    }
 }
 
 impl std::fmt::Debug for ToolsConfig {
@@ -120,125 +123,116 @@ pub(super) fn list(v: &Option<Vec<String>>) -> Vec<String> {
         .collect()
 }
 
-pub(super) fn tools_config(s: &Settings) -> Result<ToolsConfig, ConfigError> {
-    let openapi = match s.x_openapi.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(raw) if raw.starts_with("http://") || raw.starts_with("https://") => Some(
-            OpenApiSource::Url(x_url(Some(raw), "", "x_openapi", "XMCP_X_OPENAPI")?),
-        ),
-        Some(raw) => {
-            let path = PathBuf::from(raw.strip_prefix("file://").unwrap_or(raw));
-            if !path.is_file() {
-                return Err(err(format!(
-                    "x_openapi {} is not a readable file; set XMCP_X_OPENAPI to a copy of X's OpenAPI document or to its URL (https://api.x.com/2/openapi.json)",
-                    path.display()
-                )));
+impl ToolsSettings {
+    /// The tools' configuration, with its defaults, validated.
+    pub(super) fn resolve(&self) -> Result<ToolsConfig, ConfigError> {
+        let openapi = match self.x_openapi.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) if raw.starts_with("http://") || raw.starts_with("https://") => Some(
+                OpenApiSource::Url(x_url(Some(raw), "", "x_openapi", "XMCP_X_OPENAPI")?),
+            ),
+            Some(raw) => {
+                let path = PathBuf::from(raw.strip_prefix("file://").unwrap_or(raw));
+                if !path.is_file() {
+                    return Err(err(format!(
+                        "x_openapi {} is not a readable file; set XMCP_X_OPENAPI to a copy of X's OpenAPI document or to its URL (https://api.x.com/2/openapi.json)",
+                        path.display()
+                    )));
+                }
+                Some(OpenApiSource::File(path))
             }
-            Some(OpenApiSource::File(path))
+        };
+        let app_token = secret_or_file(
+            &self.x_bearer_token,
+            &self.x_bearer_token_file,
+            "the X app bearer token",
+        )?
+        .filter(|t| !t.expose_secret().is_empty());
+        let max_rate_limit_wait = within(
+            self.x_rate_limit_max_wait,
+            20,
+            0..=900,
+            "x_rate_limit_max_wait must be between 0 and 900 seconds (X's windows are 15 minutes; set XMCP_X_RATE_LIMIT_MAX_WAIT)",
+        )?;
+        let toolsets = match list(&self.tools_toolsets) {
+            l if l.is_empty() => DEFAULT_TOOLSETS.map(String::from).to_vec(),
+            l => l,
+        };
+        if let Some(bad) = toolsets
+            .iter()
+            .find(|t| !xmcp_openapi::toolsets::is_valid_toolset_name(t))
+        {
+            return Err(err(format!(
+                "tools_toolsets names `{bad}`, which is not a toolset name (lowercase letters, digits and _; `xmcp tools --openapi FILE --toolsets` lists them); set XMCP_TOOLS_TOOLSETS"
+            )));
         }
-    };
-    let app_token = match (&s.x_bearer_token, &s.x_bearer_token_file) {
-        (Some(t), _) => Some(t.clone()),
-        (None, Some(path)) => Some(read_secret_file(path, "the X app bearer token")?),
-        (None, None) => None,
+        let max_result_chars = match self.tools_max_result_chars {
+            None => DEFAULT_MAX_RESULT_CHARS,
+            Some(n) if n >= 1_000 => n,
+            Some(_) => {
+                return Err(err(
+                    "tools_max_result_chars must be at least 1000 (set XMCP_TOOLS_MAX_RESULT_CHARS)",
+                ));
+            }
+        };
+        let caps = crate::mcp::ledger::Caps {
+            user: cap(
+                self.spend_cap_user.as_deref(),
+                "spend_cap_user",
+                "XMCP_SPEND_CAP_USER",
+            )?
+            .unwrap_or(Some(DEFAULT_USER_CAP)),
+            client: cap(
+                self.spend_cap_client.as_deref(),
+                "spend_cap_client",
+                "XMCP_SPEND_CAP_CLIENT",
+            )?
+            .flatten(),
+            deployment: cap(
+                self.spend_cap_deployment.as_deref(),
+                "spend_cap_deployment",
+                "XMCP_SPEND_CAP_DEPLOYMENT",
+            )?
+            .flatten(),
+        };
+        let audit_days = within(
+            self.audit_retention_days,
+            DEFAULT_AUDIT_DAYS,
+            1..=3_650,
+            "audit_retention_days must be between 1 and 3650 (set XMCP_AUDIT_RETENTION_DAYS)",
+        )?;
+        let idempotency_window = within(
+            self.idempotency_window,
+            DEFAULT_IDEMPOTENCY_WINDOW,
+            0..=86_400,
+            "idempotency_window must be between 0 and 86400 seconds (set XMCP_IDEMPOTENCY_WINDOW)",
+        )?;
+        let media_max = within(
+            self.media_max_mb,
+            64,
+            1..=512,
+            "media_max_mb must be between 1 and 512 (X's largest video; set XMCP_MEDIA_MAX_MB)",
+        )?;
+        let media = crate::mcp::media::MediaConfig {
+            max_bytes: media_max << 20,
+            allow_private: self.media_allow_private.unwrap_or(false),
+            ..Default::default()
+        };
+        Ok(ToolsConfig {
+            openapi,
+            allow: list(&self.tools_allow),
+            deny: list(&self.tools_deny),
+            tags: list(&self.tools_tags),
+            app_token,
+            max_rate_limit_wait,
+            toolsets,
+            read_only: self.tools_readonly.unwrap_or(false),
+            max_result_chars,
+            prices: std::sync::Arc::new(self.price_table()?),
+            caps,
+            audit_retention: audit_days * 86_400,
+            idempotency_window,
+            media,
+        })
     }
-    .filter(|t| !t.expose_secret().is_empty());
-    let max_rate_limit_wait = match s.x_rate_limit_max_wait {
-        None => 20,
-        Some(v) if (0..=900).contains(&v) => v,
-        Some(_) => {
-            return Err(err(
-                "x_rate_limit_max_wait must be between 0 and 900 seconds (X's windows are 15 minutes; set XMCP_X_RATE_LIMIT_MAX_WAIT)",
-            ));
-        }
-    };
-    let toolsets = match list(&s.tools_toolsets) {
-        l if l.is_empty() => DEFAULT_TOOLSETS.map(String::from).to_vec(),
-        l => l,
-    };
-    if let Some(bad) = toolsets
-        .iter()
-        .find(|t| !xmcp_openapi::toolsets::is_valid_toolset_name(t))
-    {
-        return Err(err(format!(
-            "tools_toolsets names `{bad}`, which is not a toolset name (lowercase letters, digits and _; `xmcp tools --openapi FILE --toolsets` lists them); set XMCP_TOOLS_TOOLSETS"
-        )));
-    }
-    let max_result_chars = match s.tools_max_result_chars {
-        None => DEFAULT_MAX_RESULT_CHARS,
-        Some(n) if n >= 1_000 => n,
-        Some(_) => {
-            return Err(err(
-                "tools_max_result_chars must be at least 1000 (set XMCP_TOOLS_MAX_RESULT_CHARS)",
-            ));
-        }
-    };
-    let caps = crate::mcp::ledger::Caps {
-        user: cap(
-            s.spend_cap_user.as_deref(),
-            "spend_cap_user",
-            "XMCP_SPEND_CAP_USER",
-        )?
-        .unwrap_or(Some(DEFAULT_USER_CAP)),
-        client: cap(
-            s.spend_cap_client.as_deref(),
-            "spend_cap_client",
-            "XMCP_SPEND_CAP_CLIENT",
-        )?
-        .flatten(),
-        deployment: cap(
-            s.spend_cap_deployment.as_deref(),
-            "spend_cap_deployment",
-            "XMCP_SPEND_CAP_DEPLOYMENT",
-        )?
-        .flatten(),
-    };
-    let audit_days = match s.audit_retention_days {
-        None => DEFAULT_AUDIT_DAYS,
-        Some(d) if (1..=3_650).contains(&d) => d,
-        Some(_) => {
-            return Err(err(
-                "audit_retention_days must be between 1 and 3650 (set XMCP_AUDIT_RETENTION_DAYS)",
-            ));
-        }
-    };
-    let idempotency_window = match s.idempotency_window {
-        None => DEFAULT_IDEMPOTENCY_WINDOW,
-        Some(w) if (0..=86_400).contains(&w) => w,
-        Some(_) => {
-            return Err(err(
-                "idempotency_window must be between 0 and 86400 seconds (set XMCP_IDEMPOTENCY_WINDOW)",
-            ));
-        }
-    };
-    let media_max = match s.media_max_mb {
-        None => 64,
-        Some(mb) if (1..=512).contains(&mb) => mb,
-        Some(_) => {
-            return Err(err(
-                "media_max_mb must be between 1 and 512 (X's largest video; set XMCP_MEDIA_MAX_MB)",
-            ));
-        }
-    };
-    let media = crate::mcp::media::MediaConfig {
-        max_bytes: media_max << 20,
-        allow_private: s.media_allow_private.unwrap_or(false),
-        ..Default::default()
-    };
-    Ok(ToolsConfig {
-        openapi,
-        allow: list(&s.tools_allow),
-        deny: list(&s.tools_deny),
-        tags: list(&s.tools_tags),
-        app_token,
-        max_rate_limit_wait,
-        toolsets,
-        read_only: s.tools_readonly.unwrap_or(false),
-        max_result_chars,
-        prices: std::sync::Arc::new(price_table(s)?),
-        caps,
-        audit_retention: audit_days * 86_400,
-        idempotency_window,
-        media,
-    })
 }

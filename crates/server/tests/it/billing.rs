@@ -55,7 +55,7 @@ async fn spend(app: &TestApp, user_id: &str) -> Spend {
 
 async fn a_model_like_loop_stops_at_the_cap_on_every_instance(backend: Backend) {
     // $0.05 a day: five reads of one user at $0.010 each.
-    let cap = |s: &mut xmcp_server::Settings| s.spend_cap_user = Some("0.05".into());
+    let cap = |s: &mut xmcp_server::Settings| s.tools.spend_cap_user = Some("0.05".into());
     let a = builder(backend).settings(cap).spawn().await;
     let b = builder(backend).settings(cap).sharing(&a).spawn().await;
     let token = token(&a).await;
@@ -147,8 +147,8 @@ async fn a_model_like_loop_stops_at_the_cap_on_every_instance(backend: Backend) 
 async fn the_deployment_cap_counts_every_user_and_only_set_caps_are_kept(backend: Backend) {
     let app = builder(backend)
         .settings(|s| {
-            s.spend_cap_user = Some("off".into());
-            s.spend_cap_deployment = Some("0.03".into());
+            s.tools.spend_cap_user = Some("off".into());
+            s.tools.spend_cap_deployment = Some("0.03".into());
         })
         .spawn()
         .await;

@@ -14,7 +14,7 @@ async fn demo(settings: impl FnOnce(&mut xmcp_server::config::Settings)) -> Test
     builder(Backend::Sqlite)
         .upstream(Upstream::Configured)
         .settings(|s| {
-            s.demo = Some(true);
+            s.x.demo = true;
             settings(s);
         })
         .spawn()
@@ -110,7 +110,7 @@ async fn the_demo_controls_are_not_shared_with_other_origins() {
 /// machine passing on a request from elsewhere is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_trusted_proxy_the_demo_controls_answer_only_local_clients() {
-    let app = demo(|s| s.trusted_proxies = Some(vec!["127.0.0.1".into()])).await;
+    let app = demo(|s| s.limits.trusted_proxies = Some(vec!["127.0.0.1".into()])).await;
     for (forwarded, status) in [
         (Some("203.0.113.7"), StatusCode::FORBIDDEN),
         (Some("127.0.0.1"), StatusCode::OK),

@@ -431,7 +431,7 @@ fn verify_with_jwks(
 
 async fn jwt_access_tokens_verify_with_the_published_key_set_and_rotate(backend: Backend) {
     let app = builder(backend)
-        .settings(|s| s.access_token_format = Some("jwt".into()))
+        .settings(|s| s.auth.access_token_format = Some("jwt".into()))
         .spawn()
         .await;
     let meta: Value = app

@@ -78,7 +78,7 @@ fn text(r: &Value) -> String {
 async fn a_post_with_an_image_and_one_with_a_video_given_by_url_carry_their_media() {
     let (files, _stop) = media_server().await;
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.media_allow_private = Some(true))
+        .settings(|s| s.tools.media_allow_private = Some(true))
         .spawn()
         .await;
     let token = signed_in(&app).await;
@@ -168,7 +168,7 @@ async fn a_post_with_an_image_and_one_with_a_video_given_by_url_carry_their_medi
 async fn media_that_is_not_what_it_says_too_large_or_unprocessable_is_refused() {
     let (files, _stop) = media_server().await;
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.media_allow_private = Some(true))
+        .settings(|s| s.tools.media_allow_private = Some(true))
         .spawn()
         .await;
     let token = signed_in(&app).await;

@@ -464,7 +464,7 @@ async fn registration_rejects_bad_metadata_with_rfc7591_errors() {
 
     // Disabled registration: 403 with a JSON error.
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.registration_enabled = Some(false))
+        .settings(|s| s.auth.registration_enabled = Some(false))
         .spawn()
         .await;
     let (s, b) = app

@@ -11,7 +11,7 @@ const REDIRECT: &str = "http://127.0.0.1:5555/callback";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_grants_and_tool_calls() {
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.metrics_token = Some("metrics-secret".to_owned().into()))
+        .settings(|s| s.limits.metrics_token = Some("metrics-secret".to_owned().into()))
         .spawn()
         .await;
     let client_id = app.register_public().await;
@@ -48,11 +48,11 @@ async fn metrics_count_requests_grants_and_tool_calls() {
     // one, used on the other, a request naming no session of ours, and the
     // session ended.
     let one = builder(Backend::Sqlite)
-        .settings(|s| s.mcp_stateful = Some(true))
+        .settings(|s| s.server.mcp_stateful = Some(true))
         .spawn()
         .await;
     let two = builder(Backend::Sqlite)
-        .settings(|s| s.mcp_stateful = Some(true))
+        .settings(|s| s.server.mcp_stateful = Some(true))
         .sharing(&one)
         .spawn()
         .await;
@@ -110,7 +110,7 @@ async fn metrics_count_requests_grants_and_tool_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_endpoints_are_rate_limited_per_address() {
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.rate_limit_per_ip = Some(5))
+        .settings(|s| s.limits.rate_limit_per_ip = Some(5))
         .spawn()
         .await;
     let client_id = app.register_public().await;
@@ -204,8 +204,8 @@ async fn oversized_bodies_are_refused_everywhere() {
 async fn the_token_endpoint_is_limited_per_client_counting_only_proven_requests() {
     let app = builder(Backend::Sqlite)
         .settings(|s| {
-            s.rate_limit_per_ip = Some(0);
-            s.rate_limit_per_client = Some(3);
+            s.limits.rate_limit_per_ip = Some(0);
+            s.limits.rate_limit_per_client = Some(3);
         })
         .spawn()
         .await;
@@ -291,8 +291,8 @@ xmcp_test_support::both_backends!(rate_limits_are_one_limit_for_every_instance);
 /// both.
 async fn rate_limits_are_one_limit_for_every_instance(backend: Backend) {
     let limits = |s: &mut xmcp_server::config::Settings| {
-        s.rate_limit_per_ip = Some(4);
-        s.rate_limit_per_client = Some(0);
+        s.limits.rate_limit_per_ip = Some(4);
+        s.limits.rate_limit_per_client = Some(0);
     };
     let a = builder(backend).settings(limits).spawn().await;
     let b = builder(backend).settings(limits).sharing(&a).spawn().await;

@@ -199,8 +199,8 @@ async fn a_narrow_token_never_writes_however_the_call_is_spelled(backend: Backen
 async fn a_scope_the_server_cannot_grant_is_refused_at_dispatch(backend: Backend) {
     let app = builder(backend)
         .settings(|s| {
-            s.scopes = Some(vec![NARROW.into()]);
-            s.x_scopes = Some(vec![
+            s.auth.scopes = Some(vec![NARROW.into()]);
+            s.x.x_scopes = Some(vec![
                 "tweet.read users.read tweet.write offline.access".into(),
             ]);
         })
@@ -240,7 +240,7 @@ async fn a_scope_the_server_cannot_grant_is_refused_at_dispatch(backend: Backend
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_stateful_mode_a_narrow_token_never_writes() {
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.mcp_stateful = Some(true))
+        .settings(|s| s.server.mcp_stateful = Some(true))
         .spawn()
         .await;
     let (narrow, _) = narrow_then_broad(&app).await;

@@ -181,7 +181,7 @@ async fn python_sdk_session_survives_a_server_restart(backend: Backend) {
     else {
         return;
     };
-    let stateful = |s: &mut xmcp_server::config::Settings| s.mcp_stateful = Some(true);
+    let stateful = |s: &mut xmcp_server::config::Settings| s.server.mcp_stateful = Some(true);
     let app = builder(backend).settings(stateful).spawn().await;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),

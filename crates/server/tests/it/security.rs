@@ -217,8 +217,8 @@ async fn registration_spam_is_capped() {
     // Behind a proxy (127.0.0.1, here) that names each client's address.
     let app = builder(Backend::Sqlite)
         .settings(|s| {
-            s.registration_limit_per_hour = Some(3);
-            s.trusted_proxies = Some(vec!["127.0.0.1/32".into()]);
+            s.auth.registration_limit_per_hour = Some(3);
+            s.limits.trusted_proxies = Some(vec!["127.0.0.1/32".into()]);
         })
         .spawn()
         .await;
@@ -287,7 +287,7 @@ async fn metadata_documents_at_private_addresses_are_never_fetched() {
     use std::sync::atomic::Ordering;
     // A production server: loopback is as forbidden as any private address.
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.cimd_allow_loopback = Some(false))
+        .settings(|s| s.auth.cimd_allow_loopback = Some(false))
         .spawn()
         .await;
     // Something is listening on loopback; it must never be reached.
@@ -702,11 +702,12 @@ async fn real_clients_register_and_os_handler_schemes_do_not() {
 /// know, never one that launches a handler.
 #[test]
 fn redirect_schemes_are_configurable_within_what_is_safe() {
-    let settings = |schemes: &[&str]| xmcp_server::Settings {
-        redirect_schemes: Some(schemes.iter().map(|s| (*s).to_owned()).collect()),
-        encryption_key: Some(xmcp_server::keys::new_data_key().unwrap().export()),
-        demo: Some(true),
-        ..Default::default()
+    let settings = |schemes: &[&str]| {
+        let mut s = xmcp_server::Settings::default();
+        s.auth.redirect_schemes = Some(schemes.iter().map(|s| (*s).to_owned()).collect());
+        s.keys.encryption_key = Some(xmcp_server::keys::new_data_key().unwrap().export());
+        s.x.demo = true;
+        s
     };
     let c = xmcp_server::Config::resolve(None, settings(&["myapp", "cursor"])).unwrap();
     assert!(

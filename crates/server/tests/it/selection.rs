@@ -456,7 +456,7 @@ async fn the_search_tools_reach_every_operation_the_connection_may_call(backend:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_results_are_cut_on_a_record_boundary() {
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.tools_max_result_chars = Some(1_500))
+        .settings(|s| s.tools.tools_max_result_chars = Some(1_500))
         .spawn()
         .await;
     let token = token_at(&app, "/mcp", BROAD).await;

@@ -151,11 +151,11 @@ async fn session_rows(app: &TestApp) -> i64 {
 /// is in any instance's memory); ending it on one instance ends it on all.
 async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Backend) {
     let a = builder(backend)
-        .settings(|s| s.mcp_stateful = Some(true))
+        .settings(|s| s.server.mcp_stateful = Some(true))
         .spawn()
         .await;
     let b = builder(backend)
-        .settings(|s| s.mcp_stateful = Some(true))
+        .settings(|s| s.server.mcp_stateful = Some(true))
         .sharing(&a)
         .spawn()
         .await;
@@ -270,7 +270,7 @@ async fn stateful_sessions_are_bound_to_their_user_on_every_instance(backend: Ba
 #[tokio::test]
 async fn a_session_that_cannot_be_recorded_is_not_handed_out() {
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.mcp_stateful = Some(true))
+        .settings(|s| s.server.mcp_stateful = Some(true))
         .spawn()
         .await;
     let token = demo_access_token(&app).await;
@@ -310,7 +310,7 @@ async fn a_session_that_cannot_be_recorded_is_not_handed_out() {
 async fn opening_one_session_too_many_ends_the_users_oldest() {
     use xmcp_server::mcp::sessions::{MAX_SESSIONS_PER_USER, RECHECK_SECONDS};
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.mcp_stateful = Some(true))
+        .settings(|s| s.server.mcp_stateful = Some(true))
         .spawn()
         .await;
     let token = demo_access_token(&app).await;
@@ -340,7 +340,7 @@ async fn opening_one_session_too_many_ends_the_users_oldest() {
 #[tokio::test]
 async fn only_an_answered_initialize_opens_a_session() {
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.mcp_stateful = Some(true))
+        .settings(|s| s.server.mcp_stateful = Some(true))
         .spawn()
         .await;
     let token = demo_access_token(&app).await;
@@ -379,9 +379,9 @@ async fn stateful_sessions_expire_when_idle(backend: Backend) {
     use xmcp_server::mcp::sessions::SESSION_IDLE_SECONDS;
     let app = builder(backend)
         .settings(|s| {
-            s.mcp_stateful = Some(true);
+            s.server.mcp_stateful = Some(true);
             // One access token outlives every step below.
-            s.access_token_ttl = Some(10 * SESSION_IDLE_SECONDS);
+            s.auth.access_token_ttl = Some(10 * SESSION_IDLE_SECONDS);
         })
         .spawn()
         .await;

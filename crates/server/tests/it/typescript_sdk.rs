@@ -19,7 +19,7 @@ async fn typescript_sdk_oauth_client_completes_the_flow_in_both_modes(backend: B
     };
     for stateful in [false, true] {
         let app = builder(backend)
-            .settings(|s| s.mcp_stateful = Some(stateful))
+            .settings(|s| s.server.mcp_stateful = Some(stateful))
             .spawn()
             .await;
         let script = concat!(

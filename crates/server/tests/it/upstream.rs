@@ -34,7 +34,7 @@ fn access(t: &Value) -> String {
 /// lifetimes are independent of X's.
 async fn spawn_long(backend: Backend) -> TestApp {
     builder(backend)
-        .settings(|s| s.access_token_ttl = Some(86_400))
+        .settings(|s| s.auth.access_token_ttl = Some(86_400))
         .spawn()
         .await
 }
@@ -121,7 +121,7 @@ async fn twenty_concurrent_calls_during_expiry_make_one_refresh(backend: Backend
 async fn two_instances_on_one_database_make_one_refresh(backend: Backend) {
     let a = spawn_long(backend).await;
     let b = builder(backend)
-        .settings(|s| s.access_token_ttl = Some(86_400))
+        .settings(|s| s.auth.access_token_ttl = Some(86_400))
         .sharing(&a)
         .spawn()
         .await;
@@ -422,8 +422,8 @@ async fn oidc_app(idp: &OidcProvider) -> TestApp {
     builder(Backend::Sqlite)
         .upstream(Upstream::Configured)
         .settings(|s| {
-            s.oidc_issuer = Some(issuer);
-            s.oidc_client_id = Some(OIDC_CLIENT_ID.into());
+            s.oidc.oidc_issuer = Some(issuer);
+            s.oidc.oidc_client_id = Some(OIDC_CLIENT_ID.into());
         })
         .spawn()
         .await
@@ -524,8 +524,8 @@ async fn resource_server_only_verifies_an_external_issuers_jwts() {
     let app = builder(Backend::Sqlite)
         .upstream(Upstream::Configured)
         .settings(|s| {
-            s.external_issuer = Some(issuer);
-            s.external_jwks_url = Some(jwks);
+            s.external.external_issuer = Some(issuer);
+            s.external.external_jwks_url = Some(jwks);
         })
         .spawn()
         .await;
@@ -632,9 +632,9 @@ async fn external_users_keep_their_stateful_sessions_to_themselves() {
     let app = builder(Backend::Sqlite)
         .upstream(Upstream::Configured)
         .settings(|s| {
-            s.external_issuer = Some(idp.issuer.clone());
-            s.external_jwks_url = Some(idp.jwks_url());
-            s.mcp_stateful = Some(true);
+            s.external.external_issuer = Some(idp.issuer.clone());
+            s.external.external_jwks_url = Some(idp.jwks_url());
+            s.server.mcp_stateful = Some(true);
         })
         .spawn()
         .await;
@@ -670,10 +670,10 @@ async fn resource_server_only_introspects_at_a_remote_authorization_server() {
         .upstream(Upstream::Configured)
         .public_url(&authz.base)
         .settings(|s| {
-            s.external_issuer = Some(authz.base.clone());
-            s.external_introspection_url = Some(authz.url("/introspect"));
-            s.external_client_id = Some(CONFIDENTIAL_ID.into());
-            s.external_client_secret = Some(CONFIDENTIAL_SECRET.to_owned().into());
+            s.external.external_issuer = Some(authz.base.clone());
+            s.external.external_introspection_url = Some(authz.url("/introspect"));
+            s.external.external_client_id = Some(CONFIDENTIAL_ID.into());
+            s.external.external_client_secret = Some(CONFIDENTIAL_SECRET.to_owned().into());
         })
         .spawn()
         .await;

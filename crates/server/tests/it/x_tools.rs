@@ -336,7 +336,7 @@ async fn app_only_operations_run_with_the_app_token_never_a_users() {
     std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
 
     let without = builder(Backend::Sqlite)
-        .settings(|s| s.x_openapi = Some(file.display().to_string()))
+        .settings(|s| s.tools.x_openapi = Some(file.display().to_string()))
         .spawn()
         .await;
     assert!(
@@ -351,8 +351,8 @@ async fn app_only_operations_run_with_the_app_token_never_a_users() {
 
     let app = builder(Backend::Sqlite)
         .settings(|s| {
-            s.x_openapi = Some(file.display().to_string());
-            s.x_bearer_token = Some(X_APP_BEARER_TOKEN.to_owned().into());
+            s.tools.x_openapi = Some(file.display().to_string());
+            s.tools.x_bearer_token = Some(X_APP_BEARER_TOKEN.to_owned().into());
         })
         .spawn()
         .await;
@@ -388,7 +388,7 @@ fn x_document() -> String {
 #[tokio::test]
 async fn tools_list_from_xs_real_document_matches_the_snapshot() {
     let app = builder(Backend::Sqlite)
-        .settings(|s| s.x_openapi = Some(x_document()))
+        .settings(|s| s.tools.x_openapi = Some(x_document()))
         .spawn()
         .await;
     let token = signed_in(&app, "demo_user").await;
@@ -424,8 +424,8 @@ async fn without_x_the_last_good_openapi_document_is_used() {
     let unreachable = format!("http://127.0.0.1:{}/2/openapi.json", free_port());
     let second = builder(Backend::Sqlite)
         .settings(|s| {
-            s.data_dir = Some(dir);
-            s.x_openapi = Some(unreachable);
+            s.store.data_dir = Some(dir);
+            s.tools.x_openapi = Some(unreachable);
         })
         .spawn()
         .await;

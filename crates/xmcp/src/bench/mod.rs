@@ -309,25 +309,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let local = listener.local_addr()?;
     let base = format!("http://{local}");
-    let settings = Settings {
-        demo: Some(true),
-        host: Some(local.ip()),
-        port: Some(local.port()),
-        public_url: Some(base.clone()),
-        data_dir: Some(dir.path().to_path_buf()),
-        database_url: args.database_url.clone(),
-        encryption_key: Some(xmcp_server::keys::new_data_key()?.export()),
-        mcp_stateful: Some(args.stateful),
-        access_token_format: jwt.then(|| "jwt".to_owned()),
-        // The benchmark is one client address hammering /token.
-        rate_limit_per_ip: Some(if args.rate_limits { UNREACHED_LIMIT } else { 0 }),
-        rate_limit_per_client: Some(if args.rate_limits { UNREACHED_LIMIT } else { 0 }),
-        log: Some(args.log.clone()),
-        // Caps on, at a height no run reaches: the X calls pay for holding
-        // and settling spend as a deployment does.
-        spend_cap_user: Some(BENCH_CAP.into()),
-        ..Default::default()
-    };
+    let mut settings = Settings::default();
+    settings.x.demo = true;
+    settings.server.host = Some(local.ip());
+    settings.server.port = Some(local.port());
+    settings.server.public_url = Some(base.clone());
+    settings.store.data_dir = Some(dir.path().to_path_buf());
+    settings.store.database_url = args.database_url.clone();
+    settings.keys.encryption_key = Some(xmcp_server::keys::new_data_key()?.export());
+    settings.server.mcp_stateful = Some(args.stateful);
+    settings.auth.access_token_format = jwt.then(|| "jwt".to_owned());
+    // The benchmark is one client address hammering /token.
+    let limit = if args.rate_limits { UNREACHED_LIMIT } else { 0 };
+    settings.limits.rate_limit_per_ip = Some(limit);
+    settings.limits.rate_limit_per_client = Some(limit);
+    settings.log.log = Some(args.log.clone());
+    // Caps on, at a height no run reaches: the X calls pay for holding
+    // and settling spend as a deployment does.
+    settings.tools.spend_cap_user = Some(BENCH_CAP.into());
     let app = App::build(
         Config::resolve(None, settings)?,
         xmcp_server::app::system_clock(),

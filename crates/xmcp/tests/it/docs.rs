@@ -7,19 +7,11 @@ fn repo_file(path: &str) -> String {
     std::fs::read_to_string(format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
-/// Every key the configuration file accepts, as serde names them: an
-/// unknown key's error lists them all.
+/// Every key the configuration file accepts.
 fn settings_keys() -> BTreeSet<String> {
-    let e = match toml::from_str::<xmcp_server::config::Settings>("not_a_setting = 1") {
-        Err(e) => e.to_string(),
-        Ok(_) => panic!("an unknown key is refused"),
-    };
-    let (_, expected) = e.split_once("expected one of").unwrap();
-    expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
+    xmcp_server::config::Settings::keys()
+        .iter()
+        .map(|k| k.to_string())
         .collect()
 }
 
@@ -55,6 +47,42 @@ fn every_setting_is_documented_and_every_documented_setting_exists() {
         unknown.is_empty(),
         "docs/configuration.md names settings that do not exist: {unknown:?}"
     );
+}
+
+/// Each row names the flag and the variable its setting declares: the
+/// setting's own, or (for a secret's `*_file` key) the file's and then the
+/// secret's.
+#[test]
+fn every_settings_row_names_what_its_setting_declares() {
+    use clap::Args;
+    let cmd = xmcp_server::config::Settings::augment_args(clap::Command::new("settings"));
+    let arg = |id: &str| cmd.get_arguments().find(|a| a.get_id() == id);
+    let mut rows = 0;
+    for (key, flag, env) in documented() {
+        if key == "config file" || key.starts_with("[[") {
+            continue;
+        }
+        let a = arg(&key).unwrap_or_else(|| panic!("{key}: no flag declares it"));
+        let long = a.get_long().unwrap();
+        let var = a.get_env().unwrap().to_str().unwrap();
+        assert_eq!(flag, format!("`--{long}`"), "{key}: the flag");
+        assert!(
+            env.starts_with(&format!("`{var}`")),
+            "{key}: {env} is not {var}"
+        );
+        if let Some(secret) = key.strip_suffix("_file")
+            && let Some(s) = arg(secret)
+        {
+            let var = s.get_env().unwrap().to_str().unwrap();
+            let short = var.rsplit('_').next().unwrap();
+            assert!(
+                env.contains(&format!("`{var}`)")) || env.contains(&format!("_{short}`)")),
+                "{key}: {env} does not name {var}"
+            );
+        }
+        rows += 1;
+    }
+    assert!(rows > 50, "{rows} rows");
 }
 
 #[test]
