@@ -623,11 +623,11 @@ mod tests {
     fn demo_config(host: &str, port: u16, public_url: &str) -> Config {
         Config::resolve(None, {
             let mut s = Settings::default();
-            s.x.demo = true;
+            s.x.demo = Some(true);
             s.server.host = Some(host.parse().unwrap());
             s.server.port = Some(port);
             s.server.public_url = Some(public_url.into());
-            s.server.demo_public = true;
+            s.server.demo_public = Some(true);
             s.keys.encryption_key = Some(crate::keys::new_data_key().unwrap().export());
             s
         })

@@ -12,7 +12,8 @@
 //!   `check-config`, `rotate-key`, `rotate-signing-key`).
 //!
 //! Each flag also reads an `XMCP_*` variable; both override the TOML file
-//! given by `--config`, which may hold any setting but secrets.
+//! given by `--config`, which may hold any setting but the secrets (their
+//! `*_file` settings instead).
 
 use clap::Args;
 use std::path::PathBuf;
@@ -94,10 +95,10 @@ impl StoreArgs {
     /// signs in here, so no way to sign in is required.
     pub fn config(&self) -> anyhow::Result<Config> {
         let mut s = self.settings();
-        s.x.demo = true;
+        s.x.demo = Some(true);
         // Nothing is served: the demo's exposure check has nothing to say
         // about the host or public URL of a configuration file.
-        s.server.demo_public = true;
+        s.server.demo_public = Some(true);
         self.file.resolve(s)
     }
 }
@@ -117,7 +118,7 @@ impl LocalSettings {
         };
         // The local commands listen on loopback only, whatever a
         // configuration file says about the HTTP server.
-        s.server.demo_public = true;
+        s.server.demo_public = Some(true);
         self.store.file.resolve(s)
     }
 }

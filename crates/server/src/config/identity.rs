@@ -50,13 +50,8 @@ pub(super) fn x_url(
 }
 
 fn x_scopes(s: &XSettings) -> Result<Vec<String>, ConfigError> {
-    let scopes: Vec<String> = match &s.x_scopes {
-        Some(list) => list
-            .iter()
-            .flat_map(|s| s.split([' ', ',']))
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+    let scopes = match &s.x_scopes {
+        Some(_) => list(&s.x_scopes),
         None => DEFAULT_X_SCOPES.map(String::from).to_vec(),
     };
     if !scopes.iter().any(|s| s == "offline.access") {
@@ -93,15 +88,10 @@ fn oidc(s: &OidcSettings, issuer: &str) -> Result<Identity, ConfigError> {
         &s.oidc_client_secret_file,
         "the OIDC client secret",
     )?;
-    let scopes = s
-        .oidc_scopes
-        .clone()
-        .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()])
-        .iter()
-        .flat_map(|s| s.split([' ', ',']))
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let scopes = match &s.oidc_scopes {
+        Some(_) => list(&s.oidc_scopes),
+        None => ["openid", "profile", "email"].map(String::from).to_vec(),
+    };
     Ok(Identity::Oidc(Box::new(xmcp_auth::oidc::OidcConfig {
         issuer: issuer.to_owned(),
         client_id,

@@ -102,6 +102,18 @@ fn secret_or_file(
     }
 }
 
+/// The items of a list setting: each value (a flag may be repeated, and
+/// the file gives an array) split on commas and spaces, without empty ones.
+fn list(v: &Option<Vec<String>>) -> Vec<String> {
+    v.iter()
+        .flatten()
+        .flat_map(|s| s.split([',', ' ']))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A number that must lie in `range`; `default` when unset. `fix` is the
 /// whole message, which says how to fix it.
 fn within<T: PartialOrd + Copy>(
@@ -149,7 +161,7 @@ impl Config {
         if let Some(file) = file {
             s.merge(file);
         }
-        let demo = s.x.demo;
+        let demo = s.x.demo == Some(true);
         let host = s.server.host.unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let port = s.server.port.unwrap_or(8000);
 
@@ -186,7 +198,7 @@ impl Config {
             )));
         }
 
-        if demo && !s.server.demo_public {
+        if demo && s.server.demo_public != Some(true) {
             let exposed = if !host.is_loopback() {
                 Some(format!("it would listen on {host}"))
             } else if !is_loopback_url(&public_url) {
@@ -224,7 +236,7 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&log)
             .map_err(|e| err(format!("log filter `{log}` is invalid ({e}); use e.g. `info` or `xmcp=debug,info` (XMCP_LOG)")))?;
 
-        let mut allowed_hosts = s.server.allowed_hosts.clone().unwrap_or_default();
+        let mut allowed_hosts = list(&s.server.allowed_hosts);
         if let Some(h) = public_url.host_str() {
             allowed_hosts.push(h.trim_start_matches('[').trim_end_matches(']').to_owned());
             if let Some(p) = public_url.port() {
@@ -232,7 +244,7 @@ impl Config {
             }
         }
         allowed_hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
-        let mut allowed_origins = s.server.allowed_origins.clone().unwrap_or_default();
+        let mut allowed_origins = list(&s.server.allowed_origins);
         allowed_origins.push(public_url.origin().ascii_serialization());
         allowed_origins.extend(
             ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(String::from),
@@ -273,12 +285,9 @@ impl Config {
             tools,
             rate_limit_per_ip: s.limits.rate_limit_per_ip.unwrap_or(300),
             rate_limit_per_client: s.limits.rate_limit_per_client.unwrap_or(600),
-            trusted_proxies: s
-                .limits.trusted_proxies
+            trusted_proxies: list(&s.limits.trusted_proxies)
                 .iter()
-                .flatten()
                 .map(|p| {
-                    let p = p.trim();
                     p.parse::<ipnet::IpNet>()
                         .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
                         .map_err(|_| {
@@ -432,13 +441,8 @@ impl AuthServerSettings {
         auth.scope_words = xmcp_x::scopes::words();
         auth.service_name = "the X API".into();
         auth.resource_name = "xmcp: the X API over MCP".into();
-        if let Some(scopes) = &self.scopes {
-            let scopes: Vec<String> = scopes
-                .iter()
-                .flat_map(|s| s.split([' ', ',']))
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+        if self.scopes.is_some() {
+            let scopes = list(&self.scopes);
             if scopes.is_empty() {
                 return Err(err("scopes must not be empty (set XMCP_SCOPES)"));
             }
@@ -488,8 +492,8 @@ impl AuthServerSettings {
         if let Some(v) = self.cimd_enabled {
             auth.cimd_enabled = v;
         }
-        if let Some(schemes) = &self.redirect_schemes {
-            auth.redirect_schemes = xmcp_auth::redirect::SchemePolicy::new(list(&Some(schemes.clone())))
+        if self.redirect_schemes.is_some() {
+            auth.redirect_schemes = xmcp_auth::redirect::SchemePolicy::new(list(&self.redirect_schemes))
             .map_err(|e| {
                 err(format!(
                     "redirect_schemes: {e}; list native clients' schemes such as cursor or vscode (set XMCP_REDIRECT_SCHEMES)"
@@ -504,7 +508,7 @@ impl AuthServerSettings {
             }
             auth.cimd_allow_loopback = true;
         }
-        auth.introspection_clients = self.introspection_clients.clone().unwrap_or_default();
+        auth.introspection_clients = list(&self.introspection_clients);
         for c in &self.clients {
             auth.static_clients
                 .push(static_client(c, &auth.redirect_schemes)?);

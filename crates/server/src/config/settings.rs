@@ -6,8 +6,10 @@
 //! files of this module), which turns a merged [`Settings`] into a
 //! [`Config`](super::Config).
 //!
-//! Secrets (`#[serde(skip)]`) come only from a flag, a variable or their
-//! `*_file` setting, never from the TOML file itself.
+//! The secrets among the settings (`#[serde(skip)]`) come only from a flag,
+//! a variable or their `*_file` setting, never from the TOML file itself.
+//! (A `[[clients]]` entry may still hold its `client_secret` inline; its
+//! `client_secret_file` is the better choice.)
 //!
 //! A field's doc comment is its `--help` text, written for a terminal:
 //! `<public_url>` there is a placeholder and URLs are plain text.
@@ -15,6 +17,7 @@
 
 use super::*;
 use clap::Args;
+use clap::builder::BoolishValueParser;
 use merge::Merge;
 use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
@@ -93,9 +96,8 @@ pub struct KeySettings {
 #[merge(strategy = merge::option::overwrite_none)]
 pub struct XSettings {
     /// Use a built-in simulated X with demo accounts (no configuration needed).
-    #[arg(long, env = "XMCP_DEMO", help_heading = X)]
-    #[merge(strategy = merge::bool::overwrite_false)]
-    pub demo: bool,
+    #[arg(long, env = "XMCP_DEMO", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new(), help_heading = X)]
+    pub demo: Option<bool>,
     /// Your X app's OAuth 2.0 client id: users then sign in with X.
     #[arg(long, env = "XMCP_X_CLIENT_ID", help_heading = X)]
     pub x_client_id: Option<String>,
@@ -205,9 +207,8 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// Let --demo listen on a non-loopback --host or use a non-loopback
     /// --public-url: others can then sign in to it as its demo accounts.
-    #[arg(long, env = "XMCP_DEMO_PUBLIC", help_heading = SERVER)]
-    #[merge(strategy = merge::bool::overwrite_false)]
-    pub demo_public: bool,
+    #[arg(long, env = "XMCP_DEMO_PUBLIC", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new(), help_heading = SERVER)]
+    pub demo_public: Option<bool>,
     /// Give MCP clients before 2026-07-28 sessions (`Mcp-Session-Id`), kept
     /// in the database and bound to their user. Answers are JSON either way.
     #[arg(long, env = "XMCP_MCP_STATEFUL", help_heading = SERVER)]
@@ -426,10 +427,9 @@ impl Settings {
             let line = before.matches('\n').count() + 1;
             let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
             let key = key.get_ref();
-            let file_key = format!("{key}_file");
-            let hint = if Self::keys().contains(&file_key.as_str()) {
+            let hint = if Self::is_secret(key) {
                 format!(
-                    "a secret is not read from this file: set `{file_key}` to a file holding it, or XMCP_{}",
+                    "a secret is not read from this file: set `{key}_file` to a file holding it, or XMCP_{}",
                     key.to_uppercase()
                 )
             } else {
@@ -441,6 +441,19 @@ impl Settings {
             ));
         }
         Self::groups_from_toml(text).map_err(|e| e.to_string())
+    }
+
+    /// Whether `name` is a secret: a setting a flag and a variable give
+    /// but the file does not.
+    fn is_secret(name: &str) -> bool {
+        static SECRETS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+            Settings::augment_args(clap::Command::new("xmcp"))
+                .get_arguments()
+                .map(|a| a.get_id().to_string())
+                .filter(|id| !Settings::keys().contains(&id.as_str()))
+                .collect()
+        });
+        SECRETS.iter().any(|s| s == name)
     }
 
     /// Every key the TOML file accepts, group by group.

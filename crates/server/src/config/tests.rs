@@ -9,8 +9,21 @@ fn with(mut base: Settings, set: impl FnOnce(&mut Settings)) -> Settings {
     base
 }
 
+/// The settings a command line gives, as clap reads it.
+fn flags(args: &[&str]) -> Settings {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+    let cli: Cli =
+        clap::Parser::try_parse_from(std::iter::once("xmcp").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    cli.settings
+}
+
 fn demo() -> Settings {
-    with(Settings::default(), |s| s.x.demo = true)
+    with(Settings::default(), |s| s.x.demo = Some(true))
 }
 
 #[test]
@@ -175,7 +188,7 @@ fn the_demo_refuses_to_be_exposed_unless_asked() {
             e.contains("--demo-public") && e.contains("XMCP_DEMO_PUBLIC=true"),
             "{e}"
         );
-        let c = Config::resolve(None, with(s, |s| s.server.demo_public = true)).unwrap();
+        let c = Config::resolve(None, with(s, |s| s.server.demo_public = Some(true))).unwrap();
         assert!(c.demo);
     }
     for local in ["127.0.0.1", "::1"] {
@@ -252,6 +265,20 @@ fn debug_output_hides_database_credentials() {
 }
 
 #[test]
+fn list_settings_split_on_commas_and_spaces_and_drop_empty_items() {
+    let c = Config::resolve(
+        None,
+        with(demo(), |s| {
+            s.auth.introspection_clients = Some(vec!["a, b,".into(), " c".into()]);
+            s.server.allowed_hosts = Some(vec!["h1 ,h2".into()]);
+        }),
+    )
+    .unwrap();
+    assert_eq!(c.auth.introspection_clients, ["a", "b", "c"]);
+    assert_eq!(c.allowed_hosts[..2], ["h1", "h2"]);
+}
+
+#[test]
 fn flags_override_file() {
     let file = Settings::from_toml("port = 9000\ndemo = true\n[[clients]]\nclient_id = \"cli\"\nredirect_uris = [\"http://127.0.0.1/cb\"]\n").unwrap();
     let c = Config::resolve(Some(file.clone()), Settings::default()).unwrap();
@@ -299,42 +326,85 @@ fn each_setting_is_a_key_a_flag_and_a_variable_by_one_rule() {
 fn the_file_holds_no_secret_and_an_absent_flag_keeps_the_files_value() {
     for secret in [
         "encryption_key",
+        "previous_encryption_keys",
         "x_client_secret",
         "x_bearer_token",
         "oidc_client_secret",
         "external_client_secret",
         "metrics_token",
     ] {
-        let e = Settings::from_toml(&format!("{secret} = \"s3cret\""))
+        let e = Settings::from_toml(&format!("log = \"info\"\n{secret} = \"s3cret\""))
             .err()
-            .unwrap_or_else(|| panic!("{secret} is refused in the file"))
-            .to_string();
-        assert!(e.contains(&format!("unknown field `{secret}`")), "{e}");
+            .unwrap_or_else(|| panic!("{secret} is refused in the file"));
+        assert!(
+            e.contains(&format!("line 2, column 1: unknown field `{secret}`")),
+            "{e}"
+        );
+        assert!(
+            e.contains(&format!("set `{secret}_file`"))
+                && e.contains(&format!("XMCP_{}", secret.to_uppercase())),
+            "{e}"
+        );
         assert!(!e.contains("s3cret"), "{e}");
     }
+    // `x_prices_file` is a setting, but `x_prices` is no secret.
+    let e = Settings::from_toml("x_prices = \"a\"").err().unwrap();
+    assert!(
+        e.contains("unknown field `x_prices`, expected one of")
+            && !e.contains("a secret is not read"),
+        "{e}"
+    );
+
     let file = Settings::from_toml(
         "demo = true\ntools_readonly = true\nhost = \"127.0.0.2\"\nport = 9000",
     )
     .unwrap();
-    // Flags that are absent (a `--demo` not given is `false`) leave the
-    // file's value; given ones win.
-    let mut flags = Settings::default();
-    flags.server.port = Some(9100);
+    // Flags as clap reads them: those absent (a `--demo` not given is
+    // `false`) leave the file's value; given ones win.
+    let mut flags = flags(&["--port", "9100"]);
     flags.merge(file);
-    assert!(flags.x.demo);
+    assert_eq!(flags.x.demo, Some(true));
     assert_eq!(flags.tools.tools_readonly, Some(true));
     assert_eq!(flags.server.host, Some("127.0.0.2".parse().unwrap()));
     assert_eq!(flags.server.port, Some(9100));
+}
+
+/// A switch is set by a flag alone or with a value, and a flag (or its
+/// variable) that says `false` turns off what the file turned on.
+#[test]
+fn a_switch_given_as_false_beats_the_files_true() {
+    let file = Settings::from_toml("demo = true\ndemo_public = true").unwrap();
+    for (args, expected) in [
+        (&[][..], Some(true)),
+        (&["--demo", "--demo-public"][..], Some(true)),
+        (&["--demo=false", "--demo-public", "no"][..], Some(false)),
+    ] {
+        let mut s = flags(args);
+        s.merge(file.clone());
+        assert_eq!(
+            (s.x.demo, s.server.demo_public),
+            (expected, expected),
+            "{args:?}"
+        );
+    }
+    assert_eq!(flags(&["--demo"]).x.demo, Some(true));
+    assert_eq!(flags(&[]).x.demo, None);
 }
 
 proptest::proptest! {
     /// A file of any text is read or refused with a message, never a
     /// panic; a key no setting has is always refused, naming its line.
     #[test]
-    fn any_file_is_read_or_refused(text in "[ -~\n]{0,200}", line in 0usize..5) {
+    fn any_file_is_read_or_refused(
+        text in "\\PC{0,200}",
+        key in "[a-z][a-z0-9_]{0,24}",
+        line in 0usize..5,
+    ) {
         let _ = Settings::from_toml(&text);
-        let file = format!("{}not_a_setting = 1\n", "\n".repeat(line));
+        proptest::prop_assume!(!Settings::keys().contains(&key.as_str()));
+        let file = format!("port = 1\n{}{key} = 1\n", "\n".repeat(line));
         let e = Settings::from_toml(&file).err().unwrap_or_default();
-        proptest::prop_assert!(e.contains(&format!("line {}, column 1: unknown field `not_a_setting`", line + 1)), "{}", e);
+        let at = format!("line {}, column 1: unknown field `{key}`", line + 2);
+        proptest::prop_assert!(e.contains(&at), "{}", e);
     }
 }

@@ -113,16 +113,6 @@ impl std::fmt::Debug for ToolsConfig {
     }
 }
 
-pub(super) fn list(v: &Option<Vec<String>>) -> Vec<String> {
-    v.iter()
-        .flatten()
-        .flat_map(|s| s.split([',', ' ']))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 impl ToolsSettings {
     /// The tools' configuration, with its defaults, validated.
     pub(super) fn resolve(&self) -> Result<ToolsConfig, ConfigError> {

@@ -14,7 +14,7 @@ async fn demo(settings: impl FnOnce(&mut xmcp_server::config::Settings)) -> Test
     builder(Backend::Sqlite)
         .upstream(Upstream::Configured)
         .settings(|s| {
-            s.x.demo = true;
+            s.x.demo = Some(true);
             settings(s);
         })
         .spawn()

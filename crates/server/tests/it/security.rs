@@ -706,7 +706,7 @@ fn redirect_schemes_are_configurable_within_what_is_safe() {
         let mut s = xmcp_server::Settings::default();
         s.auth.redirect_schemes = Some(schemes.iter().map(|s| (*s).to_owned()).collect());
         s.keys.encryption_key = Some(xmcp_server::keys::new_data_key().unwrap().export());
-        s.x.demo = true;
+        s.x.demo = Some(true);
         s
     };
     let c = xmcp_server::Config::resolve(None, settings(&["myapp", "cursor"])).unwrap();

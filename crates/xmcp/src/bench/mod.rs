@@ -310,7 +310,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let base = format!("http://{local}");
     let mut settings = Settings::default();
-    settings.x.demo = true;
+    settings.x.demo = Some(true);
     settings.server.host = Some(local.ip());
     settings.server.port = Some(local.port());
     settings.server.public_url = Some(base.clone());
