@@ -424,11 +424,10 @@ impl KeySettings {
                 .filter(|k| !k.trim().is_empty())
             {
                 xmcp_crypto::envelope::DataKey::parse(k).map_err(|e| {
-                err(format!("a previous encryption key is invalid ({e}); list them as `id:key` separated by commas"))
-            })?;
+                    err(format!("a previous encryption key is invalid ({e}); list them as `id:key` separated by commas"))
+                })?;
             }
         }
-
         Ok((encryption_key, previous_encryption_keys))
     }
 }
@@ -468,14 +467,12 @@ impl AuthServerSettings {
         if let Some(v) = self.refresh_token_ttl {
             auth.refresh_token_ttl = positive("refresh_token_ttl", "XMCP_REFRESH_TOKEN_TTL", v)?;
         }
-        if let Some(v) = self.refresh_grace {
-            if !(0..=60).contains(&v) {
-                return Err(err(
-                    "refresh_grace must be between 0 and 60 seconds (set XMCP_REFRESH_GRACE)",
-                ));
-            }
-            auth.refresh_grace = v;
-        }
+        auth.refresh_grace = within(
+            self.refresh_grace,
+            auth.refresh_grace,
+            0..=60,
+            "refresh_grace must be between 0 and 60 seconds (set XMCP_REFRESH_GRACE)",
+        )?;
         if let Some(v) = self.registration_enabled {
             auth.registration_enabled = v;
         }

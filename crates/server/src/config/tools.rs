@@ -75,23 +75,6 @@ fn cap(value: Option<&str>, name: &str, env: &str) -> Result<Option<Option<i64>>
     }
 }
 
-impl ToolsSettings {
-    /// X's prices: the built-in table, or the file given.
-    fn price_table(&self) -> Result<xmcp_openapi::prices::PriceTable, ConfigError> {
-        let Some(path) = &self.x_prices_file else {
-            return Ok(xmcp_openapi::prices::PriceTable::built_in());
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-        err(format!(
-            "cannot read the price table {} ({e}); set XMCP_X_PRICES_FILE to a file like the built-in crates/openapi/prices.toml",
-            path.display()
-        ))
-    })?;
-        xmcp_openapi::prices::PriceTable::parse(&text)
-            .map_err(|e| err(format!("{} (XMCP_X_PRICES_FILE={})", e, path.display())))
-    }
-}
-
 impl std::fmt::Debug for ToolsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ToolsConfig")
@@ -156,15 +139,12 @@ impl ToolsSettings {
                 "tools_toolsets names `{bad}`, which is not a toolset name (lowercase letters, digits and _; `xmcp tools --openapi FILE --toolsets` lists them); set XMCP_TOOLS_TOOLSETS"
             )));
         }
-        let max_result_chars = match self.tools_max_result_chars {
-            None => DEFAULT_MAX_RESULT_CHARS,
-            Some(n) if n >= 1_000 => n,
-            Some(_) => {
-                return Err(err(
-                    "tools_max_result_chars must be at least 1000 (set XMCP_TOOLS_MAX_RESULT_CHARS)",
-                ));
-            }
-        };
+        let max_result_chars = within(
+            self.tools_max_result_chars,
+            DEFAULT_MAX_RESULT_CHARS,
+            1_000..=usize::MAX,
+            "tools_max_result_chars must be at least 1000 (set XMCP_TOOLS_MAX_RESULT_CHARS)",
+        )?;
         let caps = crate::mcp::ledger::Caps {
             user: cap(
                 self.spend_cap_user.as_deref(),
@@ -224,5 +204,20 @@ impl ToolsSettings {
             idempotency_window,
             media,
         })
+    }
+
+    /// X's prices: the built-in table, or the file given.
+    fn price_table(&self) -> Result<xmcp_openapi::prices::PriceTable, ConfigError> {
+        let Some(path) = &self.x_prices_file else {
+            return Ok(xmcp_openapi::prices::PriceTable::built_in());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            err(format!(
+                "cannot read the price table {} ({e}); set XMCP_X_PRICES_FILE to a file like the built-in crates/openapi/prices.toml",
+                path.display()
+            ))
+        })?;
+        xmcp_openapi::prices::PriceTable::parse(&text)
+            .map_err(|e| err(format!("{} (XMCP_X_PRICES_FILE={})", e, path.display())))
     }
 }
